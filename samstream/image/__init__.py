@@ -1,0 +1,3 @@
+from samstream.image.predictor import ImagePrediction, ImagePredictor
+
+__all__ = ["ImagePrediction", "ImagePredictor"]

@@ -1,0 +1,238 @@
+"""The SAM 2 model: parameters plus pure tensor-level steps.
+
+The model holds no per-image or per-video data. Predictors call its steps:
+
+- :meth:`SAM2Model.encode_image` — images -> multi-scale features (once per image / frame);
+- :meth:`SAM2Model.decode` — prompts against features -> mask logits, IoU, object pointer;
+- :meth:`SAM2Model.mask_as_output` — a given mask used directly as the output (video mask prompts);
+- the memory encoder / memory attention submodules, used by the video predictor.
+
+Submodule and parameter names equal the official checkpoints' keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.init import trunc_normal_
+
+from samstream.config import ModelConfig
+from samstream.model.image_encoder import ImageEncoder, build_image_encoder
+from samstream.model.layers import MLP
+from samstream.model.mask_decoder import MaskDecoder
+from samstream.model.memory_attention import MemoryAttention
+from samstream.model.memory_encoder import MemoryEncoder
+from samstream.model.prompt_encoder import PromptEncoder
+
+NO_OBJECT_SCORE = -1024.0  # logit given to every pixel of an object predicted absent
+
+
+@dataclass
+class ImageFeatures:
+    """Features of a batch of images, as the decoder and memory consume them."""
+
+    embed: Tensor  # (B, C, h, w) stride-16 features, without the no-memory embedding
+    high_res: tuple[Tensor, Tensor]  # decoder-projected stride-4 (B, C/8, 4h, 4w), stride-8 (B, C/4, 2h, 2w)
+    pos: Tensor  # (1 or B, C, h, w) sine position encoding of the stride-16 grid
+
+    def select(self, index: Tensor | slice | int) -> "ImageFeatures":
+        """Features of a subset of the batch (an int keeps the batch axis)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        pos = self.pos if self.pos.shape[0] == 1 else self.pos[index]
+        return ImageFeatures(self.embed[index], (self.high_res[0][index], self.high_res[1][index]), pos)
+
+
+@dataclass
+class HeadOutput:
+    """Result of running the prompt encoder and mask decoder (batch B)."""
+
+    low_res_multi: Tensor  # (B, K, 4h, 4w) logits of every returned candidate
+    ious: Tensor  # (B, K)
+    low_res: Tensor  # (B, 1, 4h, 4w) the chosen mask (best IoU when K > 1)
+    obj_ptr: Tensor  # (B, C) object pointer of the chosen mask
+    object_score_logits: Tensor  # (B, 1)
+
+
+class SAM2Model(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim, mem = cfg.hidden_dim, cfg.memory
+        self.image_encoder: ImageEncoder = build_image_encoder(cfg.hiera, cfg.neck)
+        self.memory_attention = MemoryAttention(dim, mem)
+        self.memory_encoder = MemoryEncoder(dim, mem)
+        self.sam_prompt_encoder = PromptEncoder(dim, cfg.image_size, cfg.embedding_size, cfg.decoder.mask_in_chans)
+        self.sam_mask_decoder = MaskDecoder(dim, cfg.decoder)
+        # a mask prompt is brought to stride 4 before it is turned into an object pointer
+        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
+        self.maskmem_tpos_enc = nn.Parameter(torch.zeros(mem.num_maskmem, 1, 1, mem.mem_dim))
+        self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, dim))
+        self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, dim))
+        self.no_obj_ptr = nn.Parameter(torch.zeros(1, dim))
+        if mem.no_obj_embed_spatial:
+            self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, mem.mem_dim))
+        else:
+            self.no_obj_embed_spatial = None
+        self.obj_ptr_proj = MLP(dim, dim, dim, 3) if mem.use_mlp_for_obj_ptr_proj else nn.Linear(dim, dim)
+        self.obj_ptr_tpos_proj = nn.Linear(dim, mem.mem_dim) if mem.proj_tpos_enc_in_obj_ptrs else nn.Identity()
+        for p in (self.maskmem_tpos_enc, self.no_mem_embed, self.no_mem_pos_enc, self.no_obj_ptr):
+            trunc_normal_(p, std=0.02)
+        if self.no_obj_embed_spatial is not None:
+            trunc_normal_(self.no_obj_embed_spatial, std=0.02)
+
+    @property
+    def device(self) -> torch.device:
+        return self.no_mem_embed.device
+
+    @property
+    def image_size(self) -> int:
+        return self.cfg.image_size
+
+    # ----------------------------------------------------------------- image
+    def encode_image(self, images: Tensor) -> ImageFeatures:
+        """(B, 3, S, S) normalised images -> features (the heavy step, once per image)."""
+        feats, pos = self.image_encoder(images)
+        s0, s1, embed = feats[0], feats[1], feats[-1]
+        if self.cfg.decoder.use_high_res_features:
+            s0, s1 = self.sam_mask_decoder.project_high_res(s0, s1)
+        return ImageFeatures(embed, (s0, s1), pos[-1][:1])
+
+    def prompt_ready_embed(self, features: ImageFeatures) -> Tensor:
+        """Stride-16 features as the decoder sees them on a frame with no memory."""
+        if self.cfg.memory.directly_add_no_mem_embed:
+            return features.embed + self.no_mem_embed.view(1, -1, 1, 1)
+        return features.embed
+
+    # --------------------------------------------------------------- decoder
+    def decode(
+        self,
+        embed: Tensor,
+        high_res: tuple[Tensor, Tensor] | None,
+        points: tuple[Tensor, Tensor] | None,
+        mask_logits: Tensor | None,
+        multimask: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Prompt encoder + mask decoder.
+
+        embed: (B or 1, C, h, w); points: (B, N, 2) coordinates at model input scale with (B, N) labels
+        (box corners are points labelled 2 and 3); mask_logits: (B, 1, 4h, 4w) or None.
+        Returns low-res logits (B, K, 4h, 4w), IoU (B, K), output tokens (B, K', C), object scores (B, 1).
+        """
+        if not self.cfg.decoder.use_high_res_features:
+            high_res = None
+        sparse, dense = self.sam_prompt_encoder(points=points, boxes=None, masks=mask_logits)
+        out = self.sam_mask_decoder(
+            embed, self.sam_prompt_encoder.dense_pe(), sparse, dense, multimask=multimask, high_res=high_res
+        )
+        return out.masks, out.iou, out.tokens, out.object_score_logits
+
+    def heads(
+        self,
+        embed: Tensor,
+        high_res: tuple[Tensor, Tensor] | None,
+        points: tuple[Tensor, Tensor] | None,
+        mask_inputs: Tensor | None,
+        multimask: bool,
+    ) -> HeadOutput:
+        """Decoder as the tracker uses it: absent objects masked out, best mask chosen, object pointer.
+
+        ``points`` of None means "no click" (a single padding point); ``mask_inputs`` may be at any
+        resolution and is resized to the prompt encoder's mask size.
+        """
+        b = embed.shape[0]
+        if points is None:
+            points = (
+                embed.new_zeros(b, 1, 2, dtype=torch.float32),
+                torch.full((b, 1), -1, dtype=torch.int32, device=embed.device),
+            )
+        masks, ious, tokens, obj_scores = self.decode(embed, high_res, points, mask_inputs, multimask)
+        present = obj_scores > 0  # (B, 1)
+        if self.cfg.decoder.pred_obj_scores:
+            masks = torch.where(present[:, :, None, None], masks, NO_OBJECT_SCORE)
+        masks = masks.float()
+        token = tokens[:, 0]
+        if multimask:
+            best = ious.argmax(dim=-1)
+            rows = torch.arange(b, device=embed.device)
+            chosen = masks[rows, best].unsqueeze(1)
+            if tokens.shape[1] > 1:
+                token = tokens[rows, best]
+        else:
+            chosen = masks
+        obj_ptr = self.obj_ptr_proj(token)
+        obj_ptr = self._apply_presence_to_ptr(obj_ptr, obj_scores, present.float())
+        return HeadOutput(masks, ious, chosen, obj_ptr, obj_scores)
+
+    def _apply_presence_to_ptr(self, obj_ptr: Tensor, obj_scores: Tensor, present: Tensor) -> Tensor:
+        if not self.cfg.decoder.pred_obj_scores:
+            return obj_ptr
+        weight = obj_scores.sigmoid() if self.cfg.memory.soft_no_obj_ptr else present
+        if self.cfg.memory.fixed_no_obj_ptr:
+            obj_ptr = weight * obj_ptr
+        return obj_ptr + (1 - weight) * self.no_obj_ptr
+
+    def mask_as_output(self, embed: Tensor, high_res: tuple[Tensor, Tensor] | None, masks: Tensor) -> HeadOutput:
+        """Use a given (B, 1, S, S) binary mask as the output, as the tracker does for mask prompts."""
+        scale, bias = 20.0, -10.0  # logits of +10 / -10 for foreground / background
+        masks_f = masks.float()
+        high = masks_f * scale + bias
+        low = F.interpolate(
+            high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear", align_corners=False, antialias=True
+        )
+        ious = masks_f.new_ones(masks.shape[0], 1)
+        obj_ptr = self.heads(embed, high_res, None, self.mask_downsample(masks_f), multimask=False).obj_ptr
+        present = (masks_f.flatten(1) > 0).any(dim=1, keepdim=True).float()  # (B, 1)
+        obj_scores = scale * present + bias
+        if self.cfg.decoder.pred_obj_scores:
+            if self.cfg.memory.fixed_no_obj_ptr:
+                obj_ptr = present * obj_ptr
+            obj_ptr = obj_ptr + (1 - present) * self.no_obj_ptr
+        return HeadOutput(low, ious, low, obj_ptr, obj_scores)
+
+    # ---------------------------------------------------------------- memory
+    def condition_on_memory(
+        self,
+        embed: Tensor,
+        pos: Tensor,
+        memory: Tensor,
+        memory_pos: Tensor,
+        num_ptr_tokens: int,
+    ) -> Tensor:
+        """Memory attention: (B or 1, C, h, w) frame features + (M, B, mem_dim) memories -> (B, C, h, w)."""
+        batch = memory.shape[1]
+        _, c, h, w = embed.shape
+        curr = embed.flatten(2).permute(2, 0, 1).expand(-1, batch, -1)  # (hw, B, C)
+        curr_pos = pos.flatten(2).permute(2, 0, 1).expand(-1, batch, -1)
+        out = self.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
+        return out.permute(1, 2, 0).reshape(batch, c, h, w)
+
+    def no_memory_features(self, embed: Tensor, batch: int) -> Tensor:
+        """Features of a first prompted frame, which has no memory to attend to: (B, C, h, w)."""
+        if not self.cfg.memory.directly_add_no_mem_embed:
+            raise NotImplementedError("only models that add the no-memory embedding directly are supported")
+        return (embed + self.no_mem_embed.view(1, -1, 1, 1)).expand(batch, -1, -1, -1)
+
+    def encode_memory(
+        self, embed: Tensor, high_res_masks: Tensor, object_score_logits: Tensor, binarize: bool
+    ) -> tuple[Tensor, Tensor]:
+        """A new memory from frame features (1 or B, C, h, w) and (B, 1, S, S) mask logits.
+
+        ``binarize`` thresholds the mask (masks made from clicks, as the user saw them) instead of
+        taking its sigmoid. Returns memory (B, mem_dim, h, w) and its position encoding (1, mem_dim, h, w).
+        """
+        mem = self.cfg.memory
+        masks = (high_res_masks > 0).float() if binarize else torch.sigmoid(high_res_masks)
+        if mem.sigmoid_scale_for_mem_enc != 1.0:
+            masks = masks * mem.sigmoid_scale_for_mem_enc
+        if mem.sigmoid_bias_for_mem_enc != 0.0:
+            masks = masks + mem.sigmoid_bias_for_mem_enc
+        batch = masks.shape[0]
+        feats, pos = self.memory_encoder(embed.expand(batch, -1, -1, -1), masks, skip_mask_sigmoid=True)
+        if self.no_obj_embed_spatial is not None:
+            absent = 1.0 - (object_score_logits > 0).float()  # (B, 1)
+            feats = feats + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
+        return feats, pos[:1]

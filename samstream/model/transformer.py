@@ -1,0 +1,58 @@
+"""Two-way transformer of the mask decoder: prompt tokens and image tokens attend to each other."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from samstream.model.layers import MLP, Attention
+
+
+class TwoWayBlock(nn.Module):
+    """Token self-attention, token->image attention, token MLP, image->token attention."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, downsample_rate: int, skip_first_pe: bool) -> None:
+        super().__init__()
+        self.self_attn = Attention(dim, num_heads)
+        self.norm1 = nn.LayerNorm(dim)
+        self.cross_attn_token_to_image = Attention(dim, num_heads, downsample_rate=downsample_rate)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_dim, dim, num_layers=2)
+        self.norm3 = nn.LayerNorm(dim)
+        self.norm4 = nn.LayerNorm(dim)
+        self.cross_attn_image_to_token = Attention(dim, num_heads, downsample_rate=downsample_rate)
+        self.skip_first_pe = skip_first_pe
+
+    def forward(self, tokens: Tensor, image: Tensor, token_pe: Tensor, image_pe: Tensor) -> tuple[Tensor, Tensor]:
+        # tokens: (B, T, C), image: (B, HW, C)
+        if self.skip_first_pe:
+            tokens = self.self_attn(tokens, tokens, tokens)
+        else:
+            q = tokens + token_pe
+            tokens = tokens + self.self_attn(q, q, tokens)
+        tokens = self.norm1(tokens)
+
+        image_k = image + image_pe
+        tokens = self.norm2(tokens + self.cross_attn_token_to_image(tokens + token_pe, image_k, image))
+        tokens = self.norm3(tokens + self.mlp(tokens))
+        image = self.norm4(image + self.cross_attn_image_to_token(image_k, tokens + token_pe, tokens))
+        return tokens, image
+
+
+class TwoWayTransformer(nn.Module):
+    def __init__(self, depth: int, dim: int, num_heads: int, mlp_dim: int, downsample_rate: int = 2) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TwoWayBlock(dim, num_heads, mlp_dim, downsample_rate, skip_first_pe=(i == 0)) for i in range(depth)
+        )
+        self.final_attn_token_to_image = Attention(dim, num_heads, downsample_rate=downsample_rate)
+        self.norm_final_attn = nn.LayerNorm(dim)
+
+    def forward(self, image: Tensor, image_pe: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """image, image_pe: (B, C, H, W); tokens: (B, T, C). Returns tokens (B, T, C), image (B, HW, C)."""
+        image = image.flatten(2).transpose(1, 2)  # (B, HW, C)
+        image_pe = image_pe.flatten(2).transpose(1, 2)
+        token_pe = tokens
+        for layer in self.layers:
+            tokens, image = layer(tokens, image, token_pe, image_pe)
+        attn = self.final_attn_token_to_image(tokens + token_pe, image + image_pe, image)
+        return self.norm_final_attn(tokens + attn), image
