@@ -1,0 +1,130 @@
+"""DAVIS 2017 semi-supervised evaluation of a folder of predicted label PNGs.
+
+Layout::
+
+    <davis_root>/ImageSets/2017/<subset>.txt          one sequence name per line
+    <davis_root>/Annotations/<resolution>/<seq>/*.png  ground truth, indexed PNGs (255 = void)
+    <pred_root>/<seq>/<same file names>.png             predictions, indexed PNGs
+
+Protocol (davis2017-evaluation, semi-supervised task):
+
+* the first and the last frame of every sequence are not scored;
+* the objects of a sequence are ids ``1 .. max id`` of its ground truth; every scored frame is
+  scored for every object (frames before an object appears score J = 1 when the prediction is
+  empty too). The official code takes the largest id of the first frame, which is the same on
+  DAVIS 2017, where every object is annotated in the first frame; here an object appearing later
+  is scored as well;
+* void pixels (255) count as background, as in the official semi-supervised evaluation;
+* a missing prediction frame (or sequence folder) counts as an empty mask, where the official code
+  stops; predicted ids that the ground truth does not have are ignored;
+* per object: mean, recall and decay of J and F over the scored frames; the summary averages them
+  over all objects of all sequences, and ``J&F`` is the mean of J-mean and F-mean.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from samstream.errors import InvalidInputError
+from samstream.eval.io import list_pngs, read_label_png
+from samstream.eval.metrics import BOUND_TH, boundary_f, jaccard
+from samstream.eval.pool import map_tasks
+from samstream.eval.results import EvalResult, ObjectScores
+
+__all__ = ["evaluate_davis", "read_davis_subset", "score_davis_sequence"]
+
+VOID = 255
+
+
+def evaluate_davis(
+    pred_root: str | Path,
+    davis_root: str | Path,
+    subset: str = "val",
+    *,
+    resolution: str = "480p",
+    sequences: list[str] | None = None,
+    workers: int = 1,
+    bound_th: float = BOUND_TH,
+) -> EvalResult:
+    """Score the predictions under ``pred_root`` against a DAVIS 2017 root.
+
+    Args:
+        pred_root: folder holding one folder of label PNGs per sequence.
+        davis_root: the DAVIS 2017 root (with ``Annotations`` and ``ImageSets``).
+        subset: ``ImageSets/2017/<subset>.txt`` names the sequences (ignored if ``sequences``).
+        resolution: the ``Annotations`` sub-folder (``480p`` or ``Full-Resolution``).
+        sequences: evaluate only these sequences.
+        workers: processes scoring sequences in parallel.
+        bound_th: boundary tolerance of F (fraction of the diagonal).
+    """
+    davis_root = Path(davis_root)
+    if sequences is None:
+        sequences = read_davis_subset(davis_root, subset)
+    ann_root = davis_root / "Annotations" / resolution
+    missing = [s for s in sequences if not (ann_root / s).is_dir()]
+    if missing:
+        raise InvalidInputError(f"no annotation folder under {ann_root} for sequences {missing}")
+    tasks = [(s, ann_root / s, Path(pred_root) / s) for s in sequences]
+    fn = partial(_score_task, bound_th=bound_th)
+    scores = [obj for seq_scores in map_tasks(fn, tasks, workers) for obj in seq_scores]
+    return EvalResult.from_scores(scores)
+
+
+def read_davis_subset(davis_root: str | Path, subset: str) -> list[str]:
+    """Sequence names listed in ``ImageSets/2017/<subset>.txt``."""
+    path = Path(davis_root) / "ImageSets" / "2017" / f"{subset}.txt"
+    if not path.is_file():
+        raise InvalidInputError(f"subset {subset!r}: {path} not found")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def score_davis_sequence(
+    name: str, gt_dir: str | Path, pred_dir: str | Path, bound_th: float = BOUND_TH
+) -> list[ObjectScores]:
+    """Per-frame J and F of each object of one sequence (first and last frame excluded)."""
+    frames = list_pngs(gt_dir)
+    if not frames:
+        raise InvalidInputError(f"sequence {name!r}: no PNG in {gt_dir}")
+    gt = np.stack([read_label_png(Path(gt_dir) / f) for f in frames])
+    gt[gt == VOID] = 0
+    num_objects = int(gt.max())
+    gt = gt[1:-1]
+    pred = _read_predictions(Path(pred_dir), frames[1:-1], gt.shape[1:], num_objects, name)
+    scores = []
+    for k in range(1, num_objects + 1):
+        gt_k, pred_k = gt == k, pred == k
+        scores.append(
+            ObjectScores(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k, bound_th))
+        )
+    return scores
+
+
+def _read_predictions(
+    pred_dir: Path, frames: list[str], hw: tuple[int, ...], num_objects: int, name: str
+) -> np.ndarray:
+    """Stack the predicted label maps of ``frames``; a missing file is an empty map.
+
+    Ids above ``num_objects`` (objects the annotation does not have) become background.
+    """
+    dtype = np.uint8 if num_objects < 256 else np.int32
+    pred = np.zeros((len(frames), *hw), dtype=dtype)
+    for i, frame in enumerate(frames):
+        path = pred_dir / frame
+        if not path.is_file():
+            continue
+        labels = read_label_png(path)
+        if labels.shape != hw:
+            raise InvalidInputError(
+                f"sequence {name!r}: prediction {path} has shape {labels.shape}, "
+                f"the annotation has {hw}"
+            )
+        pred[i] = np.where(labels > num_objects, 0, labels)
+    return pred
+
+
+def _score_task(task: tuple[str, Path, Path], bound_th: float) -> list[ObjectScores]:
+    name, gt_dir, pred_dir = task
+    return score_davis_sequence(name, gt_dir, pred_dir, bound_th)

@@ -1,0 +1,71 @@
+"""Reading and writing label PNGs for evaluation (DAVIS-style indexed palette PNGs, via Pillow).
+
+A label PNG stores one object id per pixel: 0 is background, ``k`` is object ``k``. DAVIS and
+SA-V save them as palette ("P") images whose pixel values are the ids; greyscale ("L", "1", "I;16",
+"I") images holding ids are read the same way. Colour images are refused, since their colours would
+have to be guessed back into ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from samstream.errors import InvalidInputError
+
+__all__ = ["davis_palette", "list_pngs", "read_label_png", "write_label_png"]
+
+_ID_MODES = {"P", "L", "1", "I;16", "I"}
+
+
+def read_label_png(path: str | Path) -> np.ndarray:
+    """Read a label PNG as an ``(H, W)`` integer array of object ids (uint8, or wider if needed)."""
+    with Image.open(path) as img:
+        if img.mode not in _ID_MODES:
+            raise InvalidInputError(
+                f"{path}: expected an indexed (palette) or greyscale label PNG, "
+                f"got mode {img.mode!r}"
+            )
+        labels = np.asarray(img)
+    if labels.dtype == bool:
+        return labels.astype(np.uint8)
+    return labels
+
+
+def write_label_png(
+    path: str | Path, labels: np.ndarray, palette: np.ndarray | None = None
+) -> None:
+    """Write an ``(H, W)`` array of ids (< 256) as an indexed PNG with the DAVIS palette."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise InvalidInputError(f"labels must have shape (H, W), got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise InvalidInputError(
+            "labels must hold ids in [0, 255] for an indexed PNG, "
+            f"got [{labels.min()}, {labels.max()}]"
+        )
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    img.putpalette((davis_palette() if palette is None else np.asarray(palette, np.uint8)).ravel())
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def list_pngs(folder: str | Path) -> list[str]:
+    """Sorted names of the ``.png`` files in ``folder`` (empty if it does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+
+
+def davis_palette() -> np.ndarray:
+    """The 256-colour palette of DAVIS / PASCAL VOC label PNGs, ``(256, 3)`` uint8."""
+    ids = np.arange(256)
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for shift in range(8):  # bit 3*j+c of the id goes to bit 7-shift of channel c
+        for channel in range(3):
+            bit = (ids >> (3 * shift + channel)) & 1
+            palette[:, channel] |= (bit << (7 - shift)).astype(np.uint8)
+    return palette

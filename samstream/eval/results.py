@@ -1,0 +1,85 @@
+"""Evaluation results: per-object scores, their DAVIS statistics and the JSON summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from samstream.errors import InvalidInputError
+from samstream.eval.metrics import Statistics, db_statistics
+
+__all__ = ["EvalResult", "ObjectResult", "ObjectScores"]
+
+
+@dataclass(frozen=True)
+class ObjectScores:
+    """Per-frame scores of one object over the frames the protocol scores.
+
+    ``name`` is ``"<sequence>_<object>"``; ``j`` and ``f`` are float64 arrays of equal length.
+    """
+
+    name: str
+    j: np.ndarray
+    f: np.ndarray
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """DAVIS statistics of one object's J and F."""
+
+    j: Statistics
+    f: Statistics
+    num_frames: int
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Scores of a whole evaluation: statistics averaged over objects, plus each object's own.
+
+    ``j`` and ``f`` average each object's mean, recall and decay with equal weight per object (as
+    DAVIS and SA-V do); ``jf`` is the mean of J-mean and F-mean. All values are fractions in [0, 1].
+    """
+
+    j: Statistics
+    f: Statistics
+    per_object: dict[str, ObjectResult] = field(default_factory=dict)
+
+    @property
+    def jf(self) -> float:
+        return (self.j.mean + self.f.mean) / 2
+
+    @classmethod
+    def from_scores(cls, scores: Iterable[ObjectScores]) -> EvalResult:
+        per_object: dict[str, ObjectResult] = {}
+        for s in scores:
+            if s.name in per_object:
+                raise InvalidInputError(f"object {s.name!r} was scored twice")
+            if len(s.j) == 0:
+                continue  # no scored frame (e.g. a sequence of two frames): nothing to average
+            per_object[s.name] = ObjectResult(db_statistics(s.j), db_statistics(s.f), len(s.j))
+        if not per_object:
+            raise InvalidInputError("no object has a scored frame: nothing to evaluate")
+        j = _average([r.j for r in per_object.values()])
+        f = _average([r.f for r in per_object.values()])
+        return cls(j, f, per_object)
+
+    def to_json(self) -> dict:
+        """``{"J&F", "J": {mean, recall, decay}, "F": {...}, "per_object": {name: {"J", "F"}}}``."""
+        return {
+            "J&F": self.jf,
+            "J": self.j.to_json(),
+            "F": self.f.to_json(),
+            "per_object": {
+                name: {"J": r.j.mean, "F": r.f.mean} for name, r in sorted(self.per_object.items())
+            },
+        }
+
+
+def _average(stats: list[Statistics]) -> Statistics:
+    return Statistics(
+        mean=float(np.mean([s.mean for s in stats])),
+        recall=float(np.mean([s.recall for s in stats])),
+        decay=float(np.mean([s.decay for s in stats])),
+    )
