@@ -1,79 +1,135 @@
-"""Memory attention: the current frame's features attend to themselves and to the memory bank."""
+"""Memory attention: the current frame's features attend to themselves and to the memory bank.
+
+Each layer runs (pre-norm, residual) self-attention over the frame's tokens, cross-attention from
+the frame to the memories, and a ReLU feed-forward block. Both attentions use axial rotary
+encoding. Where positions enter is fixed, as in every released model: the frame's sine encoding is
+added once at the input (scaled by 0.1); the memories' encoding is added to the cross-attention keys
+only; the trailing object-pointer tokens of the memory are not rotated.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samstream.config import MemoryConfig
+from samstream.errors import InvalidInputError
 from samstream.model.layers import Attention
-from samstream.model.rope import AxialRope
+from samstream.model.rope import AxialRope, rotate, rotate_keys
+
+INPUT_POS_SCALE = 0.1  # weight of the frame's position encoding added at the input
 
 
 class RopeAttention(Attention):
     """Attention with axial rotary encoding of queries and keys.
 
-    Keys may hold several frames of the query's grid (rotated alike) followed by ``num_plain``
-    tokens that are not rotated (object pointers).
+    Queries are the tokens of one square grid. With ``rope_k_repeat`` the keys may be several
+    frames of that grid (each rotated like the queries); ``num_k_exclude_rope`` trailing keys are
+    left unrotated.
     """
 
-    def __init__(self, dim: int, num_heads: int, theta: float, dropout: float = 0.0,
-                 kv_in_dim: int | None = None) -> None:
-        super().__init__(dim, num_heads, downsample_rate=1, dropout=dropout, kv_in_dim=kv_in_dim)
-        self.rope = AxialRope(self.internal_dim // num_heads, theta)
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_heads: int,
+        rope_theta: float = 10000.0,
+        rope_k_repeat: bool = False,
+        dropout: float = 0.0,
+        kv_in_dim: int | None = None,
+    ) -> None:
+        super().__init__(embedding_dim, num_heads, downsample_rate=1, dropout=dropout, kv_in_dim=kv_in_dim)
+        self.rope = AxialRope(self.internal_dim // num_heads, rope_theta)
+        self.rope_k_repeat = rope_k_repeat
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, num_plain: int = 0) -> Tensor:
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
+        """q (B, Nq, C), k and v (B, Nk, kv_in_dim) -> (B, Nq, C)."""
+        if k.shape[1] != q.shape[1] and not self.rope_k_repeat:
+            raise InvalidInputError(
+                f"keys ({k.shape[1]} tokens) must match queries ({q.shape[1]}) without rope_k_repeat"
+            )
         q, k, v = self.project(q, k, v)  # (B, nh, N, hd)
-        side = math.isqrt(q.shape[-2])
-        cos, sin = self.rope.tables(side, q.device)
-        q = self.rope.rotate(q, cos, sin).to(v.dtype)
-        rotated = k.shape[-2] - num_plain
-        if rotated > 0:
-            k_rot = self.rope.rotate(k[:, :, :rotated], cos, sin).to(v.dtype)
-            k = torch.cat([k_rot, k[:, :, rotated:]], dim=2) if num_plain else k_rot
+        rotations = self.rope.square_table(q.shape[-2], q.device)  # (Nq, hd/2)
+        q = rotate(q, rotations)
+        k = rotate_keys(k, rotations, num_k_exclude_rope)
         return self.attend(q, k, v)
 
 
 class MemoryAttentionLayer(nn.Module):
-    def __init__(self, dim: int, cfg: MemoryConfig) -> None:
+    """Self-attention, cross-attention to memories, feed-forward; each pre-normed and residual."""
+
+    def __init__(self, d_model: int, cfg: MemoryConfig) -> None:
         super().__init__()
-        heads, drop = cfg.attention_heads, cfg.attention_dropout
-        self.self_attn = RopeAttention(dim, heads, cfg.rope_theta, drop)
-        self.cross_attn_image = RopeAttention(dim, heads, cfg.rope_theta, drop, kv_in_dim=cfg.mem_dim)
-        self.linear1 = nn.Linear(dim, cfg.attention_ff_dim)
-        self.linear2 = nn.Linear(cfg.attention_ff_dim, dim)
-        self.norm1 = nn.LayerNorm(dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.norm3 = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(drop)
+        heads, drop, theta = cfg.attention_heads, cfg.attention_dropout, cfg.rope_theta
+        self.self_attn = RopeAttention(d_model, heads, theta, dropout=drop)
+        self.cross_attn_image = RopeAttention(
+            d_model, heads, theta, rope_k_repeat=True, dropout=drop, kv_in_dim=cfg.mem_dim
+        )
+        self.linear1 = nn.Linear(d_model, cfg.attention_ff_dim)
+        self.linear2 = nn.Linear(cfg.attention_ff_dim, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(drop)  # inside the feed-forward block
         self.dropout1 = nn.Dropout(drop)
         self.dropout2 = nn.Dropout(drop)
         self.dropout3 = nn.Dropout(drop)
 
-    def forward(self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_ptr_tokens: int) -> Tensor:
-        """x: (B, L, C) frame tokens; memory, memory_pos: (B, M, mem_dim)."""
+    def forward(self, x: Tensor, mem_keys: Tensor, mem_values: Tensor, num_obj_ptr_tokens: int = 0) -> Tensor:
+        """x (B, L, C) frame tokens; mem_keys = memory + its encoding and mem_values = memory, (B, M, mem_dim)."""
         h = self.norm1(x)
         x = x + self.dropout1(self.self_attn(h, h, h))
         h = self.norm2(x)
-        x = x + self.dropout2(self.cross_attn_image(h, memory + memory_pos, memory, num_plain=num_ptr_tokens))
+        x = x + self.dropout2(self.cross_attn_image(h, mem_keys, mem_values, num_obj_ptr_tokens))
         h = self.norm3(x)
-        return x + self.dropout3(self.linear2(self.dropout(F.relu(self.linear1(h)))))
+        h = F.relu(self.linear1(h), inplace=True)  # (B, L, ff); in place: the biggest activation
+        return x + self.dropout3(self.linear2(self.dropout(h)))
 
 
 class MemoryAttention(nn.Module):
-    def __init__(self, dim: int, cfg: MemoryConfig) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(MemoryAttentionLayer(dim, cfg) for _ in range(cfg.attention_layers))
-        self.norm = nn.LayerNorm(dim)
+    """A stack of :class:`MemoryAttentionLayer` and a final layer norm."""
 
-    def forward(self, curr: Tensor, curr_pos: Tensor, memory: Tensor, memory_pos: Tensor,
-                num_ptr_tokens: int = 0) -> Tensor:
-        """Sequence-first inputs: curr, curr_pos (L, B, C); memory, memory_pos (M, B, mem_dim) -> (L, B, C)."""
-        x = (curr + 0.1 * curr_pos).transpose(0, 1)  # (B, L, C)
-        memory, memory_pos = memory.transpose(0, 1), memory_pos.transpose(0, 1)
+    def __init__(self, d_model: int, cfg: MemoryConfig) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, cfg) for _ in range(cfg.attention_layers))
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(
+        self,
+        curr: Tensor | Sequence[Tensor],
+        curr_pos: Tensor | Sequence[Tensor] | None,
+        memory: Tensor,
+        memory_pos: Tensor,
+        num_obj_ptr_tokens: int = 0,
+    ) -> Tensor:
+        """Condition a frame's features on the memory bank; inputs are sequence-first.
+
+        curr, curr_pos: (L, B, C) tokens of a square grid and their encoding (or one-element lists
+        of them); memory, memory_pos: (M, B, mem_dim), i.e. frames of the same grid followed by
+        ``num_obj_ptr_tokens`` object-pointer tokens. Returns (L, B, C).
+        """
+        curr, curr_pos = _single(curr, "curr"), _single(curr_pos, "curr_pos")
+        if curr is None:
+            raise InvalidInputError("curr must be a tensor, got None")
+        if curr.shape[1] != memory.shape[1]:
+            raise InvalidInputError(
+                f"curr and memory must have the same batch size, got {curr.shape[1]} and {memory.shape[1]}"
+            )
+        x = curr if curr_pos is None else curr + INPUT_POS_SCALE * curr_pos
+        x = x.transpose(0, 1)  # (B, L, C)
+        mem_values = memory.transpose(0, 1)  # (B, M, mem_dim)
+        mem_keys = (memory + memory_pos).transpose(0, 1)  # (B, M, mem_dim), the same for every layer
         for layer in self.layers:
-            x = layer(x, memory, memory_pos, num_ptr_tokens)
-        return self.norm(x).transpose(0, 1)
+            x = layer(x, mem_keys, mem_values, num_obj_ptr_tokens)
+        return self.norm(x).transpose(0, 1)  # (L, B, C)
+
+
+def _single(x: Tensor | Sequence[Tensor] | None, name: str) -> Tensor | None:
+    """Accept a tensor or a one-element list of tensors (one feature level)."""
+    if x is None or isinstance(x, Tensor):
+        return x
+    if len(x) != 1:
+        raise InvalidInputError(f"{name} must be a tensor or a list of one tensor, got a list of {len(x)}")
+    return x[0]

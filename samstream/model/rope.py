@@ -1,43 +1,109 @@
-"""Axial rotary position encoding for attention over a square feature grid.
+"""Axial rotary position encoding (RoPE) for attention over a grid of tokens.
 
-Channel pairs of each head are rotated by angles proportional to a token's x (first half of the
-pairs) or y (second half) grid position. Computed with real cos / sin tables, cached per grid.
+The ``head_dim`` channels of a head form ``head_dim / 2`` consecutive pairs, each read as a complex
+number and rotated by an angle that grows with the token's position: pair ``p < head_dim / 4`` by
+``x * f_p`` and pair ``head_dim / 4 + p`` by ``y * f_p``, where ``f_p = theta ** (-4p / head_dim)``
+and ``(x, y)`` are the token's column and row in the raster-ordered grid. Rotating a query and a key
+by their own positions makes their dot product depend only on the offset between them.
+
+Keys may hold several frames of the query's grid (each frame rotated like the query grid) followed by
+tokens that are not rotated at all (object pointers). Tables are computed in float32 on the CPU, then
+cached per (grid, device).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from samstream.errors import InvalidInputError
+
+
+def axial_rotations(head_dim: int, height: int, width: int, theta: float = 10000.0) -> Tensor:
+    """Unit complex rotation of every token of a ``height x width`` grid: (height*width, head_dim/2)."""
+    if head_dim % 4:
+        raise InvalidInputError(f"head_dim must be a multiple of 4, got {head_dim}")
+    quarter = head_dim // 4
+    exponents = torch.arange(0, head_dim, 4)[:quarter].float() / head_dim
+    freqs = 1.0 / (theta**exponents)  # (hd/4,)
+    t = torch.arange(height * width, dtype=torch.float32)  # raster order: row-major
+    xs = t % width
+    ys = torch.div(t, width, rounding_mode="floor")
+    angles = torch.cat([torch.outer(xs, freqs), torch.outer(ys, freqs)], dim=-1)  # (L, hd/2)
+    return torch.polar(torch.ones_like(angles), angles)  # complex64
+
+
+def grid_side(num_tokens: int) -> int:
+    """Side of the square grid holding ``num_tokens`` tokens."""
+    side = math.isqrt(num_tokens)
+    if side * side != num_tokens or side == 0:
+        raise InvalidInputError(
+            f"rotary encoding needs a square token grid; got {num_tokens} query tokens"
+        )
+    return side
+
+
+def rotate(x: Tensor, rotations: Tensor) -> Tensor:
+    """Rotate (..., N, hd) tokens, N a multiple of L = len(rotations), frame by frame.
+
+    ``rotations`` is (L, hd/2) complex; it is broadcast over the N / L frames rather than repeated.
+    The result has the dtype of ``x``; the arithmetic is float32.
+    """
+    *lead, n, hd = x.shape
+    length = rotations.shape[0]
+    if n % length or 2 * rotations.shape[1] != hd:
+        raise InvalidInputError(
+            f"cannot rotate {n} tokens of width {hd} with a table for {length} tokens of width "
+            f"{2 * rotations.shape[1]}: the token count must be a multiple of the grid size"
+        )
+    pairs = x.float().reshape(*lead, n // length, length, hd // 2, 2)  # (..., frames, L, hd/2, 2)
+    out = torch.view_as_real(torch.view_as_complex(pairs) * rotations)  # (..., frames, L, hd/2, 2)
+    return out.reshape(*lead, n, hd).to(x.dtype)
+
+
+def rotate_keys(k: Tensor, rotations: Tensor, num_exclude: int = 0) -> Tensor:
+    """Rotate (..., N, hd) keys except the last ``num_exclude`` tokens, which pass unchanged."""
+    n = k.shape[-2]
+    if not 0 <= num_exclude <= n:
+        raise InvalidInputError(f"num_exclude must be in [0, {n}] for {n} keys, got {num_exclude}")
+    n_rot = n - num_exclude
+    if n_rot == 0:
+        return k
+    if n_rot % rotations.shape[0]:
+        raise InvalidInputError(
+            f"{n} keys less num_exclude={num_exclude} unrotated ones leave {n_rot} keys, not a multiple "
+            f"of the grid's {rotations.shape[0]} tokens"
+        )
+    if num_exclude == 0:
+        return rotate(k, rotations)
+    return torch.cat([rotate(k[..., :n_rot, :], rotations), k[..., n_rot:, :]], dim=-2)
+
 
 class AxialRope:
+    """Rotation tables of one head width, computed once per (grid, device)."""
+
     def __init__(self, head_dim: int, theta: float = 10000.0) -> None:
         if head_dim % 4:
-            raise ValueError(f"head_dim {head_dim} must be a multiple of 4")
+            raise InvalidInputError(f"head_dim must be a multiple of 4, got {head_dim}")
         self.head_dim = head_dim
         self.theta = theta
-        self._cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
+        self._cache: dict[tuple[int, int, str], Tensor] = {}
 
-    def tables(self, side: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        """cos and sin, each (side*side, head_dim / 2), for tokens in raster order."""
-        key = (side, str(device))
-        if key not in self._cache:
-            quarter = self.head_dim // 4
-            freqs = 1.0 / (self.theta ** (torch.arange(0, self.head_dim, 4)[:quarter].float() / self.head_dim))
-            t = torch.arange(side * side, dtype=torch.float32)
-            xs, ys = t % side, torch.div(t, side, rounding_mode="floor")
-            angles = torch.cat([torch.outer(xs, freqs), torch.outer(ys, freqs)], dim=-1)  # (L, hd/2)
-            # cos / sin of float32 angles, as a complex polar form would give
-            polar = torch.polar(torch.ones_like(angles), angles)
-            self._cache[key] = (polar.real.contiguous().to(device), polar.imag.contiguous().to(device))
-        return self._cache[key]
+    def table(self, height: int, width: int, device: torch.device) -> Tensor:
+        """(height*width, head_dim/2) complex rotations on ``device``."""
+        key = (height, width, str(device))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = axial_rotations(self.head_dim, height, width, self.theta).to(device)
+            self._cache[key] = cached
+        return cached
 
-    @staticmethod
-    def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        """x: (..., L, hd) with L a multiple of the table length (frames are tiled); returns float32."""
-        *lead, length, hd = x.shape
-        reps = length // cos.shape[0]
-        pairs = x.float().reshape(*lead, reps, cos.shape[0], hd // 2, 2)
-        a, b = pairs[..., 0], pairs[..., 1]
-        out = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1)
-        return out.reshape(*lead, length, hd)
+    def square_table(self, num_tokens: int, device: torch.device) -> Tensor:
+        """Table for a square grid of ``num_tokens`` tokens."""
+        side = grid_side(num_tokens)
+        return self.table(side, side, device)
+
+    def __repr__(self) -> str:
+        return f"AxialRope(head_dim={self.head_dim}, theta={self.theta})"

@@ -78,7 +78,7 @@ def _pair(name: str, seed: int = 0) -> tuple[torch.nn.Module, ImageEncoder]:
     ref_sd, our_sd = ref.state_dict(), ours.state_dict()
     assert list(ref_sd) == list(our_sd)
     assert all(ref_sd[k].shape == our_sd[k].shape for k in ref_sd)
-    ours.load_state_dict({k: v.clone() for k, v in ref_sd.items()}, strict=True, assign=True)
+    ours.load_state_dict(ref_sd, strict=True, assign=True)  # shares the reference's tensors
     assert ours.trunk.channel_list == ref.trunk.channel_list == list(TRUNKS[name].channel_list)
     return ref, ours
 
