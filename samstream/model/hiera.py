@@ -32,7 +32,9 @@ from samstream.errors import InvalidInputError
 from samstream.model.layers import DropPath
 
 PATCH_STRIDE = 4  # the patch embedding's stride
-CHUNK_TOKENS = 4096  # tokens per chunk when inference works through a map piecewise
+# When inference works through a map piecewise: elements of a chunk's largest intermediate, the
+# MLP's hidden layer (6 MiB of float32: 4096 tokens of the first stage, 1024 of the third)
+CHUNK_ELEMENTS = 4096 * 384
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,9 @@ class MultiScaleBlock(nn.Module):
         and only while drop path (which decides per image) is off."""
         return x.device.type == "cpu" and _inference() and not (self.training and self.drop_path.p > 0)
 
+    def _chunk_tokens(self) -> int:
+        return max(1, CHUNK_ELEMENTS // self.mlp.layers[0].out_features)
+
     def _drop(self, x: Tensor, batch: int) -> Tensor:
         """Drop path per image, whatever the token order."""
         if not self.training or self.drop_path.p == 0.0:
@@ -273,10 +278,11 @@ class MultiScaleBlock(nn.Module):
 
     def _mlp(self, x: Tensor, batch: int) -> Tensor:
         """x + MLP(norm2(x)); piecewise and in place in inference (``x`` is always a fresh tensor)."""
-        if not self._chunked(x) or not x.is_contiguous() or x.numel() <= CHUNK_TOKENS * x.shape[-1]:
+        rows_per_chunk = self._chunk_tokens()
+        if not self._chunked(x) or not x.is_contiguous() or x.numel() <= rows_per_chunk * x.shape[-1]:
             return _residual(x, self._drop(self.mlp(self.norm2(x)), batch))
         flat = x.view(-1, x.shape[-1])
-        for rows in flat.split(CHUNK_TOKENS):
+        for rows in flat.split(rows_per_chunk):
             rows.add_(self.mlp(self.norm2(rows)))
         return x
 
@@ -284,7 +290,7 @@ class MultiScaleBlock(nn.Module):
         """Windowed attention on window-ordered tokens (G, w, w, C); windows are independent."""
         if not self._chunked(x):
             return self._mlp(self._attend(x, 1, batch), batch)
-        per_chunk = max(1, CHUNK_TOKENS // (x.shape[1] * x.shape[2]))
+        per_chunk = max(1, self._chunk_tokens() // (x.shape[1] * x.shape[2]))
         return _map_chunks(lambda part: self._mlp(self._attend(part, 1, batch), batch), x, per_chunk)
 
     def _global(self, x: Tensor, grid: TokenGrid) -> Tensor:
@@ -298,7 +304,7 @@ class MultiScaleBlock(nn.Module):
         shortcut = self._shortcut(x, xn)
         windows, padded_hw = window_partition(xn, ws)
         if self._chunked(windows):
-            y = _map_chunks(self.attn, windows, max(1, CHUNK_TOKENS // (ws * ws)))
+            y = _map_chunks(self.attn, windows, max(1, self._chunk_tokens() // (ws * ws)))
         else:
             y = self.attn(windows)
         if self.q_stride is not None:  # pooling shrank the windows and the map

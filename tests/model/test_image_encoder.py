@@ -98,7 +98,7 @@ def test_batch_items_are_independent(encoder: ImageEncoder) -> None:
 @pytest.mark.parametrize("size", [(256, 256), (160, 224)])
 def test_inference_shortcuts_equal_plain_path(encoder: ImageEncoder, size: tuple[int, int], monkeypatch) -> None:
     """Chunked, in-place inference gives what the autograd path (one piece, out of place) gives."""
-    monkeypatch.setattr(hiera_module, "CHUNK_TOKENS", 300)  # many chunks, ragged last ones
+    monkeypatch.setattr(hiera_module, "CHUNK_ELEMENTS", 300 * 128)  # many chunks, ragged last ones
     x = torch.randn(2, 3, *size)
     with torch.inference_mode():
         fast = encoder(x)[0]
