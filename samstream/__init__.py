@@ -11,11 +11,13 @@ from samstream.errors import (
     VideoReadError,
 )
 from samstream.image.predictor import ImagePrediction, ImagePredictor
+from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "FrameResult",
     "ImagePrediction",
     "ImagePredictor",
     "InvalidInputError",
@@ -23,7 +25,9 @@ __all__ = [
     "PromptError",
     "SamstreamError",
     "UnknownObjectError",
+    "VideoPredictor",
     "VideoReadError",
+    "VideoSession",
     "build_model",
     "download",
     "load_model",

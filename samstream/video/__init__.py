@@ -1,0 +1,1 @@
+"""Video segmentation: frame sources, sessions, the offline predictor and the streaming tracker."""

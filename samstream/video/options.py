@@ -1,0 +1,22 @@
+"""Options of the video predictor (defaults equal the official video predictor builder's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    fill_hole_area: int = 8  # fill background holes up to this many low-res pixels in output masks
+    non_overlap_masks: bool = False  # each pixel goes to at most one object in the outputs
+    clear_non_cond_mem_around_input: bool = False  # drop tracked memories near a prompted frame
+    add_all_frames_to_correct_as_cond: bool = False  # a corrected frame becomes a conditioning frame
+    binarize_mask_from_pts: bool = True  # memories of clicked frames use the mask the user saw
+    offload_video_to_cpu: bool = False  # keep preprocessed frames on the CPU
+    offload_state_to_cpu: bool = False  # keep per-frame outputs and memories on the CPU
+    memory_dtype: torch.dtype = torch.bfloat16  # storage type of memory features
+    batch_objects: bool = True  # run objects with the same memory layout as one batch
+    frame_cache_size: int = 4  # preprocessed frames kept in memory
+    feature_cache_size: int = 2  # frames whose image features are kept
