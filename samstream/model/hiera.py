@@ -365,7 +365,7 @@ class Hiera(nn.Module):
         """(1, h, w, C) positional embedding: the background interpolated, the window one tiled."""
         params = (self.pos_embed, self.pos_embed_window)
         cacheable = not (torch.is_grad_enabled() and any(p.requires_grad for p in params))
-        key = (h, w, *((p.data_ptr(), p._version, p.device, p.dtype) for p in params))
+        key = (h, w, *((p.data_ptr(), _version(p), p.device, p.dtype) for p in params))
         if cacheable and key in self._pos_cache:
             return self._pos_cache[key]
         pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
@@ -397,3 +397,8 @@ class Hiera(nn.Module):
             if i in self.stage_ends:
                 outputs.append(to_raster(x, grid)[0].permute(0, 3, 1, 2))
         return outputs
+
+
+def _version(t: Tensor) -> int:
+    """In-place modification counter; tensors made under inference mode have none (and cannot change)."""
+    return -1 if t.is_inference() else t._version

@@ -5,12 +5,22 @@ the frame to the memories, and a ReLU feed-forward block. Both attentions use ax
 encoding. Where positions enter is fixed, as in every released model: the frame's sine encoding is
 added once at the input (scaled by 0.1); the memories' encoding is added to the cross-attention keys
 only; the trailing object-pointer tokens of the memory are not rotated.
+
+Two exact rewrites make video tracking cheaper than a literal evaluation:
+
+- Values are projected after the attention: softmax rows sum to one, so ``P (X W^T + b)`` equals
+  ``(P X) W^T + b`` and the projection runs on the frame's tokens instead of the (several times
+  larger) memory. The narrow memory values are zero-padded to the head width so that the fused
+  attention kernel still applies.
+- When every object sees the same frame (the input has batch 1 and the memory batch B), the first
+  self-attention and the first cross-attention query projection run once, not B times.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -55,6 +65,30 @@ class RopeAttention(Attention):
         k = rotate_keys(k, rotations, num_k_exclude_rope)
         return self.attend(q, k, v)
 
+    def memory_keys(self, keys: Tensor, num_k_exclude_rope: int, num_queries: int) -> Tensor:
+        """Projected, rotated keys (B, nh, Nk, hd) of memory tokens (B, Nk, kv_in_dim)."""
+        k = self.split_heads(self.k_proj(keys))
+        return rotate_keys(k, self.rope.square_table(num_queries, k.device), num_k_exclude_rope)
+
+    def values_after(self) -> bool:
+        """Whether raw values can be attended to and projected afterwards (see the module notes)."""
+        return self.num_heads == 1 and self.kv_in_dim <= self.internal_dim and not self.training
+
+    def attend_memory(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """x (1 or B, Nq, C) queries against prepared keys (B, nh, Nk, hd) -> (B, Nq, C).
+
+        ``values``: (B, Nk, kv_in_dim) raw values, or with :meth:`values_after` the raw values
+        zero-padded to (B, 1, Nk, hd).
+        """
+        q = self.split_heads(self.q_proj(x))
+        q = rotate(q, self.rope.square_table(q.shape[-2], q.device))
+        if q.shape[0] != keys.shape[0]:
+            q = q.expand(keys.shape[0], -1, -1, -1)
+        if not self.values_after():
+            return self.attend(q, keys, self.split_heads(self.v_proj(values)))
+        mixed = F.scaled_dot_product_attention(q, keys, values)[:, 0, :, : self.kv_in_dim]  # (B, Nq, kv)
+        return self.out_proj(self.v_proj(mixed))
+
 
 class MemoryAttentionLayer(nn.Module):
     """Self-attention, cross-attention to memories, feed-forward; each pre-normed and residual."""
@@ -78,10 +112,15 @@ class MemoryAttentionLayer(nn.Module):
 
     def forward(self, x: Tensor, mem_keys: Tensor, mem_values: Tensor, num_obj_ptr_tokens: int = 0) -> Tensor:
         """x (B, L, C) frame tokens; mem_keys = memory + its encoding and mem_values = memory, (B, M, mem_dim)."""
+        keys = self.cross_attn_image.memory_keys(mem_keys, num_obj_ptr_tokens, x.shape[1])
+        return self.forward_prepared(x, keys, mem_values)
+
+    def forward_prepared(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """x (1 or B, L, C); keys and values prepared by the cross-attention (see ``attend_memory``)."""
         h = self.norm1(x)
         x = x + self.dropout1(self.self_attn(h, h, h))
         h = self.norm2(x)
-        x = x + self.dropout2(self.cross_attn_image(h, mem_keys, mem_values, num_obj_ptr_tokens))
+        x = x + self.dropout2(self.cross_attn_image.attend_memory(h, keys, values))  # now (B, L, C)
         h = self.norm3(x)
         h = F.relu(self.linear1(h), inplace=True)  # (B, L, ff); in place: the biggest activation
         return x + self.dropout3(self.linear2(self.dropout(h)))
@@ -95,6 +134,8 @@ class MemoryAttention(nn.Module):
         self.d_model = d_model
         self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, cfg) for _ in range(cfg.attention_layers))
         self.norm = nn.LayerNorm(d_model)
+        # objects conditioned together at inference; larger batches leave the CPU's caches
+        self.object_chunk = 4
 
     def forward(
         self,
@@ -113,17 +154,34 @@ class MemoryAttention(nn.Module):
         curr, curr_pos = _single(curr, "curr"), _single(curr_pos, "curr_pos")
         if curr is None:
             raise InvalidInputError("curr must be a tensor, got None")
-        if curr.shape[1] != memory.shape[1]:
+        if curr.shape[1] not in (1, memory.shape[1]):
             raise InvalidInputError(
-                f"curr and memory must have the same batch size, got {curr.shape[1]} and {memory.shape[1]}"
+                f"curr must have batch 1 or the memory's batch size {memory.shape[1]}, got {curr.shape[1]}"
             )
         x = curr if curr_pos is None else curr + INPUT_POS_SCALE * curr_pos
-        x = x.transpose(0, 1)  # (B, L, C)
+        x = x.transpose(0, 1)  # (B or 1, L, C)
         mem_values = memory.transpose(0, 1)  # (B, M, mem_dim)
         mem_keys = (memory + memory_pos).transpose(0, 1)  # (B, M, mem_dim), the same for every layer
+        chunk = self.object_chunk if not torch.is_grad_enabled() else mem_values.shape[0]
+        outs = []
+        for start in range(0, mem_values.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            xs = x if x.shape[0] == 1 else x[rows]
+            outs.append(self._run(xs, mem_keys[rows], mem_values[rows], num_obj_ptr_tokens))
+        return torch.cat(outs, dim=0).transpose(0, 1) if len(outs) > 1 else outs[0].transpose(0, 1)
+
+    def _run(self, x: Tensor, mem_keys: Tensor, mem_values: Tensor, num_ptr: int) -> Tensor:
+        """All layers for x (1 or B, L, C) against B objects' memories -> (B, L, C)."""
+        first = self.layers[0].cross_attn_image
+        values = mem_values
+        if first.values_after():  # zero-pad once for all layers: (B, 1, M, hd)
+            values = F.pad(mem_values, (0, first.internal_dim - mem_values.shape[-1])).unsqueeze(1)
         for layer in self.layers:
-            x = layer(x, mem_keys, mem_values, num_obj_ptr_tokens)
-        return self.norm(x).transpose(0, 1)  # (L, B, C)
+            keys = layer.cross_attn_image.memory_keys(mem_keys, num_ptr, x.shape[1])
+            x = layer.forward_prepared(x, keys, values)
+        if x.shape[0] != mem_values.shape[0]:  # no layer (cannot happen with released models)
+            x = x.expand(mem_values.shape[0], -1, -1)
+        return self.norm(x)
 
 
 def _single(x: Tensor | Sequence[Tensor] | None, name: str) -> Tensor | None:

@@ -205,8 +205,10 @@ class SAM2Model(nn.Module):
         """Memory attention: (B or 1, C, h, w) frame features + (M, B, mem_dim) memories -> (B, C, h, w)."""
         batch = memory.shape[1]
         _, c, h, w = embed.shape
-        curr = embed.flatten(2).permute(2, 0, 1).expand(-1, batch, -1)  # (hw, B, C)
-        curr_pos = pos.flatten(2).permute(2, 0, 1).expand(-1, batch, -1)
+        curr = embed.flatten(2).permute(2, 0, 1)  # (hw, 1 or B, C): one frame is shared by all objects
+        curr_pos = pos.flatten(2).permute(2, 0, 1)
+        if curr_pos.shape[1] != curr.shape[1]:
+            curr_pos = curr_pos.expand(-1, curr.shape[1], -1)
         out = self.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
         return out.permute(1, 2, 0).reshape(batch, c, h, w)
 

@@ -216,3 +216,17 @@ def test_max_pool_equals_torch(stride: tuple[int, int]) -> None:
     x = torch.randn(3, 9, 8, 12)[..., ::2]  # strided, like a slice of the qkv output
     want = F.max_pool2d(x.permute(0, 3, 1, 2), stride, stride).permute(0, 2, 3, 1)
     torch.testing.assert_close(max_pool(x, stride), want, rtol=0, atol=0)
+
+
+def test_model_loaded_under_inference_mode_runs(tmp_path) -> None:
+    """Weights created inside inference mode have no version counter; the encoder's caches cope."""
+    from samstream.checkpoints import build_model, load_model, save_checkpoint
+    from samstream.train.presets import micro_config
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(build_model(micro_config(64), device="cpu", seed=0), path)
+    with torch.inference_mode():
+        model = load_model(path, device="cpu")
+        first = model.encode_image(torch.zeros(1, 3, 64, 64)).embed
+        again = model.encode_image(torch.zeros(1, 3, 64, 64)).embed
+    assert torch.equal(first, again)
