@@ -1,5 +1,6 @@
 """samstream: fast, faithful SAM 2 / SAM 2.1 for images and videos."""
 
+from samstream.amg import MaskGenerator
 from samstream.checkpoints import build_model, download, load_model
 from samstream.config import ModelConfig
 from samstream.errors import (
@@ -11,19 +12,24 @@ from samstream.errors import (
     VideoReadError,
 )
 from samstream.image.predictor import ImagePrediction, ImagePredictor
+from samstream.video.live import FrameStream, read_frames
 from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
+from samstream.video.stream import StreamTracker
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
     "FrameResult",
+    "FrameStream",
     "ImagePrediction",
     "ImagePredictor",
     "InvalidInputError",
+    "MaskGenerator",
     "ModelConfig",
     "PromptError",
     "SamstreamError",
+    "StreamTracker",
     "UnknownObjectError",
     "VideoPredictor",
     "VideoReadError",
@@ -31,4 +37,5 @@ __all__ = [
     "build_model",
     "download",
     "load_model",
+    "read_frames",
 ]

@@ -20,3 +20,5 @@ class VideoOptions:
     batch_objects: bool = True  # run objects with the same memory layout as one batch
     frame_cache_size: int = 4  # preprocessed frames kept in memory
     feature_cache_size: int = 2  # frames whose image features are kept
+    max_outputs_in_memory: int | None = None  # per object; older tracked outputs spill to disk (long videos)
+    spill_dir: str | None = None  # parent folder of the spill files (default: the system's temp folder)

@@ -23,6 +23,7 @@ from samstream.image.prompts import prepare_prompts
 from samstream.model.sam2 import SAM2Model
 from samstream.video.engine import Engine
 from samstream.video.options import VideoOptions
+from samstream.video.spill import SpilledOutputs, SpillFolder
 from samstream.video.state import ObjectTrack, PointPrompt, SessionState
 
 
@@ -75,6 +76,15 @@ class VideoSession:
         self.frames = frames
         self.state = SessionState(num_frames=len(frames), video_hw=(frames.height, frames.width))
         self.engine = Engine(model, options, frames.tensor, self.state)
+        self._spill: SpillFolder | None = None
+        if options.max_outputs_in_memory is not None:
+            if isinstance(options.max_outputs_in_memory, bool) or options.max_outputs_in_memory < 1:
+                raise InvalidInputError(
+                    f"max_outputs_in_memory: expected a positive integer or None, got {options.max_outputs_in_memory!r}"
+                )
+            self._spill = folder = SpillFolder(options.spill_dir)
+            capacity = options.max_outputs_in_memory
+            self.state.new_outputs = lambda: SpilledOutputs(folder, capacity, lambda: self.engine.memory_pos)
         self.engine.features(0)  # the first frame is where users click first
 
     def __enter__(self) -> "VideoSession":
@@ -85,6 +95,8 @@ class VideoSession:
 
     def close(self) -> None:
         self.engine.clear_cache()
+        if self._spill is not None:
+            self._spill.remove()
         close = getattr(self.frames, "close", None)
         if close is not None:
             close()

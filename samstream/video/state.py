@@ -8,6 +8,7 @@ segmented on, split into conditioning frames (frames with prompts), non-conditio
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 import torch
@@ -31,7 +32,7 @@ class PointPrompt:
 class FrameOutput:
     """One object's result on one frame, and the memory made from it."""
 
-    low_res_logits: Tensor  # (1, 1, S/4, S/4) mask logits (holes filled), on the storage device
+    low_res_logits: Tensor | None  # (1, 1, S/4, S/4) mask logits (holes filled); None once only the pointer is kept
     obj_ptr: Tensor  # (1, C) object pointer
     object_score: Tensor  # (1, 1) object-presence logit
     memory: Tensor | None = None  # (1, mem_dim, h, w) encoded memory, None until committed
@@ -50,7 +51,7 @@ class ObjectTrack:
     points: dict[int, PointPrompt] = field(default_factory=dict)  # frame -> clicks
     masks: dict[int, Tensor] = field(default_factory=dict)  # frame -> (1, 1, S, S) binary mask prompt
     cond: dict[int, FrameOutput] = field(default_factory=dict)  # committed conditioning frames
-    non_cond: dict[int, FrameOutput] = field(default_factory=dict)  # committed tracked frames
+    non_cond: MutableMapping[int, FrameOutput] = field(default_factory=dict)  # committed tracked frames
     pending_cond: dict[int, FrameOutput] = field(default_factory=dict)  # prompted, not yet in memory
     pending_non_cond: dict[int, FrameOutput] = field(default_factory=dict)  # corrections kept as non-cond
     tracked: dict[int, bool] = field(default_factory=dict)  # frame -> was it reached in reverse
@@ -87,7 +88,9 @@ class ObjectTrack:
             store.clear()
 
     def nbytes(self) -> int:
-        outs = [*self.cond.values(), *self.non_cond.values(), *self.pending_cond.values(),
+        """Bytes held in memory (outputs spilled to disk not counted)."""
+        tracked = getattr(self.non_cond, "in_memory_outputs", self.non_cond.values)()
+        outs = [*self.cond.values(), *tracked, *self.pending_cond.values(),
                 *self.pending_non_cond.values()]
         return sum(o.nbytes() for o in outs)
 
@@ -99,6 +102,7 @@ class SessionState:
     num_frames: int
     video_hw: tuple[int, int]
     objects: dict[int, ObjectTrack] = field(default_factory=dict)
+    new_outputs: Callable[[], MutableMapping[int, FrameOutput]] = dict  # store of each new track's non_cond
 
     @property
     def obj_ids(self) -> list[int]:
@@ -110,13 +114,16 @@ class SessionState:
             if not create:
                 known = ", ".join(str(i) for i in self.objects) or "none"
                 raise UnknownObjectError(f"obj_id: unknown object {obj_id!r} (known ids: {known})")
-            track = self.objects[obj_id] = ObjectTrack(obj_id)
+            track = self.objects[obj_id] = ObjectTrack(obj_id, non_cond=self.new_outputs())
         return track
 
     def remove(self, obj_id: int) -> ObjectTrack:
         track = self.track(obj_id)
         del self.objects[obj_id]
+        track.non_cond.clear()  # its outputs (and any spilled to disk) are gone with it
         return track
 
     def reset(self) -> None:
+        for track in self.objects.values():
+            track.non_cond.clear()
         self.objects.clear()

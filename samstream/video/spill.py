@@ -1,0 +1,116 @@
+"""Per-frame outputs of one object that live on disk once there are too many to keep in memory.
+
+The offline predictor keeps every tracked frame's output (for random access: re-propagation, a
+correction anywhere, results on demand). For a long video that grows without bound, so with
+``VideoOptions(max_outputs_in_memory=N)`` each object's tracked outputs go into a
+:class:`SpilledOutputs`: the ``N`` most recently used stay in memory, older ones are written to a
+temporary folder and read back when asked for. Tracking touches only the last few frames, so
+propagation reads nothing back; the folder is removed when the session closes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from samstream.video.state import FrameOutput
+
+_FIELDS = ("low_res_logits", "obj_ptr", "object_score", "memory")
+
+
+class SpillFolder:
+    """A temporary folder shared by the spilled stores of one session."""
+
+    def __init__(self, parent: str | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="samstream-spill-", dir=parent))
+        self._next = 0
+
+    def new_prefix(self) -> str:
+        self._next += 1
+        return f"obj{self._next}"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class SpilledOutputs(MutableMapping[int, FrameOutput]):
+    """frame -> :class:`FrameOutput`, at most ``capacity`` of them in memory, the rest on disk."""
+
+    def __init__(self, folder: SpillFolder, capacity: int, memory_pos: Callable[[], Tensor | None]) -> None:
+        self.folder = folder
+        self.prefix = folder.new_prefix()
+        self.capacity = max(1, capacity)
+        self.memory_pos = memory_pos
+        self._hot: OrderedDict[int, FrameOutput] = OrderedDict()
+        self._cold: set[int] = set()
+        self.reads = 0  # outputs read back from disk (for tests and diagnostics)
+
+    def _file(self, frame: int) -> Path:
+        return self.folder.path / f"{self.prefix}_{frame}.pt"
+
+    def __getitem__(self, frame: int) -> FrameOutput:
+        out = self._hot.get(frame)
+        if out is not None:
+            self._hot.move_to_end(frame)
+            return out
+        if frame not in self._cold:
+            raise KeyError(frame)
+        data: dict[str, Tensor | None] = torch.load(self._file(frame), weights_only=True)
+        self.reads += 1
+        out = FrameOutput(**data)  # type: ignore[arg-type]
+        if out.memory is not None:
+            out.memory_pos = self.memory_pos()
+        self._cold.discard(frame)
+        self._file(frame).unlink(missing_ok=True)
+        self._put(frame, out)
+        return out
+
+    def __setitem__(self, frame: int, out: FrameOutput) -> None:
+        if frame in self._cold:
+            self._cold.discard(frame)
+            self._file(frame).unlink(missing_ok=True)
+        self._put(frame, out)
+
+    def _put(self, frame: int, out: FrameOutput) -> None:
+        self._hot[frame] = out
+        self._hot.move_to_end(frame)
+        while len(self._hot) > self.capacity:
+            old_frame, old = self._hot.popitem(last=False)
+            torch.save({k: getattr(old, k) for k in _FIELDS}, self._file(old_frame))
+            self._cold.add(old_frame)
+
+    def __delitem__(self, frame: int) -> None:
+        if frame in self._hot:
+            del self._hot[frame]
+        elif frame in self._cold:
+            self._cold.discard(frame)
+            self._file(frame).unlink(missing_ok=True)
+        else:
+            raise KeyError(frame)
+
+    def __contains__(self, frame: object) -> bool:
+        return frame in self._hot or frame in self._cold
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted([*self._hot, *self._cold]))
+
+    def __len__(self) -> int:
+        return len(self._hot) + len(self._cold)
+
+    def in_memory(self) -> int:
+        return len(self._hot)
+
+    def in_memory_outputs(self) -> list[FrameOutput]:
+        return list(self._hot.values())
+
+    def clear(self) -> None:
+        for frame in list(self._cold):
+            self._file(frame).unlink(missing_ok=True)
+        self._cold.clear()
+        self._hot.clear()
