@@ -259,3 +259,16 @@ def build_sam2_video_predictor(
     if "memory_dtype" in kwargs:
         video_kwargs["memory_dtype"] = kwargs["memory_dtype"]
     return SAM2VideoPredictor(model, **video_kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """The video and mask-generator adapters, imported on first use (they pull in more modules)."""
+    if name in ("SAM2VideoPredictor", "InferenceState"):
+        from samstream import compat_video
+
+        return getattr(compat_video, name)
+    if name == "SAM2AutomaticMaskGenerator":
+        from samstream.compat_amg import SAM2AutomaticMaskGenerator
+
+        return SAM2AutomaticMaskGenerator
+    raise AttributeError(f"module 'samstream.compat' has no attribute {name!r}")

@@ -1,0 +1,221 @@
+"""Automatic mask generation: prompt the model with a grid of points and keep the good, distinct masks.
+
+For each crop (the whole image, then optional layers of overlapping crops) the image is encoded
+once and every grid point is decoded as a single foreground click. Candidate masks are filtered,
+in this order, by predicted IoU, stability score and contact with a crop edge, then deduplicated
+by box NMS within the crop and, across crops, by box NMS preferring smaller crops.
+
+Speed: the predicted-IoU filter runs before any mask is brought to image resolution, so only its
+survivors are upsampled; the upsampled logits are consumed in groups of bounded size (stability,
+binarisation, boxes) and the masks kept as packed bits; full-resolution masks are built only for the final
+records, and RLEs are computed for all of them at once. Prompts are decoded ``points_per_batch``
+at a time (larger groups measured faster on the CPU too; memory grows with the group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.ops import batched_nms
+
+from samstream.amg.crops import box_near_crop_edge, crop_boxes, crop_offset
+from samstream.amg.grid import layer_point_grids
+from samstream.amg.masks import masks_to_boxes, stability_score
+from samstream.amg.options import GeneratorOptions, as_grids
+from samstream.amg.records import Candidates, build_records
+from samstream.image.predictor import ImagePredictor
+from samstream.image.transforms import to_rgb_array
+from samstream.model.sam2 import SAM2Model
+
+_UPSAMPLE_BYTES = 64 << 20  # float32 image-resolution logits held at once
+
+
+class MaskGenerator:
+    """Segment everything in an image.
+
+    >>> gen = MaskGenerator(model, points_per_side=32)
+    >>> records = gen.generate(image)   # (H, W, 3) uint8 RGB array, PIL image or path
+    >>> records[0].keys()  # segmentation, area, bbox (XYWH), predicted_iou, point_coords,
+    ...                    # stability_score, crop_box (XYWH)
+
+    Options (defaults as in the official automatic mask generator):
+
+    * ``points_per_side`` / ``point_grids``: a regular grid of n x n points per crop, or explicit
+      grids in [0, 1] (one per crop layer); give exactly one.
+    * ``points_per_batch``: most prompts decoded at once (bounds memory).
+    * ``pred_iou_thresh``: keep masks whose predicted IoU is above this (0 disables).
+    * ``stability_score_thresh`` / ``stability_score_offset``: keep masks whose IoU between the
+      masks thresholded at ``mask_threshold ± offset`` is at least this (0 disables).
+    * ``mask_threshold``: logit threshold of the returned masks.
+    * ``box_nms_thresh`` / ``crop_nms_thresh``: box IoU cutoffs of the NMS within / across crops.
+    * ``crop_n_layers``, ``crop_overlap_ratio``, ``crop_n_points_downscale_factor``: layer i has
+      (2^i)^2 crops overlapping by ``crop_overlap_ratio`` of the short side (scaled per layer) and
+      ``points_per_side / factor^i`` points a side.
+    * ``min_mask_region_area``: fill holes and remove islands of at most this many pixels in the
+      low-resolution masks before upsampling. It runs on every device (the official package does
+      this only where its CUDA extension loads and silently skips it on the CPU).
+    * ``output_mode``: ``"binary_mask"`` ((H, W) bool), ``"uncompressed_rle"`` or ``"coco_rle"``
+      (needs pycocotools).
+    * ``use_m2m``: refine each candidate once more, with its own low-resolution mask as a prompt.
+    * ``multimask_output``: three candidates per point (else one).
+    """
+
+    def __init__(
+        self,
+        model: SAM2Model,
+        points_per_side: int | None = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.8,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        mask_threshold: float = 0.0,
+        box_nms_thresh: float = 0.7,
+        crop_n_layers: int = 0,
+        crop_nms_thresh: float = 0.7,
+        crop_overlap_ratio: float = 512 / 1500,
+        crop_n_points_downscale_factor: int = 1,
+        point_grids: Sequence[np.ndarray] | None = None,
+        min_mask_region_area: int = 0,
+        output_mode: str = "binary_mask",
+        use_m2m: bool = False,
+        multimask_output: bool = True,
+    ) -> None:
+        self.options = GeneratorOptions(
+            points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh, stability_score_offset,
+            mask_threshold, box_nms_thresh, crop_n_layers, crop_nms_thresh, crop_overlap_ratio,
+            crop_n_points_downscale_factor, as_grids(point_grids), min_mask_region_area, output_mode, use_m2m,
+            multimask_output,
+        )
+        if output_mode == "coco_rle":
+            from samstream.io.rle import _mask_utils
+
+            _mask_utils()  # fail now, not after minutes of work, when pycocotools is missing
+        self.model = model
+        opts = self.options
+        if opts.points_per_side is not None:
+            self.point_grids = layer_point_grids(
+                opts.points_per_side, opts.crop_n_layers, opts.crop_n_points_downscale_factor
+            )
+        else:
+            self.point_grids = list(opts.point_grids or ())
+        # holes and sprinkles are removed at threshold 0 whatever ``mask_threshold`` is
+        area = opts.min_mask_region_area
+        self.predictor = ImagePredictor(model, 0.0, max_hole_area=area, max_sprinkle_area=area)
+
+    def with_options(self, **changes: Any) -> "MaskGenerator":
+        """A generator on the same model with some options changed."""
+        fields = {**self.options.__dict__, **changes}
+        return MaskGenerator(self.model, **fields)
+
+    # ------------------------------------------------------------------ public
+    @torch.inference_mode()
+    def generate(self, image: Any) -> list[dict[str, Any]]:
+        """Masks of everything in ``image``, as a list of records (best first within each crop pass).
+
+        Each record holds ``segmentation`` (per ``output_mode``), ``area`` (int), ``bbox`` (XYWH
+        floats), ``predicted_iou``, ``point_coords`` ([[x, y]]), ``stability_score`` and
+        ``crop_box`` (XYWH floats).
+        """
+        arr = to_rgb_array(image, "image")
+        h, w = arr.shape[:2]
+        boxes, layers = crop_boxes((h, w), self.options.crop_n_layers, self.options.crop_overlap_ratio)
+        try:
+            found = [self._process_crop(arr, box, layer) for box, layer in zip(boxes, layers)]
+        finally:
+            self.predictor.reset()
+        owner = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c in enumerate(found)])
+        row = np.concatenate([np.arange(len(c), dtype=np.int64) for c in found])
+        if len(found) > 1 and len(owner) > 0:
+            keep = self._crop_nms(found).numpy()
+            owner, row = owner[keep], row[keep]
+        return build_records(found, owner, row, (h, w), self.options.output_mode)
+
+    # ------------------------------------------------------------------ steps
+    def _crop_nms(self, found: list[Candidates]) -> Tensor:
+        """Across crops: NMS on boxes, preferring masks from smaller crops."""
+        boxes = torch.cat([c.boxes for c in found])  # (N, 4) int64, image frame
+        crop = torch.cat([torch.tensor([c.crop_box], dtype=torch.int64).expand(len(c), 4) for c in found])
+        scores = 1 / ((crop[:, 2] - crop[:, 0]) * (crop[:, 3] - crop[:, 1]))
+        zeros = torch.zeros_like(boxes[:, 0])
+        return batched_nms(boxes.float(), scores, zeros, iou_threshold=self.options.crop_nms_thresh)
+
+    def _process_crop(self, image: np.ndarray, box: list[int], layer: int) -> Candidates:
+        x0, y0, x1, y1 = box
+        crop = image[y0:y1, x0:x1]
+        ch, cw = crop.shape[:2]
+        self.predictor.set_image(crop)
+        points = self.point_grids[layer] * np.array([[cw, ch]], dtype=np.float64)  # (P, 2) crop pixels
+        points_t = torch.as_tensor(points, dtype=torch.float32)
+        step = self.options.points_per_batch
+        parts = [
+            self._process_points(points_t[s : s + step], box, image.shape[:2])
+            for s in range(0, len(points_t), step)
+        ]
+        cands = Candidates.concat(parts, box)
+        if len(cands) == 0:
+            return cands
+        zeros = torch.zeros_like(cands.boxes[:, 0])
+        keep = batched_nms(cands.boxes.float(), cands.iou, zeros, iou_threshold=self.options.box_nms_thresh)
+        cands = cands.select(keep)
+        # boxes were in crop coordinates for the NMS above; move everything to the image frame
+        offset = crop_offset(box)
+        return replace(cands, boxes=cands.boxes + offset, points=cands.points + offset[:, :2])
+
+    def _decode(self, points: Tensor, crop_hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+        """(P, 2) crop-pixel points -> low-res logits (M, h4, w4), IoU (M,), points (M, 2) per candidate."""
+        opts = self.options
+        ch, cw = crop_hw
+        size = self.model.image_size
+        device = self.model.device
+        model_points = points.to(device) / torch.tensor([cw, ch], dtype=torch.float32, device=device) * size
+        labels = torch.ones(points.shape[0], 1, dtype=torch.int32, device=device)
+        embed = self.predictor.image_embedding(0)
+        high_res = self.predictor.image_features(0).high_res
+        low, iou, _, _ = self.model.decode(embed, high_res, (model_points[:, None], labels), None, opts.multimask_output)
+        k = low.shape[1]
+        low, iou = low.flatten(0, 1), iou.flatten(0, 1)  # (P*K, h4, w4), (P*K,)
+        points = points.repeat_interleave(k, dim=0)
+        if opts.use_m2m:
+            refine_points = model_points.repeat_interleave(k, dim=0)[:, None]  # (P*K, 1, 2)
+            refine_labels = labels.repeat_interleave(k, dim=0)
+            mask_in = low.clamp(-32.0, 32.0)[:, None]  # (P*K, 1, h4, w4)
+            low, iou, _, _ = self.model.decode(embed, high_res, (refine_points, refine_labels), mask_in, False)
+            low, iou = low[:, 0], iou[:, 0]
+        return low, iou, points
+
+    def _process_points(self, points: Tensor, box: list[int], image_hw: tuple[int, int]) -> Candidates:
+        """Decode a group of points and keep the candidates that pass every per-mask filter."""
+        opts = self.options
+        crop_hw = (box[3] - box[1], box[2] - box[0])
+        low, iou, points = self._decode(points, crop_hw)
+        if opts.pred_iou_thresh > 0.0:
+            keep = iou > opts.pred_iou_thresh
+            low, iou, points = low[keep], iou[keep], points[keep]
+        group = max(1, _UPSAMPLE_BYTES // (crop_hw[0] * crop_hw[1] * 4))
+        parts = [
+            self._finish(low[s : s + group], iou[s : s + group], points[s : s + group], box, image_hw)
+            for s in range(0, low.shape[0], group)
+        ]
+        return Candidates.concat(parts, box)
+
+    def _finish(self, low: Tensor, iou: Tensor, points: Tensor, box: list[int], image_hw: tuple[int, int]) -> Candidates:
+        """Upsample, filter by stability and crop edge, binarise; boxes stay in crop coordinates."""
+        opts = self.options
+        crop_hw = (box[3] - box[1], box[2] - box[0])
+        logits = self.predictor.postprocess(low[:, None], crop_hw)[:, 0]  # (M, ch, cw) float32
+        stability = stability_score(logits, opts.mask_threshold, opts.stability_score_offset)
+        masks = logits > opts.mask_threshold  # (M, ch, cw)
+        del logits
+        if opts.stability_score_thresh > 0.0:
+            keep = stability >= opts.stability_score_thresh
+            masks, iou, points, stability = masks[keep], iou[keep], points[keep], stability[keep]
+        boxes = masks_to_boxes(masks)
+        h, w = image_hw
+        keep = ~box_near_crop_edge(boxes + crop_offset(box, boxes.device), box, [0, 0, w, h])
+        if not bool(keep.all()):
+            masks, boxes, iou, points, stability = masks[keep], boxes[keep], iou[keep], points[keep], stability[keep]
+        return Candidates.from_masks(masks, boxes, iou, points, stability, box)
