@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from samstream.errors import InvalidInputError
+from samstream.io.rle import coco_mask_api
 
 __all__ = ["ANNOTATION_STRIDE", "SavMasklet", "SavVideo", "load_sav_annotation"]
 
@@ -55,7 +56,7 @@ class SavMasklet:
 
     def areas(self) -> np.ndarray:
         """Pixel count on each annotated frame, ``(T,)`` int64 (computed without decoding)."""
-        return np.asarray(_mask_utils().area([_rle(r) for r in self.rles]), dtype=np.int64)
+        return np.asarray(coco_mask_api().area([_rle(r) for r in self.rles]), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -167,19 +168,9 @@ def _rle(rle: dict[str, Any]) -> dict[str, Any]:
 
 def _decode(rles: list[dict[str, Any]]) -> np.ndarray:
     """Bool ``(N, H, W)`` masks of COCO RLEs (one pycocotools call)."""
-    mask_utils = _mask_utils()
+    mask_utils = coco_mask_api()
     with warnings.catch_warnings():
         # pycocotools' extension trips numpy 2's __array__(copy=...) deprecation; harmless
         warnings.simplefilter("ignore", DeprecationWarning)
         masks = mask_utils.decode([_rle(r) for r in rles])  # (H, W, N) uint8, Fortran order
     return np.ascontiguousarray(masks.transpose(2, 0, 1), dtype=bool)
-
-
-def _mask_utils():
-    try:
-        from pycocotools import mask as mask_utils
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "decoding SA-V masks needs pycocotools: pip install 'samstream[coco]'"
-        ) from e
-    return mask_utils

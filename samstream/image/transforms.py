@@ -69,7 +69,8 @@ def preprocess(
     mean_t = torch.tensor(mean, device=device).view(3, 1, 1)
     std_t = torch.tensor(std, device=device).view(3, 1, 1)
     for img in images:
-        x = torch.from_numpy(img).to(device).permute(2, 0, 1).float().div_(255.0)  # (3, H, W)
+        x = torch.as_tensor(np.ascontiguousarray(img)) if img.flags.writeable else torch.tensor(img)
+        x = x.to(device).permute(2, 0, 1).float().div_(255.0)  # (3, H, W)
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
         out.append((x - mean_t) / std_t)

@@ -1,0 +1,192 @@
+"""``samstream eval {davis,sav,image}`` and ``samstream predict-dataset``: parse, call the library, print.
+
+The CLI calls :func:`register` with its subparsers and a ``common(parser)`` function that adds the
+shared options (``-q/--quiet``, ``--jsonl``, ``--model``, ``--device``). Every leaf parser sets
+``func(args) -> int``; errors are :class:`~samstream.errors.SamstreamError` subclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from samstream.errors import InvalidInputError
+from samstream.eval.results import EvalResult
+
+__all__ = ["register"]
+
+Common = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+DEFAULT_MODEL = "sam2.1-tiny"
+
+
+def register(sub: argparse._SubParsersAction, common: Common) -> None:
+    """Add ``eval`` (with ``davis``, ``sav``, ``image``) and ``predict-dataset`` to ``sub``."""
+    ev = sub.add_parser("eval", help="score video predictions (DAVIS, SA-V) or image prompts (SA-1B, COCO)")
+    ev_sub = ev.add_subparsers(dest="eval_command", required=True)
+
+    p = common(ev_sub.add_parser("davis", help="DAVIS 2017 semi-supervised J&F of a folder of label PNGs"))
+    p.add_argument("gt_root", help="DAVIS root (with Annotations/480p and ImageSets/2017)")
+    p.add_argument("pred_dir", help="predictions: <pred_dir>/<seq>/<frame>.png indexed PNGs")
+    p.add_argument("--subset", default="val", help="ImageSets/2017/<subset>.txt (default: val)")
+    p.add_argument("--sequences", type=_names, default=None, help="comma-separated sequences (default: the subset)")
+    _score_outputs(p)
+    p.set_defaults(func=_cmd_davis)
+
+    p = common(ev_sub.add_parser("sav", help="SA-V J&F of per-object PNG predictions"))
+    p.add_argument("gt_root", help="ground truth: <gt_root>/<video>/<obj:03d>/<frame>.png (e.g. Annotations_6fps)")
+    p.add_argument("pred_root", help="predictions in the same layout")
+    p.add_argument("--keep-first-last", action="store_true", help="also score the first and last annotated frame")
+    p.add_argument("--strict", action="store_true",
+                   help="require a prediction for every video and scored frame (default: missing = empty)")
+    _score_outputs(p)
+    p.set_defaults(func=_cmd_sav)
+
+    p = common(ev_sub.add_parser("image", help="mIoU of 1-click, 5-click and box prompts on SA-1B or COCO"))
+    p.add_argument("root", help="SA-1B folder (images + JSONs) or COCO image folder")
+    p.add_argument("--format", required=True, choices=("sa1b", "coco"), help="dataset layout")
+    p.add_argument("--ann", default=None, help="COCO instances JSON (default: ROOT/annotations.json)")
+    p.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--json", default=None, metavar="OUT", help="write the summary as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.set_defaults(func=_cmd_image)
+
+    p = common(sub.add_parser("predict-dataset",
+                              help="track a dataset's annotated objects and write predictions for eval"))
+    p.add_argument("dataset_root", help="dataset root (see --format)")
+    p.add_argument("--format", required=True, choices=("davis", "sav", "ytvos"), help="dataset layout")
+    p.add_argument("--out", required=True, metavar="PRED_DIR", help="output folder of prediction PNGs")
+    p.add_argument("--subset", default=None, help="DAVIS ImageSets subset (default: val) or YouTube-VOS split "
+                                                  "(default: valid)")
+    p.add_argument("--sequences", type=_names, default=None, help="comma-separated videos (default: all)")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _score_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", default=None, metavar="OUT", help="write the scores as JSON")
+    p.add_argument("--csv", default=None, metavar="OUT", help="write per-object and global scores as CSV")
+    p.add_argument("--workers", type=int, default=1, help="processes scoring videos in parallel (default: 1)")
+    p.add_argument("--force", action="store_true", help="overwrite existing --json / --csv files")
+
+
+def _names(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _cmd_davis(args: argparse.Namespace) -> int:
+    from samstream.eval.davis import evaluate_davis
+
+    _check_outputs(args)
+    result = evaluate_davis(args.pred_dir, args.gt_root, args.subset, sequences=args.sequences,
+                            workers=args.workers)
+    return _report_scores(args, "davis", result)
+
+
+def _cmd_sav(args: argparse.Namespace) -> int:
+    from samstream.eval.sav import evaluate_sav
+
+    _check_outputs(args)
+    result = evaluate_sav(args.pred_root, args.gt_root, keep_first_last=args.keep_first_last,
+                          strict=args.strict, workers=args.workers)
+    return _report_scores(args, "sav", result)
+
+
+def _cmd_image(args: argparse.Namespace) -> int:
+    from samstream.data.image_datasets import open_image_dataset
+    from samstream.eval.image_eval import evaluate_images
+    from samstream.image.predictor import ImagePredictor
+
+    _check_outputs(args)
+    dataset = open_image_dataset(args.format, args.root, args.ann)
+    predictor = ImagePredictor(_load_model(args))
+    result = evaluate_images(predictor, dataset, args.max_images, progress=not args.quiet)
+    summary = result.to_json()
+    if args.json:
+        _write_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n")
+    if args.jsonl:
+        print(json.dumps({"command": "eval image", **summary}))
+    elif not args.quiet:
+        miou = "  ".join(f"{k} {v * 100:.1f}" for k, v in summary["mIoU"].items())
+        print(f"eval image: {result.num_instances} instances in {result.num_images} images, mIoU  {miou}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from samstream.data.video_datasets import VideoDataset
+    from samstream.eval.predict import predict_dataset
+    from samstream.video.predictor import VideoPredictor
+
+    dataset = VideoDataset(args.dataset_root, args.format, args.subset, args.sequences)
+    predictor = VideoPredictor(_load_model(args))
+    summary = predict_dataset(predictor, dataset, args.out, progress=not args.quiet)
+    record = {"videos": summary.videos, "frames": summary.frames, "objects": summary.objects,
+              "seconds": round(summary.seconds, 3), "out": str(args.out)}
+    if args.jsonl:
+        print(json.dumps({"command": "predict-dataset", **record}))
+    elif not args.quiet:
+        print(f"predict-dataset: {summary.videos} videos, {summary.objects} objects, {summary.frames} frames "
+              f"in {summary.seconds:.1f} s -> {args.out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from samstream.checkpoints import load_model
+
+    name = getattr(args, "model", None) or DEFAULT_MODEL
+    return load_model(name, device=getattr(args, "device", None) or "auto", allow_download=False)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse to overwrite an existing ``--json`` / ``--csv`` without ``--force`` (before any work)."""
+    for option in ("json", "csv"):
+        path = getattr(args, option, None)
+        if path and Path(path).exists() and not args.force:
+            raise InvalidInputError(f"--{option}: {path} exists; pass --force to overwrite it")
+
+
+def _report_scores(args: argparse.Namespace, name: str, result: EvalResult) -> int:
+    summary = result.to_json()
+    if args.json:
+        _write_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n")
+    if args.csv:
+        _write_atomic(Path(args.csv), scores_csv(result))
+    if args.jsonl:
+        print(json.dumps({"command": f"eval {name}", **summary}))
+    elif not args.quiet:
+        j, f = summary["J"], summary["F"]
+        print(f"eval {name}: {len(summary['per_object'])} objects  J&F {summary['J&F'] * 100:.1f}  "
+              f"J {j['mean'] * 100:.1f} (recall {j['recall'] * 100:.1f}, decay {j['decay'] * 100:.1f})  "
+              f"F {f['mean'] * 100:.1f} (recall {f['recall'] * 100:.1f}, decay {f['decay'] * 100:.1f})")
+    return 0
+
+
+def scores_csv(result: EvalResult) -> str:
+    """CSV of J&F scores: a ``global`` row (averages over objects), then one row per object."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["object", "J&F", "J-mean", "J-recall", "J-decay", "F-mean", "F-recall", "F-decay", "frames"])
+    rows = [("global", result.j, result.f, "")]
+    rows += [(name, r.j, r.f, r.num_frames) for name, r in sorted(result.per_object.items())]
+    for name, j, f, frames in rows:
+        writer.writerow([name, (j.mean + f.mean) / 2, j.mean, j.recall, j.decay, f.mean, f.recall, f.decay, frames])
+    return buf.getvalue()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
