@@ -27,7 +27,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.torch
 venv: $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
-	$(BIN)/samstream demo --out demo_out
+	$(BIN)/samstream demo --out demo_out --force
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -1,0 +1,162 @@
+"""Shared pieces of the command line: options, the parser, model loading, progress and output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+DEFAULT_MODEL = "sam2.1-tiny"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class CliParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options every command shares: -q/--quiet, --jsonl, --model, --device."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--jsonl", action="store_true",
+                        help="print JSON lines (one per item and a final summary) instead of text and progress bars")
+    parser.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                        help=f"registry name (see `samstream models`) or checkpoint path (default: {DEFAULT_MODEL})")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="where to run the model (default: auto)")
+    return parser
+
+
+def add_out(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
+    parser.add_argument("--out", required=required, default=default, metavar="DIR", help="output folder")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; expected an integer >= 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 is not allowed; expected an integer >= 1")
+    return value
+
+
+def unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is outside [0, 1]")
+    return value
+
+
+def load_model(args: argparse.Namespace) -> tuple[Any, str]:
+    """The model named by ``--model`` (never downloads) and a short description of it."""
+    import samstream
+    from samstream.checkpoints import cached_path
+    from samstream.errors import CheckpointError
+    from samstream.registry import get_variant
+
+    name = args.model or DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if not (path.suffix == ".pt" or path.exists() or "/" in name):
+        variant = get_variant(name)
+        if not cached_path(variant).exists():
+            raise CheckpointError(f"--model: {variant.name} is not downloaded; run `samstream download "
+                                  f"{variant.name}` (or put {variant.url} at {cached_path(variant)})")
+    model = samstream.load_model(name, device=args.device, allow_download=False)
+    return model, name
+
+
+def require_file(path: str | Path, option: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        from samstream.errors import InvalidInputError
+
+        raise InvalidInputError(f"{option}: no such file {str(path)!r}")
+    return path
+
+
+class Reporter:
+    """Progress bars and summaries as text, JSON lines (``--jsonl``) or nothing (``-q``)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.command = args.command
+        self.quiet = bool(getattr(args, "quiet", False))
+        self.jsonl = bool(getattr(args, "jsonl", False))
+
+    def progress(self, items: Iterable[Any], total: int | None, unit: str) -> Iterator[Any]:
+        """``items`` with a progress bar on stderr (text mode only)."""
+        if self.quiet or self.jsonl:
+            yield from items
+            return
+        from tqdm.auto import tqdm
+
+        with tqdm(items, total=total, unit=f" {unit}", desc=self.command, file=sys.stderr, leave=False) as bar:
+            yield from bar
+
+    def event(self, record: dict[str, Any]) -> None:
+        """One JSON line per item (``--jsonl`` only)."""
+        if self.jsonl and not self.quiet:
+            print(json.dumps(record), flush=True)
+
+    def note(self, text: str) -> None:
+        """A remark for people (stderr, text mode only)."""
+        if not self.quiet and not self.jsonl:
+            print(f"{self.command}: {text}", file=sys.stderr)
+
+    def summary(self, text: str, record: dict[str, Any]) -> None:
+        """The closing line: ``text`` in text mode, ``record`` with ``"event": "summary"`` in JSON mode."""
+        if self.quiet:
+            return
+        if self.jsonl:
+            print(json.dumps({"event": "summary", "command": self.command, **record}), flush=True)
+        else:
+            print(f"{self.command}: {text}", flush=True)
+
+
+class StopFlag:
+    """Set by the first Ctrl-C; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def __bool__(self) -> bool:
+        return self.stopped
+
+
+@contextmanager
+def stop_on_interrupt() -> Iterator[StopFlag]:
+    """Within the block, Ctrl-C (SIGINT) sets the yielded flag instead of raising."""
+    flag = StopFlag()
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.stopped:
+            raise KeyboardInterrupt
+        flag.stopped = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)

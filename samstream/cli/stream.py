@@ -1,0 +1,106 @@
+"""``samstream stream SOURCE --point F:X,Y ... --out DIR``: live tracking with the streaming tracker.
+
+Outputs appear as frames arrive; Ctrl-C stops cleanly and keeps everything written so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from samstream.cli.common import Reporter, load_model, positive_int
+from samstream.cli.prompts import VideoPrompt
+from samstream.cli.track import VIDEO_FILE, add_prompt_options, add_video_outputs, apply_prompt, collect_prompts
+from samstream.cli.track import output_names, summarize_tracking
+from samstream.errors import InvalidInputError, PromptError
+
+
+def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    p = common(sub.add_parser(
+        "stream", help="track objects live in a camera, URL or video file (streaming tracker)",
+        description="Track objects frame by frame as SOURCE delivers them; a prompt on frame F applies when F "
+                    "arrives. Writes the same files as `track`, as they come. Ctrl-C stops and keeps them."))
+    p.add_argument("source", metavar="SOURCE", help="camera index (0, 1, ...), device path, URL or video file")
+    add_prompt_options(p)
+    p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+    p.add_argument("--max-size", type=positive_int, default=None,
+                   help="shrink frames whose longer side exceeds this many pixels")
+    add_video_outputs(p)
+    p.set_defaults(func=run)
+
+
+def parse_source(text: str) -> int | str:
+    """A camera index, or a path / URL (a local path must exist)."""
+    if text.isdigit():
+        return int(text)
+    if "://" not in text and not Path(text).exists():
+        raise InvalidInputError(f"SOURCE: no such file or device {text!r}")
+    return text
+
+
+class _TrackerPrompts:
+    """Adapts a :class:`StreamTracker` (current frame) to :func:`apply_prompt`."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+
+    def points(self, obj_id: int, points: list, labels: list) -> Any:
+        return self.tracker.add_points(obj_id, points, labels)
+
+    def box(self, obj_id: int, box: list, points: list, labels: list) -> Any:
+        return self.tracker.add_box(obj_id, box, points or None, labels or None)
+
+    def mask(self, obj_id: int, mask: Any) -> Any:
+        return self.tracker.add_mask(obj_id, mask)
+
+
+def stream_frames(tracker: Any, frames: Any, pending: dict[int, list[VideoPrompt]], stop: Any,
+                  max_frames: int | None) -> Iterator[Any]:
+    """Step the tracker through ``frames``, prompting on arrival; yields TrackedFrames."""
+    from samstream.io.masks import TrackedFrame
+
+    count = 0
+    for frame in frames:
+        result = tracker.step(frame)
+        for p in pending.pop(int(result.frame_idx), []):
+            result = apply_prompt(_TrackerPrompts(tracker), p, frame.shape[:2])
+        yield TrackedFrame(int(result.frame_idx), f"{int(result.frame_idx):05d}", frame, list(result.obj_ids),
+                           result.masks.numpy(), result.object_scores.tolist())
+        count += 1
+        if stop or (max_frames is not None and count >= max_frames):
+            return
+
+
+def run(args: argparse.Namespace) -> int:
+    from samstream.cli.common import stop_on_interrupt
+    from samstream.io.masks import prepare_output_dir, write_tracking_run
+    from samstream.video.live import read_frames
+    from samstream.video.stream import StreamTracker
+
+    report = Reporter(args)
+    prompts = collect_prompts(args)
+    source = parse_source(args.source)
+    out = prepare_output_dir(args.out, output_names(args), args.force)
+    model, model_name = load_model(args)
+    pending: dict[int, list[VideoPrompt]] = {}
+    for p in prompts:
+        pending.setdefault(p.frame, []).append(p)
+    tracker = StreamTracker(model)
+    start = time.perf_counter()
+    with read_frames(source, max_size=args.max_size) as frames, stop_on_interrupt() as stop:
+        fps = args.fps or getattr(frames, "fps", None) or 24
+        stream = report.progress(stream_frames(tracker, frames, pending, stop, args.max_frames), args.max_frames,
+                                 "frames")
+        count = write_tracking_run(out, stream, args.per_object, None if args.no_video else VIDEO_FILE, fps,
+                                   on_frame=lambda rec: report.event({"event": "frame", "frame": rec["frame"],
+                                                                      "areas": {str(o["obj_id"]): o["area"]
+                                                                                for o in rec["objects"]}}))
+    seconds = time.perf_counter() - start
+    summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop))
+    if pending and not stop:
+        raise PromptError(f"--point/--box/--mask: frame {min(pending)} was never reached; the run ended after "
+                          f"{count} frames (0 to {count - 1}); the outputs so far are kept in {out}")
+    return 0
