@@ -91,9 +91,9 @@ class MaskGenerator:
             multimask_output,
         )
         if output_mode == "coco_rle":
-            from samstream.io.rle import _mask_utils
+            from samstream.io.rle import coco_mask_api
 
-            _mask_utils()  # fail now, not after minutes of work, when pycocotools is missing
+            coco_mask_api()  # fail now, not after minutes of work, when pycocotools is missing
         self.model = model
         opts = self.options
         if opts.points_per_side is not None:

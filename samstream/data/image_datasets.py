@@ -42,9 +42,9 @@ class ImageSample:
 
 def decode_segmentation(seg: Any, height: int, width: int) -> np.ndarray:
     """An (H, W) bool mask from a COCO segmentation: polygons, or an RLE (compressed or not)."""
-    from samstream.io.rle import _mask_utils
+    from samstream.io.rle import coco_mask_api
 
-    mask_utils = _mask_utils()
+    mask_utils = coco_mask_api()
     if isinstance(seg, list):  # polygons [[x0, y0, x1, y1, ...], ...]
         if not seg:
             return np.zeros((height, width), dtype=bool)
