@@ -23,7 +23,7 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.video.decode import import_av
-from samstream.video.frames import IMAGE_SUFFIXES, natural_key
+from samstream.video.frames import IMAGE_SUFFIXES, _load_image, natural_key
 
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
@@ -186,11 +186,7 @@ def _to_rgb(item: Any, where: str) -> np.ndarray:
     if hasattr(item, "to_ndarray"):  # a PyAV video frame
         return item.to_ndarray(format="rgb24")
     if isinstance(item, (str, os.PathLike)):
-        try:
-            with Image.open(item) as img:
-                item = img.convert("RGB")
-        except OSError as exc:
-            raise VideoReadError(f"{where}: cannot read image {os.fspath(item)}: {exc}") from exc
+        return _load_image(Path(item), where)
     if isinstance(item, Image.Image):
         return np.asarray(item.convert("RGB"))
     try:

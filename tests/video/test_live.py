@@ -77,6 +77,10 @@ def test_errors(tmp_path) -> None:
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
     with pytest.raises(VideoReadError):
         list(read_frames(truncated))
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "0.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(VideoReadError, match=r"frame 0: cannot decode image"):
+        list(read_frames(tmp_path / "frames"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(VideoReadError, match="no image"):
         read_frames(tmp_path / "empty")
