@@ -94,17 +94,24 @@ class MaskDecoder(nn.Module):
         first = len(weights) - 2  # index of the IoU token
         out_tokens = torch.cat(weights, dim=0).unsqueeze(0).expand(sparse.shape[0], -1, -1)
         tokens = torch.cat((out_tokens, sparse), dim=1)  # (B, T, C)
-        src = image + dense  # (B, C, h, w)
-        b, c, h, w = src.shape
+        shared = image.shape[0] == 1 and (dense.shape[0] == 1 or dense.stride(0) == 0)
+        if shared and not torch.is_grad_enabled():
+            src = image + dense[:1]  # (1, C, h, w): the transformer shares it by all prompts
+        else:
+            src = image + dense  # (B, C, h, w)
+        b, c, h, w = tokens.shape[0], *src.shape[1:]
         hs, src = self.transformer(src, image_pe, tokens)
         iou_out = hs[:, first]
         mask_tokens = hs[:, first + 1 : first + 1 + self.num_mask_tokens]
-        up = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), high_res)  # (B, C/8, 4h, 4w)
         hyper = torch.stack(
             [mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # (B, 4, C/8)
-        b, c8, uh, uw = up.shape
-        masks = (hyper @ up.reshape(b, c8, uh * uw)).reshape(b, -1, uh, uw)
+        if torch.is_grad_enabled():
+            up = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), high_res)  # (B, C/8, 4h, 4w)
+            b, c8, uh, uw = up.shape
+            masks = (hyper @ up.reshape(b, c8, uh * uw)).reshape(b, -1, uh, uw)
+        else:
+            masks = upscale_masks(self.output_upscaling, src, (h, w), high_res, hyper)
         iou = self.iou_prediction_head(iou_out)
         if self.cfg.pred_obj_scores:
             obj = self.pred_obj_score_head(hs[:, 0])
@@ -147,6 +154,42 @@ class MaskDecoder(nn.Module):
         out_masks = torch.where(stable[..., None, None], single_masks, best_masks)
         out_iou = torch.where(stable, single_iou, best_iou)
         return out_masks, out_iou
+
+
+def upscale_masks(
+    upscaling: nn.Sequential, src: Tensor, hw: tuple[int, int], high_res: tuple[Tensor, Tensor] | None, hyper: Tensor
+) -> Tensor:
+    """Mask logits (B, K, 4h, 4w) from transformer image tokens src (B, hw, C) and hyper weights (B, K, C/8).
+
+    The same arithmetic as running ``upscaling`` (two 2x2 stride-2 transposed convolutions, a channel
+    layer norm and GELUs, plus the high-resolution features) on (B, C, h, w) and taking the product
+    with ``hyper``, reordered for the CPU: a 2x2 stride-2 transposed convolution maps each input
+    pixel to its own 2x2 output block, so it is one matrix product over channels-last pixels. Pixels
+    stay in block order (i, j, block row/column of each stage) until the K mask logits are formed,
+    so only those are rearranged into the image grid.
+    """
+    up1, norm1, _, up2, _ = upscaling
+    b, n, c = src.shape
+    h, w = hw
+    c4, c8 = up1.weight.shape[1], up2.weight.shape[1]
+    w1 = up1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c4)  # (in, (kh, kw, out))
+    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
+    add1, add2 = up1.bias, up2.bias  # what is added to each stage's output (bias, high-res features)
+    if high_res is not None:
+        feat_s0, feat_s1 = high_res
+        add1 = feat_s1.reshape(-1, c4, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1) + add1  # (1|B, h, w, 2, 2, C/4)
+        # pixel (4i + 2a + p, 4j + 2b + q) of the stride-4 features, ordered (i, j, a, b, p, q)
+        add2 = feat_s0.reshape(-1, c8, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1) + add2
+    x = torch.mm(src.reshape(b * n, c), w1).reshape(b, h, w, 2, 2, c4)
+    x += add1
+    x = F.gelu(F.layer_norm(x, (c4,), norm1.weight, norm1.bias, norm1.eps))
+    y = torch.mm(x.reshape(-1, c4), w2).reshape(b, h, w, 2, 2, 2, 2, c8)
+    y += add2
+    y = F.gelu(y)
+    k = hyper.shape[1]
+    masks = torch.bmm(y.reshape(b, -1, c8), hyper.transpose(1, 2))  # (B, pixels, K)
+    masks = masks.reshape(b, h, w, 2, 2, 2, 2, k).permute(0, 7, 1, 3, 5, 2, 4, 6)
+    return masks.reshape(b, k, 4 * h, 4 * w)
 
 
 def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:

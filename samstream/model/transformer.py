@@ -1,10 +1,18 @@
-"""Two-way transformer of the mask decoder: prompt tokens and image tokens attend to each other."""
+"""Two-way transformer of the mask decoder: prompt tokens and image tokens attend to each other.
+
+Without autograd (inference) the blocks run the same attention in a cheaper order, see
+:mod:`samstream.model.token_attention`: image features shared by every prompt of a batch are
+projected once, and the cross-attentions never project the image tokens when a few prompt tokens
+can absorb the projection instead.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from samstream.model.layers import MLP, Attention
+from samstream.model.token_attention import image_to_tokens, tokens_to_image
 
 
 class TwoWayBlock(nn.Module):
@@ -23,7 +31,7 @@ class TwoWayBlock(nn.Module):
         self.skip_first_pe = skip_first_pe
 
     def forward(self, tokens: Tensor, image: Tensor, token_pe: Tensor, image_pe: Tensor) -> tuple[Tensor, Tensor]:
-        # tokens: (B, T, C), image: (B, HW, C)
+        """tokens: (B, T, C); image: (B, HW, C), or (1, HW, C) shared by all B token sets (inference)."""
         if self.skip_first_pe:
             tokens = self.self_attn(tokens, tokens, tokens)
         else:
@@ -32,9 +40,18 @@ class TwoWayBlock(nn.Module):
         tokens = self.norm1(tokens)
 
         image_k = image + image_pe
-        tokens = self.norm2(tokens + self.cross_attn_token_to_image(tokens + token_pe, image_k, image))
+        fast = not torch.is_grad_enabled()
+        if fast:
+            attn = tokens_to_image(self.cross_attn_token_to_image, tokens + token_pe, image_k, image)
+        else:
+            attn = self.cross_attn_token_to_image(tokens + token_pe, image_k, image)
+        tokens = self.norm2(tokens + attn)
         tokens = self.norm3(tokens + self.mlp(tokens))
-        image = self.norm4(image + self.cross_attn_image_to_token(image_k, tokens + token_pe, tokens))
+        if fast:
+            image = image_to_tokens(self.cross_attn_image_to_token, image_k, tokens + token_pe, tokens, image)
+        else:
+            image = image + self.cross_attn_image_to_token(image_k, tokens + token_pe, tokens)
+        image = self.norm4(image)
         return tokens, image
 
 
@@ -48,11 +65,16 @@ class TwoWayTransformer(nn.Module):
         self.norm_final_attn = nn.LayerNorm(dim)
 
     def forward(self, image: Tensor, image_pe: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """image, image_pe: (B, C, H, W); tokens: (B, T, C). Returns tokens (B, T, C), image (B, HW, C)."""
+        """image, image_pe: (B or 1, C, H, W); tokens: (B, T, C). Returns tokens (B, T, C), image (B, HW, C).
+
+        An image of batch 1 is shared by all B token sets (only without autograd)."""
         image = image.flatten(2).transpose(1, 2)  # (B, HW, C)
         image_pe = image_pe.flatten(2).transpose(1, 2)
         token_pe = tokens
         for layer in self.layers:
             tokens, image = layer(tokens, image, token_pe, image_pe)
-        attn = self.final_attn_token_to_image(tokens + token_pe, image + image_pe, image)
+        if torch.is_grad_enabled():
+            attn = self.final_attn_token_to_image(tokens + token_pe, image + image_pe, image)
+        else:
+            attn = tokens_to_image(self.final_attn_token_to_image, tokens + token_pe, image + image_pe, image)
         return self.norm_final_attn(tokens + attn), image
