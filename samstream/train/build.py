@@ -17,7 +17,7 @@ from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
 from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource
 from samstream.train.config import TrainConfig
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config, nano_config
 from samstream.train.synthetic import SyntheticConfig
 
 
@@ -31,6 +31,8 @@ def build_train_model(cfg: TrainConfig) -> SAM2Model:
         return load_model(m.weights, device="cpu", image_size=m.image_size)
     if m.name == "micro":
         model_cfg = micro_config(m.image_size)
+    elif m.name == "nano":
+        model_cfg = nano_config(m.image_size)
     else:
         model_cfg = get_variant(m.name).config.with_image_size(m.image_size)
     return SAM2Model(model_cfg)
@@ -88,7 +90,8 @@ def build_source(cfg: TrainConfig) -> tuple[ClipSource, int]:
     """The clip source and the number of frames per clip (1 for image datasets)."""
     d = cfg.data
     if d.format == "synthetic":
-        syn = SyntheticConfig(size=max(cfg.model.image_size, 64), num_frames=d.num_frames,
+        length = max(d.num_frames, d.synthetic_length)
+        syn = SyntheticConfig(size=max(cfg.model.image_size, 64), num_frames=length,
                               max_objects=max(1, d.max_objects))
         return SyntheticSource(d.synthetic_clips, syn, seed=cfg.run.seed), d.num_frames
     if d.root is None:

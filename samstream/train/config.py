@@ -26,7 +26,7 @@ FORMATS = ("synthetic", "davis", "ytvos", "sav", "sa1b", "coco")
 
 @dataclass(frozen=True)
 class ModelSection:
-    name: str = "sam2.1-tiny"  # registry name, or "micro" (a tiny test architecture)
+    name: str = "sam2.1-tiny"  # registry name, "nano" (samstream-nano's layout) or "micro" (tests)
     weights: str | None = None  # checkpoint path or registry name to start from; None: random init
     image_size: int = 1024
 
@@ -38,6 +38,7 @@ class DataSection:
     num_frames: int = 8  # frames per clip (images are one-frame clips)
     max_objects: int = 3  # objects per clip
     synthetic_clips: int = 1000  # number of distinct synthetic clips
+    synthetic_length: int = 0  # frames per synthetic video (clips are windows of it); <= num_frames: num_frames
     num_workers: int = 0
 
 

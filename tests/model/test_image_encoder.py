@@ -221,7 +221,7 @@ def test_max_pool_equals_torch(stride: tuple[int, int]) -> None:
 def test_model_loaded_under_inference_mode_runs(tmp_path) -> None:
     """Weights created inside inference mode have no version counter; the encoder's caches cope."""
     from samstream.checkpoints import build_model, load_model, save_checkpoint
-    from samstream.train.presets import micro_config
+    from samstream.presets import micro_config
 
     path = tmp_path / "m.pt"
     save_checkpoint(build_model(micro_config(64), device="cpu", seed=0), path)

@@ -10,7 +10,7 @@ from samstream.train.clips import ClipDataset, SyntheticSource
 from samstream.train.config import DataSection, ModelSection, RunSection, TrainConfig
 from samstream.train.distributed import DistContext, init_distributed
 from samstream.train.optim import OptimConfig
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config
 from samstream.train.prompts import PromptConfig
 from samstream.train.synthetic import SyntheticConfig
 

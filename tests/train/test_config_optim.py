@@ -10,7 +10,7 @@ from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
 from samstream.train.config import TrainConfig, dump_config, load_config
 from samstream.train.optim import OptimConfig, build_optimizer, lr_factor, param_groups
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config
 
 
 def test_yaml_round_trip_and_overrides(tmp_path):

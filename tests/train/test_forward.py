@@ -8,7 +8,7 @@ import torch
 from samstream.model.sam2 import SAM2Model
 from samstream.train.clips import ClipBatch, normalise
 from samstream.train.forward import ClipForward
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config
 from samstream.train.prompts import PromptConfig, PromptPlan, sample_clicks
 from samstream.train.synthetic import SyntheticConfig, generate_clip
 from samstream.video.predictor import VideoPredictor

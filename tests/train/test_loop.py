@@ -10,7 +10,7 @@ from samstream.checkpoints import read_checkpoint
 from samstream.model.sam2 import SAM2Model
 from samstream.train.config import replace_section
 from samstream.train.loop import Trainer
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config
 from samstream.train.prompts import PromptConfig
 from tests.train.helpers import SIZE, micro_setup
 

@@ -9,7 +9,7 @@ import torch
 from samstream import VideoPredictor
 from samstream.checkpoints import build_model
 from samstream.errors import InvalidInputError
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config
 
 
 def _video(frames: int) -> np.ndarray:

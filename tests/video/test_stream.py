@@ -9,7 +9,7 @@ import torch
 from samstream import StreamTracker, VideoPredictor
 from samstream.checkpoints import build_model
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
-from samstream.train.presets import micro_config
+from samstream.presets import micro_config
 
 FRAMES = 12  # at least max_obj_ptrs_in_encoder (8 here): an offline video then normalises pointers alike
 
