@@ -1,9 +1,10 @@
 """Build the model and the training data a :class:`~samstream.train.config.TrainConfig` describes.
 
-Real datasets are read with :mod:`samstream.data` (DAVIS / YouTube-VOS / SA-V videos, SA-1B /
-COCO images); this module only adapts them to clip sources: a video gives ``num_frames``
-consecutive *annotated* frames from a random start (SA-V annotates every 4th frame, so its clips
-step over the unannotated ones), an image gives a one-frame clip.
+Real datasets are read with :mod:`samstream.data` (DAVIS / YouTube-VOS / SA-V frame folders,
+SA-1B / COCO images), or, for SA-V's training layout (videos and ``*_manual.json`` masklet files),
+with :mod:`samstream.train.sav_source`; this module only adapts them to clip sources: a video
+gives ``num_frames`` consecutive *annotated* frames from a random start (SA-V annotates every 4th
+frame, so its clips step over the unannotated ones), an image gives a one-frame clip.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
-from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource
+from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource, pick_window
 from samstream.train.config import TrainConfig
+from samstream.train.sav_source import SavJsonSource, has_sav_json
 from samstream.presets import micro_config, nano_config
 from samstream.train.synthetic import SyntheticConfig
 
@@ -57,9 +59,7 @@ class VideoSource:
         annotated = entry.annotated_frames()
         if not annotated:
             raise InvalidInputError(f"video {entry.name}: no annotated frames")
-        start = int(rng.integers(0, max(1, len(annotated) - num_frames + 1)))
-        picked = annotated[start : start + num_frames]
-        picked += [picked[-1]] * (num_frames - len(picked))  # short videos repeat their last frame
+        picked = [annotated[i] for i in pick_window(len(annotated), num_frames, rng)]
         anns = [entry.read_annotation(f) for f in picked]
         ids = sorted({k for a in anns for k in a})
         frames = np.stack([_read_rgb(entry.frame_paths[f]) for f in picked])
@@ -96,6 +96,8 @@ def build_source(cfg: TrainConfig) -> tuple[ClipSource, int]:
         return SyntheticSource(d.synthetic_clips, syn, seed=cfg.run.seed), d.num_frames
     if d.root is None:
         raise InvalidInputError(f"data.root: format {d.format!r} needs a dataset folder")
+    if d.format == "sav" and has_sav_json(d.root):  # SA-V training: videos + masklet JSON files
+        return SavJsonSource(d.root), d.num_frames
     if d.format in ("davis", "sav", "ytvos"):
         from samstream.data import VideoDataset
 

@@ -51,6 +51,14 @@ class SyntheticSource:
         return clip.frames[sl], clip.masks[sl]
 
 
+def pick_window(count: int, num_frames: int, rng: np.random.Generator) -> list[int]:
+    """``num_frames`` consecutive indices of ``range(count)`` from a random start (``count >= 1``);
+    a shorter range is padded by repeating its last index."""
+    start = int(rng.integers(0, max(1, count - num_frames + 1)))
+    picked = list(range(start, min(count, start + num_frames)))
+    return picked + [picked[-1]] * (num_frames - len(picked))
+
+
 @dataclass
 class ClipSample:
     images: Tensor  # (T, 3, S, S) normalised float32

@@ -1,4 +1,5 @@
-"""Small generated datasets in the DAVIS, SA-V, YouTube-VOS, SA-1B and COCO layouts (for tests)."""
+"""Small generated datasets in the DAVIS, SA-V (frame folders, or videos with masklet JSON files),
+YouTube-VOS, SA-1B and COCO layouts (for tests)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,54 @@ def write_sav(root: Path, videos: dict[str, tuple[np.ndarray, np.ndarray]], ann_
             for k in ids:
                 mask = (labels[t] == k).astype(np.uint8)
                 write_label_png(root / "Annotations_6fps" / name / f"{k - 1:03d}" / f"{names[t]}.png", mask)
+    return root
+
+
+def sav_masklets(video_id: str, labels: np.ndarray, kind: str = "manual", stride: int = 4) -> dict:
+    """An SA-V masklet file's content for (T, H, W) labels of a 24 fps video: label k is masklet
+    k - 1, annotated on frames 0, ``stride``, 2 * ``stride``, ... with pycocotools RLEs."""
+    ids = [int(k) for k in np.unique(labels) if k]
+    annotated = labels[::stride]
+    areas = np.array([[int((lab == k).sum()) for k in ids] for lab in annotated]).reshape(len(annotated), len(ids))
+    visible = areas > 0
+    first = visible.argmax(axis=0)
+    mean = [float(areas[visible[:, j], j].mean()) if visible[:, j].any() else 0.0 for j in range(len(ids))]
+    h, w = labels.shape[1:]
+    return {
+        "video_id": video_id, "video_duration": len(labels) / 24, "video_frame_count": float(len(labels)),
+        "video_height": float(h), "video_width": float(w), "video_resolution": float(h * w),
+        "video_environment": "Indoor", "video_split": "train",
+        "masklet": [[rle_of(lab == k) for k in ids] for lab in annotated],
+        "masklet_id": [k - 1 for k in ids],
+        "masklet_size_rel": [m / (h * w) for m in mean],
+        "masklet_size_abs": mean,
+        "masklet_size_bucket": ["medium"] * len(ids),
+        "masklet_visibility_changes": [int(np.count_nonzero(np.diff(visible[f:, j].astype(int))))
+                                       for j, f in enumerate(first)],
+        "masklet_first_appeared_frame": [float(f) for f in first],
+        "masklet_frame_count": [len(annotated)] * len(ids),
+        "masklet_edited_frame_count": [0] * len(ids),
+        "masklet_type": [kind] * len(ids),
+        "masklet_stability_score": ([None] * len(ids) if kind == "manual"
+                                    else [[0.9] * len(ids) for _ in annotated]),
+        "masklet_num": len(ids),
+    }
+
+
+def write_sav_json(root: Path, videos: dict[str, tuple[np.ndarray, np.ndarray]], media: str | None = "video",
+                   kind: str = "manual") -> Path:
+    """SA-V training layout: ``<video>_<kind>.json`` masklets on every 4th frame, beside the video
+    as ``<video>.mp4`` (``media="video"``, 24 fps), as a folder of JPEG frames ``<video>/00000.jpg``
+    (``media="folder"``), or without it (``media=None``)."""
+    from samstream.video.decode import write_video
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name, (frames, labels) in videos.items():
+        if media == "video":
+            write_video(root / f"{name}.mp4", frames, 24)
+        elif media == "folder":
+            write_frames(root / name, frames, names_of(len(frames)))
+        (root / f"{name}_{kind}.json").write_text(json.dumps(sav_masklets(name, labels, kind)))
     return root
 
 
