@@ -9,8 +9,8 @@ attention and merges them back after it: two full copies per block. Here activat
 layers and the MLP act per token and do not care about the order; global attention attends over
 all tokens of an image and does not either; max-pooling the queries 2x2 inside windows of even
 size is max-pooling the whole map. So tokens are reordered only where the window size changes,
-where windows do not tile the map (the reference pads there, and so do we, by its own path) and
-where a stage's output is returned. :class:`TokenGrid` records the order of a tensor.
+where windows do not tile the map (the reference pads there; :mod:`samstream.model.padded_windows`
+gets its result without computing the padding) and where a stage's output is returned. :class:`TokenGrid` records the order of a tensor.
 
 Without autograd, residuals are added in place, and on the CPU the blocks work through the
 tokens in chunks, so that the large intermediates (qkv, the 4x MLP hidden layer) stay in cache
@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from samstream.config import HieraConfig
 from samstream.errors import InvalidInputError
+from samstream.model import padded_windows
 from samstream.model.layers import DropPath
 
 PATCH_STRIDE = 4  # the patch embedding's stride
@@ -302,6 +303,9 @@ class MultiScaleBlock(nn.Module):
         ws, batch = self.window_size, x.shape[0]
         xn = self.norm1(x)
         shortcut = self._shortcut(x, xn)
+        if padded_windows.supports(x.shape[1], x.shape[2], ws, self.q_stride):  # same result, less work
+            y = padded_windows.attend_padded(self.attn, xn, ws, self._chunk_tokens() if self._chunked(xn) else None)
+            return self._mlp(_residual(shortcut, self._drop(y, batch)), batch)
         windows, padded_hw = window_partition(xn, ws)
         if self._chunked(windows):
             y = _map_chunks(self.attn, windows, max(1, self._chunk_tokens() // (ws * ws)))
