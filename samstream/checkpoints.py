@@ -30,6 +30,9 @@ def cache_dir() -> Path:
 
 
 def cached_path(variant: Variant) -> Path:
+    """Where a variant's weights are read from: the cache, or the package for bundled ones."""
+    if variant.bundled:
+        return Path(__file__).resolve().parent / "weights" / variant.filename
     return cache_dir() / variant.filename
 
 
@@ -73,6 +76,10 @@ def download(name: str, force: bool = False, progress: bool = True) -> Path:
     """Download a registered checkpoint into the cache (no-op when already there) and return its path."""
     variant = get_variant(name)
     target = cached_path(variant)
+    if variant.bundled:  # nothing to download
+        if not target.exists():
+            raise CheckpointError(f"{variant.name} ships with samstream but {target} is missing; reinstall samstream")
+        return target
     if target.exists() and not force:
         _check_file(target, variant)
         return target
@@ -104,6 +111,8 @@ def find_checkpoint(name: str, allow_download: bool = True) -> Path:
     if target.exists():
         _check_file(target, variant)
         return target
+    if variant.bundled:  # never downloaded: say that the installation is incomplete
+        return download(name)
     if not allow_download:
         raise CheckpointError(f"{variant.name} is not downloaded: get {variant.url} and put it at {target}")
     return download(name)

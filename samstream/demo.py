@@ -1,8 +1,13 @@
-"""The demo behind ``make demo``: track a moving object through a generated video from one click.
+"""The demo behind ``make demo``: track several objects through a generated video from one click each.
+
+The video is a synthetic clip (textured shapes that move, turn, overlap and leave the frame, plus
+look-alike distractors; see :mod:`samstream.train.synthetic`) from a seed the demo model never saw
+in training, so its ground truth is known and the demo reports how well the tracking did (J&F).
+The model is ``samstream-nano``, which ships with samstream; ``--model`` picks another one.
 
 Writes into the output folder: ``sample.mp4`` (the generated video), ``overlay.mp4`` (the tracked
-mask drawn over it), ``masks/<frame>.png`` (indexed, DAVIS layout), ``masks.jsonl`` (COCO RLE per
-frame) and ``demo.json`` (what ran and how fast).
+masks drawn over it), ``masks/<frame>.png`` (indexed, DAVIS layout), ``masks.jsonl`` (COCO RLE per
+frame) and ``demo.json`` (what ran, how fast and how well).
 """
 
 from __future__ import annotations
@@ -16,67 +21,26 @@ import numpy as np
 
 from samstream.errors import InvalidInputError
 
-DEMO_MODEL = "sam2.1-tiny"
-RANDOM_IMAGE_SIZE = 256  # input size of the random-weight fallback (keeps the demo well under a minute)
+DEMO_MODEL = "samstream-nano"
+DEMO_SEED = 9_000_777_777  # a held-out seed (samstream.eval.synthetic.HELD_OUT_BASE + 777_777)
+VIDEO_SIZE = 256
 FPS = 12
 OUTPUTS = ["sample.mp4", "overlay.mp4", "masks/", "masks.jsonl", "demo.json"]
 
 
-def disc_center(t: int, num_frames: int, size: tuple[int, int]) -> tuple[int, int]:
-    """(x, y) of the moving disc on frame ``t``: left to right along a gentle arc."""
-    h, w = size
-    s = t / max(num_frames - 1, 1)
-    return int(w * (0.25 + 0.5 * s)), int(h * (0.5 - 0.15 * np.sin(np.pi * s)))
+def demo_clip(num_frames: int = 48, size: int = VIDEO_SIZE):
+    """The demo's synthetic clip (frames and ground-truth masks)."""
+    from samstream.train.synthetic import SyntheticConfig, generate_clip
 
-
-def generated_video(num_frames: int = 24, size: tuple[int, int] = (240, 320), seed: int = 0) -> np.ndarray:
-    """(T, H, W, 3) uint8 frames: a red disc moving over a textured background past a green square."""
     if num_frames < 1:
         raise InvalidInputError(f"num_frames: expected at least 1, got {num_frames}")
-    rng = np.random.default_rng(seed)
-    h, w = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    background = np.stack([60 + 40 * np.sin(xx / 23.0), 90 + 30 * np.cos(yy / 17.0), 120 + 0 * xx], -1)
-    square = (abs(yy - h * 0.7) < h // 8) & (abs(xx - w * 0.6) < h // 8)
-    radius = min(h, w) // 8
-    frames = np.empty((num_frames, h, w, 3), dtype=np.uint8)
-    for t in range(num_frames):
-        img = background + rng.normal(0, 5, background.shape)  # (H, W, 3) float
-        img[square] = [50, 200, 90]
-        cx, cy = disc_center(t, num_frames, size)
-        img[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = [235, 70, 60]
-        frames[t] = img.clip(0, 255).astype(np.uint8)
-    return frames
-
-
-def demo_model(model_name: str | None, device: str = "auto", on_note: Callable[[str], None] | None = None
-               ) -> tuple[Any, str, str]:
-    """The model the demo runs: ``model_name`` if given, else sam2.1-tiny if cached, else random weights.
-
-    Returns the model, its name and where its weights came from.
-    """
-    import samstream
-    from samstream.checkpoints import cached_path
-    from samstream.registry import get_variant
-
-    if model_name is not None:
-        return samstream.load_model(model_name, device=device, allow_download=False), model_name, "checkpoint"
-    variant = get_variant(DEMO_MODEL)
-    if cached_path(variant).exists():
-        return samstream.load_model(DEMO_MODEL, device=device, allow_download=False), DEMO_MODEL, "checkpoint"
-    if on_note is not None:
-        on_note(f"no {DEMO_MODEL} checkpoint at {cached_path(variant)}: using RANDOM weights at input size "
-                f"{RANDOM_IMAGE_SIZE}, so the masks are meaningless; run `samstream download {DEMO_MODEL}` "
-                "for real results")
-    cfg = variant.config.with_image_size(RANDOM_IMAGE_SIZE)
-    model = samstream.build_model(cfg, device=device, seed=0)
-    return model, DEMO_MODEL, f"random weights, input size {RANDOM_IMAGE_SIZE} (no checkpoint cached)"
+    return generate_clip(DEMO_SEED, SyntheticConfig(size=size, num_frames=num_frames, min_objects=2, max_objects=3))
 
 
 def run_demo(out_dir: str | Path, model_name: str | None = None, device: str = "auto", force: bool = False,
-             num_frames: int = 24, on_note: Callable[[str], None] | None = None,
+             num_frames: int = 48,
              progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None) -> dict[str, Any]:
-    """Generate the sample video, track the disc from one click on frame 0, write the outputs.
+    """Generate the sample video, track each object visible on frame 0 from one click, write the outputs.
 
     ``progress(items, total, unit)`` may wrap the frame loop (a progress bar). Returns the summary
     also written to ``demo.json``.
@@ -85,20 +49,41 @@ def run_demo(out_dir: str | Path, model_name: str | None = None, device: str = "
     from samstream.io.masks import prepare_output_dir, tracked_frames, write_json_atomic, write_tracking_run
     from samstream.video.decode import write_video
 
+    from samstream.eval.clicks import first_click
+    from samstream.eval.metrics import boundary_f, jaccard
+
     out = prepare_output_dir(out_dir, OUTPUTS, force)
-    model, name, weights = demo_model(model_name, device, on_note)
-    frames = generated_video(num_frames)
-    write_video(out / "sample.mp4", frames, FPS)
-    x, y = disc_center(0, num_frames, frames.shape[1:3])
+    name = model_name or DEMO_MODEL
+    model = samstream.load_model(name, device=device, allow_download=False)
+    clip = demo_clip(num_frames)
+    write_video(out / "sample.mp4", clip.frames, FPS)
+    objects = [k for k in range(clip.masks.shape[1]) if clip.masks[0, k].sum() >= 64]
+    clicks = {}
+    for k in objects:
+        c = first_click(clip.masks[0, k])
+        clicks[clip.obj_ids[k]] = [c.x, c.y]
+    pred = np.zeros((len(clip.frames), len(objects)) + clip.masks.shape[2:], dtype=bool)
+
+    def keep(items: Iterable[Any]) -> Iterable[Any]:
+        for item in items:
+            for j, k in enumerate(objects):
+                pred[item.frame_idx, j] = item.masks[item.obj_ids.index(clip.obj_ids[k])]
+            yield item
+
     start = time.perf_counter()
     with samstream.VideoPredictor(model).open(out / "sample.mp4") as session:
-        session.add_points(frame=0, obj_id=1, points=[[x, y]], labels=[1])
-        items: Iterable[Any] = tracked_frames(session.frames, session.propagate())
+        for obj_id, xy in clicks.items():
+            session.add_points(frame=0, obj_id=obj_id, points=[xy], labels=[1])
+        items: Iterable[Any] = keep(tracked_frames(session.frames, session.propagate()))
         if progress is not None:
             items = progress(items, session.num_frames, "frames")
         count = write_tracking_run(out, items, video="overlay.mp4", fps=FPS)
     seconds = time.perf_counter() - start
-    summary = {"model": name, "weights": weights, "click": [x, y], "frames": count, "objects": 1,
+    gt = clip.masks[:count][:, objects]
+    j = [float(jaccard(gt[:, i], pred[:count, i]).mean()) for i in range(len(objects))]
+    f = [float(boundary_f(gt[:, i], pred[:count, i]).mean()) for i in range(len(objects))]
+    jf = round((float(np.mean(j)) + float(np.mean(f))) / 2, 4) if objects else None
+    summary = {"model": name, "clicks": clicks, "frames": count, "objects": len(objects), "jf": jf,
                "seconds": round(seconds, 3), "fps": round(count / max(seconds, 1e-9), 2),
                "out": str(out), "overlay": str(out / "overlay.mp4"), "masks": str(out / "masks")}
     write_json_atomic(out / "demo.json", summary)

@@ -1,8 +1,9 @@
-"""Named model variants: SAM 2 and SAM 2.1 in four sizes.
+"""Named model variants: SAM 2 and SAM 2.1 in four sizes, and samstream's own demo model.
 
 Each entry pairs a typed :class:`~samstream.config.ModelConfig` with the official checkpoint's
 download address and file name. ``min_bytes`` guards against truncated downloads: the official
 files store every parameter in float32, so a complete file is at least ``4 * num_params`` bytes.
+``samstream-nano`` is not downloaded: its weights ship inside the package (``bundled``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from samstream.config import HieraConfig, MemoryConfig, ModelConfig
 from samstream.errors import InvalidInputError
+from samstream.presets import nano_config
 
 _BASE_2_0 = "https://dl.fbaipublicfiles.com/segment_anything_2/072824/"
 _BASE_2_1 = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
@@ -41,6 +43,7 @@ class Variant:
     official_config: str  # the official config name, e.g. "configs/sam2.1/sam2.1_hiera_t.yaml"
     num_params: int  # published parameter count (rounded)
     sha256: str | None = None  # None where no verified digest is known
+    bundled: bool = False  # weights ship inside the package (samstream/weights/<filename>)
 
     @property
     def min_bytes(self) -> int:
@@ -73,6 +76,13 @@ for _version in ("2.0", "2.1"):
     for _size, _short, _long, _hiera, _params in _SIZES:
         _v = _variant(_version, _size, _short, _long, _hiera, _params)
         VARIANTS[_v.name] = _v
+
+# samstream's demo model, trained from scratch on synthetic videos (configs/samstream-nano.yaml)
+NANO_PARAMS = 2_271_226
+VARIANTS["samstream-nano"] = Variant(
+    name="samstream-nano", config=nano_config(128), url="", filename="samstream-nano.pt",
+    official_config="configs/samstream-nano.yaml", num_params=NANO_PARAMS, bundled=True,
+)
 
 _ALIASES = {"base+": "base-plus", "b+": "base-plus", "t": "tiny", "s": "small", "l": "large", "base_plus": "base-plus"}
 

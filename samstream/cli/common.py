@@ -77,7 +77,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, str]:
     path = Path(name).expanduser()
     if not (path.suffix == ".pt" or path.exists() or "/" in name):
         variant = get_variant(name)
-        if not cached_path(variant).exists():
+        if not variant.bundled and not cached_path(variant).exists():
             raise CheckpointError(f"--model: {variant.name} is not downloaded; run `samstream download "
                                   f"{variant.name}` (or put {variant.url} at {cached_path(variant)})")
     model = samstream.load_model(name, device=args.device, allow_download=False)

@@ -15,11 +15,29 @@ from PIL import Image
 from samstream.checkpoints import build_model, save_checkpoint
 from samstream.config import ModelConfig
 from samstream.registry import get_variant
-from samstream.demo import generated_video
 from samstream.video.decode import write_video
 
 H, W = 96, 128  # size of the generated media
 FRAMES = 3  # length of the generated video
+
+
+def generated_video(num_frames: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames: a red disc moving over a textured background past a green square."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    background = np.stack([60 + 40 * np.sin(xx / 23.0), 90 + 30 * np.cos(yy / 17.0), 120 + 0 * xx], -1)
+    square = (abs(yy - h * 0.7) < h // 8) & (abs(xx - w * 0.6) < h // 8)
+    radius = min(h, w) // 8
+    frames = np.empty((num_frames, h, w, 3), dtype=np.uint8)
+    for t in range(num_frames):
+        img = background + rng.normal(0, 5, background.shape)
+        img[square] = [50, 200, 90]
+        s = t / max(num_frames - 1, 1)
+        cx, cy = int(w * (0.25 + 0.5 * s)), int(h * (0.5 - 0.15 * np.sin(np.pi * s)))
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = [235, 70, 60]
+        frames[t] = img.clip(0, 255).astype(np.uint8)
+    return frames
 
 
 def small_config() -> ModelConfig:
