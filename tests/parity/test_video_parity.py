@@ -91,3 +91,29 @@ def test_full_session_matches_reference(config: str, tmp_path, float32_reference
     peaks = torch.cat([m.amax(dim=(1, 2, 3)) for m in tracked])
     assert (peaks == -1024.0).any() and (peaks > 0).any(), peaks
     print(f"{config}: {len(our_log)} outputs compared, worst relative difference {stats['worst']:.2e}")
+
+
+def short_session(predictor, video: str) -> list:
+    """A click and a box on frame 0, a mask on frame 1, forward tracking to the end."""
+    from .video_scenarios import _propagate, _record, blue_mask
+
+    log: list = []
+    state = predictor.init_state(video)
+    _record(log, "points", predictor.add_new_points_or_box(state, 0, 1, points=[[30.0, 40.0]], labels=[1]))
+    _record(log, "box", predictor.add_new_points_or_box(state, 0, 2, box=[85.0, 14.0, 115.0, 36.0]))
+    _record(log, "mask", predictor.add_new_mask(state, 1, 3, blue_mask()))
+    _propagate(log, "forward", predictor, state)
+    return log
+
+
+@pytest.mark.slow
+def test_short_session_at_full_input_size(tmp_path, float32_reference_memory) -> None:
+    """The one case at the released input size (1024): memory attention over 64 x 64 tokens."""
+    video = str(make_video(tmp_path / "frames", frames=4))
+    ref, ours = _pair("configs/sam2.1/sam2.1_hiera_t.yaml", 1024, tmp_path)
+    with torch.inference_mode():
+        ref_log = short_session(ref, video)
+    our_log = short_session(ours, video)
+    assert len(our_log) == 3 + 4
+    stats = _compare_logs(ref_log, our_log)
+    print(f"1024 input: {len(our_log)} outputs compared, worst relative difference {stats['worst']:.2e}")
