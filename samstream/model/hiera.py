@@ -187,12 +187,13 @@ class MultiScaleAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim_out * 3)
         self.proj = nn.Linear(dim_out, dim_out)
 
-    def forward(self, x: Tensor, groups_per_batch: int = 1) -> Tensor:
+    def forward(self, x: Tensor, groups_per_batch: int = 1, pad: int = 0) -> Tensor:
         """(G, h, w, C) -> (G, h', w', C_out).
 
         The tokens of each run of ``groups_per_batch`` consecutive groups attend to one another
         (1: each window on its own; windows per image: global attention). Queries are pooled
-        within each group.
+        within each group. ``pad``: each group is a window that also held that many zero tokens
+        (see :mod:`samstream.model.padded_windows`), attended to as one weighted key.
         """
         g, h, w, _ = x.shape
         nh = self.num_heads
@@ -203,7 +204,10 @@ class MultiScaleAttention(nn.Module):
         a = g // groups_per_batch  # attention batch
         # (A, nh, N, hd): views of the fused qkv output, no copies
         q, k, v = (t.reshape(a, -1, nh, self.dim_out // nh).transpose(1, 2) for t in (q, k, v))
-        x = F.scaled_dot_product_attention(q, k, v)  # (A, nh, Nq, hd)
+        mask = None
+        if pad:
+            k, v, mask = padded_windows.padding_key(self.qkv.bias, k, v, pad)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (A, nh, Nq, hd)
         x = x.transpose(1, 2).reshape(g, h, w, self.dim_out)
         return self.proj(x)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -66,11 +65,8 @@ def attend_padded(attn, xn: Tensor, window: int, max_tokens: int | None = None) 
     padding removed (H' = H / stride with pooled queries). ``max_tokens`` bounds the tokens
     projected at once (inference keeps intermediates in cache)."""
     b, h, w, _ = xn.shape
-    c_out, nh = attn.dim_out, attn.num_heads
-    hd = c_out // nh
     stride = attn.q_stride or (1, 1)
-    bias = attn.qkv.bias.view(3, nh, hd)  # a zero token's q, k and v
-    out = xn.new_empty((b, h // stride[0], w // stride[1], c_out))
+    out = xn.new_empty((b, h // stride[0], w // stride[1], attn.dim_out))
     for r0, r1, wh in _spans(h, window):
         for c0, c1, ww in _spans(w, window):
             region = xn[:, r0:r1, c0:c1]
@@ -79,7 +75,7 @@ def attend_padded(attn, xn: Tensor, window: int, max_tokens: int | None = None) 
             per_chunk = windows.shape[0]
             if max_tokens is not None:
                 per_chunk = max(1, max_tokens // (wh * ww))
-            parts = [_attend_windows(attn, part, stride, bias, pad) for part in windows.split(per_chunk)]
+            parts = [attn(part, pad=pad) for part in windows.split(per_chunk)]
             y = parts[0] if len(parts) == 1 else torch.cat(parts)
             out[:, r0 // stride[0] : r1 // stride[0], c0 // stride[1] : c1 // stride[1]] = _unwindows(
                 y, b, (r1 - r0) // stride[0], (c1 - c0) // stride[1]
@@ -87,23 +83,13 @@ def attend_padded(attn, xn: Tensor, window: int, max_tokens: int | None = None) 
     return out
 
 
-def _attend_windows(attn, windows: Tensor, stride: tuple[int, int], bias: Tensor, pad: int) -> Tensor:
-    """(G, wh, ww, C) windows of real tokens, each padded (in the reference) by ``pad`` zero tokens
-    whose q, k, v are ``bias`` (3, nh, hd) -> (G, wh', ww', C_out) attention outputs."""
-    from samstream.model.hiera import max_pool
-
-    g, wh, ww, _ = windows.shape
-    nh, c_out = attn.num_heads, attn.dim_out
-    q, k, v = attn.qkv(windows).unflatten(-1, (3, c_out)).unbind(3)  # each (G, wh, ww, C_out)
-    if attn.q_stride is not None:
-        q = max_pool(q, stride)
-    qh, qw = q.shape[1:3]
-    q, k, v = (t.reshape(g, -1, nh, c_out // nh).transpose(1, 2) for t in (q, k, v))  # (G, nh, N, hd)
-    mask = None
-    if pad:  # one padding key and value per window, its score raised by log(pad)
-        pad_k, pad_v = (bias[i].to(k.dtype).view(1, nh, 1, -1).expand(g, -1, -1, -1) for i in (1, 2))
-        k, v = torch.cat([k, pad_k], dim=2), torch.cat([v, pad_v], dim=2)
-        mask = q.new_zeros(1, k.shape[2])  # (1, Nk): the same for every query
-        mask[:, -1] = math.log(pad)
-    x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (G, nh, Nq, hd)
-    return attn.proj(x.transpose(1, 2).reshape(g, qh, qw, c_out))
+def padding_key(bias: Tensor, k: Tensor, v: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Keys and values (A, nh, N, hd) extended by the padding key and value of a window with ``pad``
+    zero tokens (``bias``: the qkv layer's bias, (3 * nh * hd,)), and the additive score mask
+    (1, N + 1) that weights that key ``pad`` times."""
+    a, nh, _, hd = k.shape
+    pad_k, pad_v = (part.to(k.dtype).view(1, nh, 1, hd).expand(a, -1, -1, -1) for part in bias.view(3, nh, hd)[1:])
+    k, v = torch.cat([k, pad_k], dim=2), torch.cat([v, pad_v], dim=2)
+    mask = k.new_zeros(1, k.shape[2])  # the same for every query
+    mask[:, -1] = math.log(pad)
+    return k, v, mask
