@@ -8,8 +8,10 @@ by box NMS within the crop and, across crops, by box NMS preferring smaller crop
 Speed: the predicted-IoU filter runs before any mask is brought to image resolution, so only its
 survivors are upsampled; the upsampled logits are consumed in groups of bounded size (stability,
 binarisation, boxes) and the masks kept as packed bits; full-resolution masks are built only for the final
-records, and RLEs are computed for all of them at once. Prompts are decoded ``points_per_batch``
-at a time (larger groups measured faster on the CPU too; memory grows with the group).
+records, and RLEs are computed for all of them at once; pixel counts (stability, areas) are summed a
+row at a time in 16-bit integers. Prompts are handed to the model ``points_per_batch`` at a time
+(memory grows with the group); inside, the mask decoder runs them in small groups whose activations
+stay in the CPU's cache (``samstream.model.mask_decoder``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torchvision.ops import batched_nms
 
 from samstream.amg.crops import box_near_crop_edge, crop_boxes, crop_offset
 from samstream.amg.grid import layer_point_grids
-from samstream.amg.masks import masks_to_boxes, stability_score
+from samstream.amg.masks import masks_to_boxes, row_counts, stability_score
 from samstream.amg.options import GeneratorOptions, as_grids
 from samstream.amg.records import Candidates, build_records
 from samstream.image.predictor import ImagePredictor
@@ -213,9 +215,12 @@ class MaskGenerator:
         if opts.stability_score_thresh > 0.0:
             keep = stability >= opts.stability_score_thresh
             masks, iou, points, stability = masks[keep], iou[keep], points[keep], stability[keep]
-        boxes = masks_to_boxes(masks)
+        per_row = row_counts(masks)  # (M, ch)
+        boxes = masks_to_boxes(masks, per_row > 0)
+        areas = per_row.sum(-1, dtype=torch.int64)
         h, w = image_hw
         keep = ~box_near_crop_edge(boxes + crop_offset(box, boxes.device), box, [0, 0, w, h])
         if not bool(keep.all()):
             masks, boxes, iou, points, stability = masks[keep], boxes[keep], iou[keep], points[keep], stability[keep]
-        return Candidates.from_masks(masks, boxes, iou, points, stability, box)
+            areas = areas[keep]
+        return Candidates.from_masks(masks, boxes, iou, points, stability, box, areas)

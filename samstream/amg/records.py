@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from samstream.amg.masks import pixel_counts
 from samstream.io.rle import encode_rles, to_uncompressed_rles
 
 _RECORD_GROUP_BYTES = 64 << 20  # full-resolution bool masks built at once for RLE encoding
@@ -40,11 +41,13 @@ class Candidates:
 
     @staticmethod
     def from_masks(
-        masks: Tensor, boxes: Tensor, iou: Tensor, points: Tensor, stability: Tensor, crop_box: list[int]
+        masks: Tensor, boxes: Tensor, iou: Tensor, points: Tensor, stability: Tensor, crop_box: list[int],
+        areas: Tensor | None = None,
     ) -> "Candidates":
-        """Pack (N, ch, cw) bool masks; the other tensors are moved to the CPU."""
+        """Pack (N, ch, cw) bool masks (``areas``: their pixel counts, when known); the other tensors
+        are moved to the CPU."""
         flat = masks.flatten(1)
-        areas = flat.sum(dim=1).cpu()
+        areas = (pixel_counts(masks).long() if areas is None else areas).cpu()
         bits = np.packbits(flat.cpu().numpy(), axis=1)
         return Candidates(
             list(crop_box), bits, areas, boxes.cpu(), iou.float().cpu(), points.float().cpu(), stability.cpu()

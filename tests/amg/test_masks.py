@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from samstream.amg.masks import masks_to_boxes, remove_small_regions, stability_score
+from samstream.amg.masks import masks_to_boxes, pixel_counts, remove_small_regions, row_counts, stability_score
 from samstream.errors import InvalidInputError
 
 ndimage = pytest.importorskip("scipy.ndimage")
@@ -25,11 +25,31 @@ def test_stability_score_counts() -> None:
     assert stability_score(logits, 2.0, 0.5)[0].item() == pytest.approx(1.0)
 
 
-def test_masks_to_boxes_random_against_numpy() -> None:
+def test_pixel_counts_against_numpy() -> None:
+    rng = np.random.default_rng(3)
+    masks = rng.random((6, 300, 257)) > 0.4
+    masks[2] = False
+    masks[4] = True
+    counts = pixel_counts(torch.from_numpy(masks))
+    assert counts.dtype == torch.int32
+    assert counts.tolist() == masks.sum(axis=(1, 2)).tolist()
+    assert row_counts(torch.from_numpy(masks)).tolist() == masks.sum(axis=2).tolist()
+    wide = torch.ones(2, 2, 40_000, dtype=torch.bool)  # rows too wide for 16-bit counts
+    assert row_counts(wide).dtype == torch.int32
+    assert pixel_counts(wide).tolist() == [80_000, 80_000]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "with rows given"])
+def test_masks_to_boxes_random_against_numpy(layout: str) -> None:
     rng = np.random.default_rng(0)
     masks = rng.random((20, 13, 17)) > 0.97
     masks[3] = False
-    boxes = masks_to_boxes(torch.from_numpy(masks))
+    t = torch.from_numpy(masks)
+    if layout == "transposed":  # a strided view of the same masks
+        t = torch.from_numpy(np.ascontiguousarray(masks.transpose(0, 2, 1))).transpose(1, 2)
+        assert not t.is_contiguous()
+    rows = torch.from_numpy(masks.any(axis=2)) if layout == "with rows given" else None
+    boxes = masks_to_boxes(t, rows)
     assert boxes.dtype == torch.int64
     for m, b in zip(masks, boxes.tolist()):
         if not m.any():

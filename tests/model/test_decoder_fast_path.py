@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from samstream.checkpoints import build_model
+from samstream.model import mask_decoder
 from samstream.model.layers import Attention
 from samstream.model.token_attention import image_to_tokens, tokens_to_image
 from samstream.registry import get_variant
@@ -63,15 +64,22 @@ def test_cross_attention_orders(tokens: int, shared: bool) -> None:
     _close(fast_i, img_v + attn(img_k.expand(b, -1, -1), t_q, t_v))
 
 
+# chunks of the inference upscaling: the default (whole maps, several prompts per chunk at this
+# size), 3 of 16 rows of one prompt (a short last chunk), one row
+@pytest.mark.parametrize("chunk_floats", [None, 3 * 16 * 16 * 32, 1])
 @pytest.mark.parametrize("case", ["one point, shared image", "points and mask input", "per-object images",
                                   "no high-res features"])
-def test_decoder_orders(model, case: str) -> None:
+def test_decoder_orders(model, case: str, chunk_floats: int | None, monkeypatch) -> None:
+    if chunk_floats is not None:
+        monkeypatch.setattr(mask_decoder, "_CHUNK_FLOATS", chunk_floats)
     dec, pe = model.sam_mask_decoder, model.sam_prompt_encoder
     g = torch.Generator().manual_seed(2)
-    b = 5
-    image = torch.randn(b if case == "per-object images" else 1, 256, 16, 16, generator=g)
+    b = 5  # more than one group of prompts (mask_decoder._PROMPT_GROUP), the last one short
+    per_object = case == "per-object images"
+    image = torch.randn(b if per_object else 1, 256, 16, 16, generator=g)
     high_res = None if case == "no high-res features" else (
-        torch.randn(1, 32, 64, 64, generator=g), torch.randn(1, 64, 32, 32, generator=g))
+        torch.randn(b if per_object else 1, 32, 64, 64, generator=g),
+        torch.randn(b if per_object else 1, 64, 32, 32, generator=g))
     n_pts = 3 if case == "points and mask input" else 1
     points = (torch.rand(b, n_pts, 2, generator=g) * 256, torch.randint(0, 2, (b, n_pts), generator=g))
     masks = torch.randn(b, 1, 64, 64, generator=g) if case == "points and mask input" else None
