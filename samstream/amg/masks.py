@@ -12,8 +12,8 @@ from samstream.image.postprocess import connected_components
 def pixel_counts(masks: Tensor) -> Tensor:
     """(N, H, W) bool -> (N,) int32 number of set pixels.
 
-    Counted a row at a time in 16-bit integers and then summed: on the CPU this is about three
-    times faster than one 32-bit sum over both axes (rows are at most 32,767 pixels wide here).
+    Counted a row at a time (in 16-bit integers where rows are at most 32,767 pixels wide) and
+    then summed: on the CPU this is about three times faster than one 32-bit sum over both axes.
     """
     return row_counts(masks).sum(-1, dtype=torch.int32)
 
