@@ -50,14 +50,15 @@ def run_demo(out_dir: str | Path, model_name: str | None = None, device: str = "
     from samstream.video.decode import write_video
 
     from samstream.eval.clicks import first_click
-    from samstream.eval.metrics import boundary_f, jaccard
+    from samstream.eval.metrics import object_means
+    from samstream.eval.synthetic import visible_objects
 
     out = prepare_output_dir(out_dir, OUTPUTS, force)
     name = model_name or DEMO_MODEL
     model = samstream.load_model(name, device=device, allow_download=False)
     clip = demo_clip(num_frames)
     write_video(out / "sample.mp4", clip.frames, FPS)
-    objects = [k for k in range(clip.masks.shape[1]) if clip.masks[0, k].sum() >= 64]
+    objects = visible_objects(clip.masks[0], 64)
     clicks = {}
     for k in objects:
         c = first_click(clip.masks[0, k])
@@ -79,9 +80,7 @@ def run_demo(out_dir: str | Path, model_name: str | None = None, device: str = "
             items = progress(items, session.num_frames, "frames")
         count = write_tracking_run(out, items, video="overlay.mp4", fps=FPS)
     seconds = time.perf_counter() - start
-    gt = clip.masks[:count][:, objects]
-    j = [float(jaccard(gt[:, i], pred[:count, i]).mean()) for i in range(len(objects))]
-    f = [float(boundary_f(gt[:, i], pred[:count, i]).mean()) for i in range(len(objects))]
+    j, f = object_means(clip.masks[:count][:, objects], pred[:count])
     jf = round((float(np.mean(j)) + float(np.mean(f))) / 2, 4) if objects else None
     summary = {"model": name, "clicks": clicks, "frames": count, "objects": len(objects), "jf": jf,
                "seconds": round(seconds, 3), "fps": round(count / max(seconds, 1e-9), 2),

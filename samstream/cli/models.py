@@ -29,10 +29,11 @@ def run_models(args: argparse.Namespace) -> int:
     for v in VARIANTS.values():
         path = cached_path(v)
         cached = path.exists()
-        report.event({"event": "model", "name": v.name, "params": v.num_params, "url": v.url or None, "bundled": v.bundled,
-                      "cached": cached, "path": str(path)})
+        report.event({"event": "model", "name": v.name, "params": v.num_params, "url": v.url or None,
+                      "bundled": v.bundled, "cached": cached, "path": str(path)})
         if not report.jsonl and not report.quiet:
-            print(f"{v.name:18s} {v.num_params / 1e6:6.1f}M  {('bundled' if v.bundled else 'cached') + ' at ' + str(path) if cached else 'not downloaded'}")
+            where = f"{'bundled' if v.bundled else 'cached'} at {path}" if cached else "not downloaded"
+            print(f"{v.name:18s} {v.num_params / 1e6:6.1f}M  {where}")
     return 0
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "boundary_tolerance",
     "db_statistics",
     "jaccard",
+    "object_means",
     "seg2bmap",
 ]
 
@@ -53,6 +54,16 @@ def jaccard(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         j = inter / union
     return np.where(union == 0, 1.0, j)
+
+
+def object_means(gt: np.ndarray, pred: np.ndarray) -> tuple[list[float], list[float]]:
+    """Mean J and mean F over the frames of each object, for (T, K, H, W) bool stacks of K objects."""
+    gt, pred = _check_pair(gt, pred)
+    if gt.ndim != 4:
+        raise InvalidInputError(f"masks must be (T, K, H, W) stacks, got shape {gt.shape}")
+    js = [float(jaccard(gt[:, k], pred[:, k]).mean()) for k in range(gt.shape[1])]
+    fs = [float(boundary_f(gt[:, k], pred[:, k]).mean()) for k in range(gt.shape[1])]
+    return js, fs
 
 
 def seg2bmap(mask: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from samstream.eval.metrics import boundary_f, jaccard
+from samstream.eval.metrics import object_means
 from samstream.train.synthetic import SyntheticConfig, generate_clip
 
 HELD_OUT_BASE = 9_000_000_000  # far above any training seed (run seeds are small integers)
@@ -45,6 +45,11 @@ class VideoScores:
 
 def held_out_clip(index: int, cfg: SyntheticConfig, base: int = HELD_OUT_BASE):
     return generate_clip(base + index, cfg)
+
+
+def visible_objects(first: np.ndarray, min_area: int) -> list[int]:
+    """Indices of the objects with at least ``min_area`` pixels in a frame's (K, H, W) masks."""
+    return [k for k in range(first.shape[0]) if first[k].sum() >= min_area]
 
 
 @contextmanager
@@ -75,7 +80,7 @@ def evaluate_videos(model, num_videos: int, cfg: SyntheticConfig, min_area: int 
     for i in tqdm(range(num_videos), disable=not progress, desc="videos"):
         clip = held_out_clip(i, cfg, base)
         first = clip.masks[0]
-        objects = [k for k in range(first.shape[0]) if first[k].sum() >= min_area]
+        objects = visible_objects(first, min_area)
         if not objects:
             continue
         pred = np.zeros((clip.masks.shape[0], len(objects)) + clip.masks.shape[2:], dtype=bool)
@@ -88,10 +93,9 @@ def evaluate_videos(model, num_videos: int, cfg: SyntheticConfig, min_area: int 
                     pred[result.frame_idx, j] = masks[result.obj_ids.index(j + 1)]
                 frames += 1
         inner = slice(1, clip.masks.shape[0] - 1)
-        for j, k in enumerate(objects):
-            gt_k, pred_k = clip.masks[inner, k], pred[inner, j]
-            js.append(float(jaccard(gt_k, pred_k).mean()))
-            fs.append(float(boundary_f(gt_k, pred_k).mean()))
+        j_means, f_means = object_means(clip.masks[inner][:, objects], pred[inner])
+        js += j_means
+        fs += f_means
     if not js:
         return VideoScores(float("nan"), float("nan"), 0, frames)
     return VideoScores(float(np.mean(js)), float(np.mean(fs)), len(js), frames)
@@ -111,7 +115,7 @@ def evaluate_clicks(model, num_images: int, cfg: SyntheticConfig, min_area: int 
     with torch.inference_mode():
         for i in tqdm(range(num_images), disable=not progress, desc="images"):
             clip = held_out_clip(i, single, base)
-            objects = [k for k in range(clip.masks.shape[1]) if clip.masks[0, k].sum() >= min_area]
+            objects = visible_objects(clip.masks[0], min_area)
             if not objects:
                 continue
             predictor.set_image(clip.frames[0])

@@ -12,6 +12,7 @@ from samstream.eval.metrics import (
     boundary_tolerance,
     db_statistics,
     jaccard,
+    object_means,
     seg2bmap,
 )
 
@@ -199,3 +200,18 @@ def test_boundary_f_small_objects_away_from_the_border():
         got = boundary_f(gt, pred)
         want = [reference_f(gt[i], pred[i]) for i in range(3)]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_object_means_per_object_over_frames() -> None:
+    gt = np.zeros((2, 2, 8, 8), dtype=bool)
+    gt[:, 0, 2:6, 2:6] = True  # object 0: a 4 x 4 square on both frames
+    gt[:, 1, 0:2, 0:2] = True  # object 1: a 2 x 2 square
+    pred = gt.copy()
+    pred[1, 1] = False  # object 1 missed on frame 1: J = 0 there, 1 on frame 0
+    pred[0, 0, 2:6, 2:4] = False  # object 0 half found on frame 0: J = 8 / 16
+    js, fs = object_means(gt, pred)
+    assert js == pytest.approx([(0.5 + 1.0) / 2, 0.5])
+    assert fs[1] == pytest.approx(0.5)  # boundary F is 1 then 0
+    assert fs[0] == pytest.approx((float(boundary_f(gt[0, 0], pred[0, 0])) + 1.0) / 2)
+    with pytest.raises(InvalidInputError, match="T, K, H, W"):
+        object_means(gt[0], pred[0])
