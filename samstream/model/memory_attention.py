@@ -6,14 +6,18 @@ encoding. Where positions enter is fixed, as in every released model: the frame'
 added once at the input (scaled by 0.1); the memories' encoding is added to the cross-attention keys
 only; the trailing object-pointer tokens of the memory are not rotated.
 
-Two exact rewrites make video tracking cheaper than a literal evaluation:
+Three changes, all exact, make video tracking cheaper than a literal evaluation:
 
 - Values are projected after the attention: softmax rows sum to one, so ``P (X W^T + b)`` equals
   ``(P X) W^T + b`` and the projection runs on the frame's tokens instead of the (several times
-  larger) memory. The narrow memory values are zero-padded to the head width so that the fused
-  attention kernel still applies.
+  larger) memory. On a CPU the attention then runs in blocks of query rows on the narrow
+  (``mem_dim``) values, a quarter of the value arithmetic; elsewhere the values are zero-padded to
+  the head width so that the fused attention kernel applies.
 - When every object sees the same frame (the input has batch 1 and the memory batch B), the first
-  self-attention and the first cross-attention query projection run once, not B times.
+  self-attention and the first cross-attention queries are computed once, not B times.
+- At inference on a CPU objects run one at a time after that shared start: a batch of objects
+  multiplies every activation (the feed-forward block's is 8 MB per object at the 512 input) and
+  leaves the caches, for no saving in arithmetic. On other devices all objects run as one batch.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from samstream.model.layers import Attention
 from samstream.model.rope import AxialRope, rotate, rotate_keys
 
 INPUT_POS_SCALE = 0.1  # weight of the frame's position encoding added at the input
+QUERY_ROWS = 128  # query rows per block of scores on a CPU: (128, memory tokens) stays in cache
 
 
 class RopeAttention(Attention):
@@ -68,26 +73,59 @@ class RopeAttention(Attention):
     def memory_keys(self, keys: Tensor, num_k_exclude_rope: int, num_queries: int) -> Tensor:
         """Projected, rotated keys (B, nh, Nk, hd) of memory tokens (B, Nk, kv_in_dim)."""
         k = self.split_heads(self.k_proj(keys))
-        return rotate_keys(k, self.rope.square_table(num_queries, k.device), num_k_exclude_rope)
+        return rotate_keys(k, self.rope.square_table(num_queries, k.device), num_k_exclude_rope, inplace=True)
+
+    def memory_queries(self, x: Tensor) -> Tensor:
+        """Projected, rotated queries (B, nh, Nq, hd) of frame tokens (B, Nq, C)."""
+        q = self.split_heads(self.q_proj(x))
+        return rotate(q, self.rope.square_table(q.shape[-2], q.device))
 
     def values_after(self) -> bool:
         """Whether raw values can be attended to and projected afterwards (see the module notes)."""
         return self.num_heads == 1 and self.kv_in_dim <= self.internal_dim and not self.training
 
-    def attend_memory(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """x (1 or B, Nq, C) queries against prepared keys (B, nh, Nk, hd) -> (B, Nq, C).
-
-        ``values``: (B, Nk, kv_in_dim) raw values, or with :meth:`values_after` the raw values
-        zero-padded to (B, 1, Nk, hd).
-        """
-        q = self.split_heads(self.q_proj(x))
-        q = rotate(q, self.rope.square_table(q.shape[-2], q.device))
-        if q.shape[0] != keys.shape[0]:
-            q = q.expand(keys.shape[0], -1, -1, -1)
+    def attend_memory(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """Queries (1 or B, nh, Nq, hd) from :meth:`memory_queries` against keys (B, nh, Nk, hd)
+        from :meth:`memory_keys` and raw values (B, Nk, kv_in_dim) -> (B, Nq, C)."""
         if not self.values_after():
+            if q.shape[0] != keys.shape[0]:
+                q = q.expand(keys.shape[0], -1, -1, -1)
             return self.attend(q, keys, self.split_heads(self.v_proj(values)))
-        mixed = F.scaled_dot_product_attention(q, keys, values)[:, 0, :, : self.kv_in_dim]  # (B, Nq, kv)
+        if attends_in_blocks(q.device):
+            mixed = attend_in_blocks(q[:, 0], keys[:, 0], values)  # (B, Nq, kv)
+        else:
+            if q.shape[0] != keys.shape[0]:
+                q = q.expand(keys.shape[0], -1, -1, -1)
+            padded = F.pad(values, (0, self.internal_dim - values.shape[-1])).unsqueeze(1)  # (B, 1, Nk, hd)
+            mixed = F.scaled_dot_product_attention(q, keys, padded)[:, 0, :, : values.shape[-1]]
         return self.out_proj(self.v_proj(mixed))
+
+
+def attends_in_blocks(device: torch.device) -> bool:
+    """Whether memory attention on ``device`` uses :func:`attend_in_blocks` (else the fused kernel)."""
+    return device.type == "cpu"
+
+
+def attend_in_blocks(q: Tensor, keys: Tensor, values: Tensor, rows: int = QUERY_ROWS) -> Tensor:
+    """One head's ``softmax(q k^T / sqrt(d)) v``, object by object and in blocks of query rows.
+
+    q (1 or B, Nq, d), keys (B, Nk, d), values (B, Nk, dv) with any dv -> (B, Nq, dv). Each block of
+    scores is (rows, Nk) and is used in place: shifted by its row maximum, exponentiated, multiplied
+    by the values, and the product divided by the row sums.
+    """
+    batch, num_q = keys.shape[0], q.shape[1]
+    q = q * q.shape[-1] ** -0.5
+    outs = []
+    for i in range(batch):
+        qi, kt, vi = q[i if q.shape[0] > 1 else 0], keys[i].t(), values[i]
+        blocks = []
+        for start in range(0, num_q, rows):
+            scores = qi[start : start + rows] @ kt  # (rows, Nk)
+            scores -= scores.amax(dim=-1, keepdim=True)
+            scores.exp_()
+            blocks.append((scores @ vi) / scores.sum(dim=-1, keepdim=True))  # (rows, dv)
+        outs.append(torch.cat(blocks))
+    return torch.stack(outs)
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -116,11 +154,22 @@ class MemoryAttentionLayer(nn.Module):
         return self.forward_prepared(x, keys, mem_values)
 
     def forward_prepared(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """x (1 or B, L, C); keys and values prepared by the cross-attention (see ``attend_memory``)."""
+        """x (1 or B, L, C); keys and raw values prepared as ``attend_memory`` takes them -> (B, L, C)."""
+        x = self.self_attend(x)
+        return self.finish(x, self.cross_queries(x), keys, values)
+
+    def self_attend(self, x: Tensor) -> Tensor:
+        """The self-attention step: (B, L, C) -> (B, L, C)."""
         h = self.norm1(x)
-        x = x + self.dropout1(self.self_attn(h, h, h))
-        h = self.norm2(x)
-        x = x + self.dropout2(self.cross_attn_image.attend_memory(h, keys, values))  # now (B, L, C)
+        return x + self.dropout1(self.self_attn(h, h, h))
+
+    def cross_queries(self, x: Tensor) -> Tensor:
+        """Cross-attention queries (B, nh, L, hd) of the self-attention step's output."""
+        return self.cross_attn_image.memory_queries(self.norm2(x))
+
+    def finish(self, x: Tensor, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """Cross-attention and feed-forward steps: x (1 or B, L, C) and its queries -> (B, L, C)."""
+        x = x + self.dropout2(self.cross_attn_image.attend_memory(queries, keys, values))  # now (B, L, C)
         h = self.norm3(x)
         h = F.relu(self.linear1(h), inplace=True)  # (B, L, ff); in place: the biggest activation
         return x + self.dropout3(self.linear2(self.dropout(h)))
@@ -134,8 +183,8 @@ class MemoryAttention(nn.Module):
         self.d_model = d_model
         self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, cfg) for _ in range(cfg.attention_layers))
         self.norm = nn.LayerNorm(d_model)
-        # objects conditioned together at inference; larger batches leave the CPU's caches
-        self.object_chunk = 4
+        # objects conditioned together at inference; None: one at a time on a CPU, all at once elsewhere
+        self.object_chunk: int | None = None
 
     def forward(
         self,
@@ -162,26 +211,39 @@ class MemoryAttention(nn.Module):
         x = x.transpose(0, 1)  # (B or 1, L, C)
         mem_values = memory.transpose(0, 1)  # (B, M, mem_dim)
         mem_keys = (memory + memory_pos).transpose(0, 1)  # (B, M, mem_dim), the same for every layer
-        chunk = self.object_chunk if not torch.is_grad_enabled() else mem_values.shape[0]
+        batch = mem_values.shape[0]
+        if not self.layers:  # (no released model)
+            return self.norm(x.expand(batch, -1, -1)).transpose(0, 1)
+        chunk = self.chunk_size(x.device, batch)
+        first, num_q = self.layers[0], x.shape[1]
+        shared = None
+        if x.shape[0] == 1:  # every object sees the same frame: the first steps run once
+            x = first.self_attend(x)
+            shared = first.cross_queries(x)
         outs = []
-        for start in range(0, mem_values.shape[0], chunk):
+        for start in range(0, batch, chunk):
             rows = slice(start, start + chunk)
-            xs = x if x.shape[0] == 1 else x[rows]
-            outs.append(self._run(xs, mem_keys[rows], mem_values[rows], num_obj_ptr_tokens))
-        return torch.cat(outs, dim=0).transpose(0, 1) if len(outs) > 1 else outs[0].transpose(0, 1)
+            keys, values = mem_keys[rows], mem_values[rows]
+            if shared is None:
+                y = first.self_attend(x[rows])
+                queries = first.cross_queries(y)
+            else:
+                y, queries = x, shared
+            y = first.finish(y, queries, first.cross_attn_image.memory_keys(keys, num_obj_ptr_tokens, num_q), values)
+            for layer in self.layers[1:]:
+                y = layer.forward_prepared(y, layer.cross_attn_image.memory_keys(keys, num_obj_ptr_tokens, num_q),
+                                           values)
+            outs.append(self.norm(y))
+        out = torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
+        return out.transpose(0, 1)
 
-    def _run(self, x: Tensor, mem_keys: Tensor, mem_values: Tensor, num_ptr: int) -> Tensor:
-        """All layers for x (1 or B, L, C) against B objects' memories -> (B, L, C)."""
-        first = self.layers[0].cross_attn_image
-        values = mem_values
-        if first.values_after():  # zero-pad once for all layers: (B, 1, M, hd)
-            values = F.pad(mem_values, (0, first.internal_dim - mem_values.shape[-1])).unsqueeze(1)
-        for layer in self.layers:
-            keys = layer.cross_attn_image.memory_keys(mem_keys, num_ptr, x.shape[1])
-            x = layer.forward_prepared(x, keys, values)
-        if x.shape[0] != mem_values.shape[0]:  # no layer (cannot happen with released models)
-            x = x.expand(mem_values.shape[0], -1, -1)
-        return self.norm(x)
+    def chunk_size(self, device: torch.device, batch: int) -> int:
+        """How many of ``batch`` objects run together (see the module notes; ``object_chunk`` overrides)."""
+        if torch.is_grad_enabled():
+            return batch
+        if self.object_chunk is not None:
+            return max(1, self.object_chunk)
+        return 1 if device.type == "cpu" else batch
 
 
 def _single(x: Tensor | Sequence[Tensor] | None, name: str) -> Tensor | None:

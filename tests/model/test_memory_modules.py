@@ -9,12 +9,16 @@ import torch
 
 from samstream.config import MemoryConfig
 from samstream.errors import InvalidInputError
-from samstream.model.memory_attention import MemoryAttention, RopeAttention
+import samstream.model.memory_attention as memory_attention_module
+from samstream.model.memory_attention import MemoryAttention, RopeAttention, attend_in_blocks
 from samstream.model.memory_encoder import MaskDownSampler, MemoryEncoder
 from samstream.model.position import SinePositionEncoding
 from samstream.model.rope import AxialRope, axial_rotations, rotate, rotate_keys
 
 SMALL = MemoryConfig(attention_layers=2, attention_ff_dim=64, attention_heads=2)
+# one head and memories narrower than the head, as in released models: the inference rewrites apply
+ONE_HEAD = MemoryConfig(attention_layers=2, attention_ff_dim=64, attention_heads=1, mem_dim=16,
+                        attention_dropout=0.0)
 D_MODEL = 32
 
 
@@ -158,6 +162,44 @@ def test_memory_attention_ignores_order_of_frames_and_pointers() -> None:
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("chunk", [None, 2, 5])
+@pytest.mark.parametrize("fused", [False, True])
+def test_shared_frame_schedules_equal_literal_per_object(chunk, fused, monkeypatch) -> None:
+    """One frame for five objects' memories, in any object chunks, in blocks or with the fused kernel on
+    padded values: each object gets what a literal evaluation (training mode, dropout 0: values
+    projected before attending, every step per object) gives it alone."""
+    torch.manual_seed(0)
+    model = MemoryAttention(D_MODEL, ONE_HEAD)
+    model.object_chunk = chunk
+    if fused:
+        monkeypatch.setattr(memory_attention_module, "attends_in_blocks", lambda device: False)
+    side, ptrs, objects = 4, 8, 5
+    gen = torch.Generator().manual_seed(3)
+    curr = torch.randn(side * side, 1, D_MODEL, generator=gen)
+    curr_pos = torch.randn(side * side, 1, D_MODEL, generator=gen)
+    memory = torch.randn(2 * side * side + ptrs, objects, 16, generator=gen)
+    memory_pos = torch.randn(2 * side * side + ptrs, objects, 16, generator=gen)
+    got = model.eval()(curr, curr_pos, memory, memory_pos, ptrs)  # (L, 5, C)
+    model.train()
+    for i in range(objects):
+        alone = model(curr, curr_pos, memory[:, i : i + 1], memory_pos[:, i : i + 1], ptrs)
+        assert (got[:, i : i + 1] - alone).abs().max() <= 1e-5 * max(1.0, float(alone.abs().max()))
+    assert not torch.allclose(got[:, 0], got[:, 1], atol=1e-3)  # the objects do differ
+
+
+def test_attend_in_blocks_matches_softmax_formula() -> None:
+    gen = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 37, 8, generator=gen), torch.randn(3, 50, 8, generator=gen)
+    v = torch.randn(3, 50, 5, generator=gen)
+    q = 40 * q  # scores past 88 overflow exp() in float32 unless the row maximum is taken out first
+    expected = torch.softmax(q.double() @ k.double().transpose(1, 2) / math.sqrt(8), dim=-1) @ v.double()
+    for rows in (1, 16, 37, 128):
+        got = attend_in_blocks(q, k, v, rows=rows)
+        assert got.shape == (3, 37, 5)
+        assert torch.allclose(got.double(), expected, atol=1e-5)
+
+
+@torch.no_grad()
 def test_memory_attention_dropout_only_in_training() -> None:
     torch.manual_seed(0)
     model = MemoryAttention(D_MODEL, SMALL)
@@ -201,3 +243,18 @@ def test_mask_downsampler_stride() -> None:
     down = MaskDownSampler(8, total_stride=16)
     assert down(torch.randn(1, 1, 64, 64)).shape == (1, 8, 4, 4)
     assert sum(isinstance(m, torch.nn.Conv2d) for m in down.encoder) == 5
+
+
+@torch.no_grad()
+def test_rotate_keys_in_place_matches_copy() -> None:
+    table = axial_rotations(8, 4, 4)
+    keys = torch.randn(2, 1, 3 * 16 + 5, 8)
+    expected = rotate_keys(keys.clone(), table, num_exclude=5)
+    work = keys.clone()
+    out = rotate_keys(work, table, num_exclude=5, inplace=True)
+    assert out.data_ptr() == work.data_ptr()  # no copy
+    assert torch.equal(out, expected)
+    assert torch.equal(out[..., -5:, :], keys[..., -5:, :])  # pointer tokens untouched
+    with torch.enable_grad():  # autograd: the copying path
+        grad_keys = keys.clone().requires_grad_()
+        assert torch.equal(rotate_keys(grad_keys, table, 5, inplace=True), expected)
