@@ -2,7 +2,9 @@
 
 The engine owns the per-frame feature cache and the model calls; the session state
 (:mod:`samstream.video.state`) owns what is remembered. Objects whose memories have the same
-layout on a frame run as one batch; the frame's image features are computed once for all.
+layout on a frame form a group; the frame's image features, and the first memory-attention steps,
+are computed once for all. A group then runs as one batch on a GPU and one object at a time on a
+CPU (see :mod:`samstream.model.memory_attention`).
 """
 
 from __future__ import annotations
