@@ -34,7 +34,7 @@ from samstream.model.layers import Attention
 from samstream.model.rope import AxialRope, rotate, rotate_keys
 
 INPUT_POS_SCALE = 0.1  # weight of the frame's position encoding added at the input
-QUERY_ROWS = 128  # query rows per block of scores on a CPU: (128, memory tokens) stays in cache
+QUERY_ROWS = 128  # query rows per block of scores on a CPU (a few MB of scores at a time)
 
 
 class RopeAttention(Attention):
@@ -229,10 +229,12 @@ class MemoryAttention(nn.Module):
                 queries = first.cross_queries(y)
             else:
                 y, queries = x, shared
-            y = first.finish(y, queries, first.cross_attn_image.memory_keys(keys, num_obj_ptr_tokens, num_q), values)
-            for layer in self.layers[1:]:
-                y = layer.forward_prepared(y, layer.cross_attn_image.memory_keys(keys, num_obj_ptr_tokens, num_q),
-                                           values)
+            for index, layer in enumerate(self.layers):
+                prepared = layer.cross_attn_image.memory_keys(keys, num_obj_ptr_tokens, num_q)
+                if index == 0:
+                    y = layer.finish(y, queries, prepared, values)
+                else:
+                    y = layer.forward_prepared(y, prepared, values)
             outs.append(self.norm(y))
         out = torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
         return out.transpose(0, 1)

@@ -187,6 +187,20 @@ def test_shared_frame_schedules_equal_literal_per_object(chunk, fused, monkeypat
     assert not torch.allclose(got[:, 0], got[:, 1], atol=1e-3)  # the objects do differ
 
 
+@torch.no_grad()
+def test_layer_forward_equals_literal_evaluation() -> None:
+    """A layer called on its own (raw memory values) gives in eval mode what training mode (dropout 0) gives."""
+    torch.manual_seed(0)
+    layer = MemoryAttention(D_MODEL, ONE_HEAD).layers[0]
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 16, D_MODEL, generator=gen)
+    keys, values = torch.randn(2, 2 * 16 + 8, 16, generator=gen), torch.randn(2, 2 * 16 + 8, 16, generator=gen)
+    got = layer.eval()(x, keys, values, num_obj_ptr_tokens=8)
+    expected = layer.train()(x, keys, values, num_obj_ptr_tokens=8)
+    assert got.shape == (2, 16, D_MODEL)
+    assert (got - expected).abs().max() <= 1e-5 * max(1.0, float(expected.abs().max()))
+
+
 def test_attend_in_blocks_matches_softmax_formula() -> None:
     gen = torch.Generator().manual_seed(0)
     q, k = torch.randn(1, 37, 8, generator=gen), torch.randn(3, 50, 8, generator=gen)
