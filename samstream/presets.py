@@ -23,8 +23,9 @@ def nano_config(image_size: int = 128) -> ModelConfig:
     """``samstream-nano``, the bundled demo model: a 2.27 M parameter SAM 2.1 layout (Hiera with
     32 -> 256 channels over stages of 1, 2, 2, 1 blocks; 96-wide neck, decoder and memory
     attention), meant for 128 x 128 inputs. Trained from scratch on synthetic images and videos with
-    ``configs/samstream-nano-images.yaml``, ``configs/samstream-nano.yaml`` and
-    ``configs/samstream-nano-phase3.yaml``, in that order."""
+    ``configs/samstream-nano-images.yaml``, ``configs/samstream-nano.yaml``,
+    ``configs/samstream-nano-phase3.yaml``, ``configs/samstream-nano-phase4-images.yaml`` and
+    ``configs/samstream-nano-phase5.yaml``, in that order."""
     hiera = HieraConfig(
         embed_dim=32, num_heads=1, stages=(1, 2, 2, 1), global_att_blocks=(4, 5), window_spec=(8, 4, 4, 2),
         window_pos_embed_bkg_spatial_size=(4, 4),

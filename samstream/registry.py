@@ -77,7 +77,7 @@ for _version in ("2.0", "2.1"):
         _v = _variant(_version, _size, _short, _long, _hiera, _params)
         VARIANTS[_v.name] = _v
 
-# samstream's demo model, trained from scratch on synthetic data (configs/samstream-nano*.yaml, three phases)
+# samstream's demo model, trained from scratch on synthetic data (configs/samstream-nano*.yaml, five phases)
 NANO_PARAMS = 2_271_226
 VARIANTS["samstream-nano"] = Variant(
     name="samstream-nano", config=nano_config(128), url="", filename="samstream-nano.pt",
