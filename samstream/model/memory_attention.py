@@ -84,20 +84,23 @@ class RopeAttention(Attention):
         """Whether raw values can be attended to and projected afterwards (see the module notes)."""
         return self.num_heads == 1 and self.kv_in_dim <= self.internal_dim and not self.training
 
+    def memory_values(self, values: Tensor) -> Tensor:
+        """Raw memory values (B, Nk, kv_in_dim) as :meth:`attend_memory` takes them: unchanged, or
+        zero-padded to (B, 1, Nk, hd) where the fused kernel attends to them after projection."""
+        if self.values_after() and not attends_in_blocks(values.device):
+            return F.pad(values, (0, self.internal_dim - values.shape[-1])).unsqueeze(1)
+        return values
+
     def attend_memory(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
         """Queries (1 or B, nh, Nq, hd) from :meth:`memory_queries` against keys (B, nh, Nk, hd)
-        from :meth:`memory_keys` and raw values (B, Nk, kv_in_dim) -> (B, Nq, C)."""
+        from :meth:`memory_keys` and values from :meth:`memory_values` -> (B, Nq, C)."""
+        if self.values_after() and attends_in_blocks(q.device):
+            return self.out_proj(self.v_proj(attend_in_blocks(q[:, 0], keys[:, 0], values)))
+        if q.shape[0] != keys.shape[0]:
+            q = q.expand(keys.shape[0], -1, -1, -1)
         if not self.values_after():
-            if q.shape[0] != keys.shape[0]:
-                q = q.expand(keys.shape[0], -1, -1, -1)
             return self.attend(q, keys, self.split_heads(self.v_proj(values)))
-        if attends_in_blocks(q.device):
-            mixed = attend_in_blocks(q[:, 0], keys[:, 0], values)  # (B, Nq, kv)
-        else:
-            if q.shape[0] != keys.shape[0]:
-                q = q.expand(keys.shape[0], -1, -1, -1)
-            padded = F.pad(values, (0, self.internal_dim - values.shape[-1])).unsqueeze(1)  # (B, 1, Nk, hd)
-            mixed = F.scaled_dot_product_attention(q, keys, padded)[:, 0, :, : values.shape[-1]]
+        mixed = F.scaled_dot_product_attention(q, keys, values)[:, 0, :, : self.kv_in_dim]  # (B, Nq, kv)
         return self.out_proj(self.v_proj(mixed))
 
 
@@ -151,10 +154,10 @@ class MemoryAttentionLayer(nn.Module):
     def forward(self, x: Tensor, mem_keys: Tensor, mem_values: Tensor, num_obj_ptr_tokens: int = 0) -> Tensor:
         """x (B, L, C) frame tokens; mem_keys = memory + its encoding and mem_values = memory, (B, M, mem_dim)."""
         keys = self.cross_attn_image.memory_keys(mem_keys, num_obj_ptr_tokens, x.shape[1])
-        return self.forward_prepared(x, keys, mem_values)
+        return self.forward_prepared(x, keys, self.cross_attn_image.memory_values(mem_values))
 
     def forward_prepared(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """x (1 or B, L, C); keys and raw values prepared as ``attend_memory`` takes them -> (B, L, C)."""
+        """x (1 or B, L, C); keys and values prepared as ``attend_memory`` takes them -> (B, L, C)."""
         x = self.self_attend(x)
         return self.finish(x, self.cross_queries(x), keys, values)
 
@@ -223,7 +226,8 @@ class MemoryAttention(nn.Module):
         outs = []
         for start in range(0, batch, chunk):
             rows = slice(start, start + chunk)
-            keys, values = mem_keys[rows], mem_values[rows]
+            keys = mem_keys[rows]
+            values = first.cross_attn_image.memory_values(mem_values[rows])  # once for every layer
             if shared is None:
                 y = first.self_attend(x[rows])
                 queries = first.cross_queries(y)
