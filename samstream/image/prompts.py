@@ -31,6 +31,22 @@ class ModelPrompts:
         return self.mask.shape[0]
 
 
+MAX_OBJ_ID = 2**31 - 1  # object ids fit a signed 32-bit integer (label-map formats take fewer, see io/)
+
+
+def check_obj_id(value: Any, name: str = "obj_id") -> int:
+    """The one rule for object ids, in the API and on the command line: an integer in [0, 2**31 - 1].
+
+    Formats that store ids as pixel values (indexed PNGs, DAVIS) hold ids 1..255 only; their writers
+    check that separately and say so.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise PromptError(f"{name}: expected an integer object id, got {value!r}")
+    if not 0 <= int(value) <= MAX_OBJ_ID:
+        raise PromptError(f"{name}: object ids lie in [0, {MAX_OBJ_ID}], got {int(value)}")
+    return int(value)
+
+
 def _as_float_array(value: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value, dtype=np.float64)
