@@ -17,7 +17,7 @@ $(VENV)/.torch: | $(BIN)/python
 	touch $@
 
 $(VENV)/.runtime: pyproject.toml $(VENV)/.torch
-	$(BIN)/python -m pip install -q -e '.[video,coco]'
+	$(BIN)/python -m pip install -q -e '.[coco]'
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.torch

@@ -37,7 +37,7 @@ def main() -> None:
 
     import samstream
     from samstream.eval.synthetic import evaluate_clicks, evaluate_videos, memory_disabled
-    from samstream.train.synthetic import SyntheticConfig
+    from samstream.data.synthetic import SyntheticConfig
 
     model = samstream.load_model(args.model, device="cpu", allow_download=False)
     cfg = SyntheticConfig(size=model.image_size, num_frames=args.frames)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from samstream.eval import evaluate_davis, evaluate_sav
-from samstream.eval.io import write_label_png
+from samstream.io.labels import write_label_png
 
 H, W = 480, 854
 

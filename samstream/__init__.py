@@ -1,41 +1,62 @@
-"""samstream: fast, faithful SAM 2 / SAM 2.1 for images and videos."""
+"""samstream: fast, faithful SAM 2 / SAM 2.1 for images and videos.
 
-from samstream.amg import MaskGenerator
-from samstream.checkpoints import build_model, download, load_model
-from samstream.config import ModelConfig
-from samstream.errors import (
-    CheckpointError,
-    InvalidInputError,
-    PromptError,
-    SamstreamError,
-    UnknownObjectError,
-    VideoReadError,
-)
-from samstream.image.predictor import ImagePrediction, ImagePredictor
-from samstream.video.live import FrameStream, read_frames
-from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
-from samstream.video.stream import StreamTracker
+The public names are loaded on first use (PEP 562): ``import samstream`` and
+``import samstream.errors`` do not import torch, so the command line answers ``--help`` at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CheckpointError",
-    "FrameResult",
-    "FrameStream",
-    "ImagePrediction",
-    "ImagePredictor",
-    "InvalidInputError",
-    "MaskGenerator",
-    "ModelConfig",
-    "PromptError",
-    "SamstreamError",
-    "StreamTracker",
-    "UnknownObjectError",
-    "VideoPredictor",
-    "VideoReadError",
-    "VideoSession",
-    "build_model",
-    "download",
-    "load_model",
-    "read_frames",
-]
+# public name -> module defining it
+_PUBLIC = {
+    "CheckpointError": "samstream.errors",
+    "FrameResult": "samstream.video.predictor",
+    "FrameStream": "samstream.video.live",
+    "ImagePrediction": "samstream.image.predictor",
+    "ImagePredictor": "samstream.image.predictor",
+    "InvalidInputError": "samstream.errors",
+    "MaskGenerator": "samstream.amg",
+    "ModelConfig": "samstream.config",
+    "PromptError": "samstream.errors",
+    "SamstreamError": "samstream.errors",
+    "StreamTracker": "samstream.video.stream",
+    "UnknownObjectError": "samstream.errors",
+    "VideoPredictor": "samstream.video.predictor",
+    "VideoReadError": "samstream.errors",
+    "VideoSession": "samstream.video.predictor",
+    "build_model": "samstream.checkpoints",
+    "download": "samstream.checkpoints",
+    "load_model": "samstream.checkpoints",
+    "read_frames": "samstream.video.live",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'samstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from samstream.amg import MaskGenerator
+    from samstream.checkpoints import build_model, download, load_model
+    from samstream.config import ModelConfig
+    from samstream.errors import (CheckpointError, InvalidInputError, PromptError, SamstreamError,
+                                  UnknownObjectError, VideoReadError)
+    from samstream.image.predictor import ImagePrediction, ImagePredictor
+    from samstream.video.live import FrameStream, read_frames
+    from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
+    from samstream.video.stream import StreamTracker

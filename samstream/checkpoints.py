@@ -17,23 +17,13 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from samstream.config import ModelConfig, config_from_dict, config_to_dict
 from samstream.errors import CheckpointError, InvalidInputError
-from samstream.registry import VARIANTS, Variant, get_variant
-
-
-def cache_dir() -> Path:
-    """``$SAMSTREAM_HOME`` or ``~/.cache/samstream``."""
-    env = os.environ.get("SAMSTREAM_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "samstream"
-
-
-def cached_path(variant: Variant) -> Path:
-    """Where a variant's weights are read from: the cache, or the package for bundled ones."""
-    if variant.bundled:
-        return Path(__file__).resolve().parent / "weights" / variant.filename
-    return cache_dir() / variant.filename
+from samstream.files import atomic_write, write_text
+from samstream.model.sam2 import SAM2Model
+from samstream.registry import VARIANTS, Variant, cache_dir, cached_path, get_variant  # noqa: F401 (re-exported)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -56,24 +46,51 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pin_path(variant: Variant) -> Path:
+    """Where the SHA-256 of a downloaded file is pinned when the registry has none (beside the file)."""
+    return cached_path(variant).with_name(cached_path(variant).name + ".sha256")
+
+
+def expected_sha256(variant: Variant) -> str | None:
+    """The registry's digest, else the one pinned at the first download, else None."""
+    if variant.sha256 is not None:
+        return variant.sha256
+    pin = pin_path(variant)
+    return pin.read_text(encoding="utf-8").strip() if pin.is_file() else None
+
+
 def _check_file(path: Path, variant: Variant) -> None:
+    """Refuse a truncated file, or one whose SHA-256 differs from the expected one."""
     size = path.stat().st_size
     if size < variant.min_bytes:
         raise CheckpointError(
             f"checkpoint {path} is {size} bytes, smaller than the {variant.min_bytes} bytes a complete "
             f"{variant.name} file has: it is truncated; delete it and download again"
         )
-    if variant.sha256 is not None:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != variant.sha256:
-            raise CheckpointError(f"checkpoint {path} has sha256 {digest.hexdigest()}, expected {variant.sha256}")
+    expected = expected_sha256(variant)
+    if expected is not None and (digest := _sha256(path)) != expected:
+        raise CheckpointError(
+            f"checkpoint {path} has sha256 {digest}, expected {expected}; the file is damaged or not the official "
+            f"{variant.name} file: delete it and download again"
+        )
 
 
 def download(name: str, force: bool = False, progress: bool = True) -> Path:
-    """Download a registered checkpoint into the cache (no-op when already there) and return its path."""
+    """Download a registered checkpoint into the cache (no-op when already there) and return its path.
+
+    The file is checked before it gets its name: its size, its SHA-256 (the registry's where the
+    official one is known; otherwise the digest pinned at the first download, written beside the
+    file as ``<file>.sha256``, trust on first use), and that it loads strictly into the variant's
+    model. A file failing any check raises :class:`CheckpointError` and nothing is kept.
+    """
     variant = get_variant(name)
     target = cached_path(variant)
     if variant.bundled:  # nothing to download
@@ -88,8 +105,6 @@ def download(name: str, force: bool = False, progress: bool = True) -> Path:
     try:
         with urllib.request.urlopen(variant.url, timeout=60) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            from tqdm.auto import tqdm
-
             with tqdm(total=total, unit="B", unit_scale=True, desc=variant.filename, disable=not progress) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
@@ -99,7 +114,15 @@ def download(name: str, force: bool = False, progress: bool = True) -> Path:
         raise CheckpointError(
             f"cannot download {variant.name} from {variant.url} ({exc}); download it by hand and put it at {target}"
         ) from exc
-    _check_file(partial, variant)
+    try:
+        _check_file(partial, variant)
+        load_state_dict_strict(SAM2Model(variant.config), state_dict_of(read_checkpoint(partial), partial), partial)
+        digest = _sha256(partial)
+        if variant.sha256 is None:  # pin it: later loads must see the same bytes
+            write_text(pin_path(variant), digest + "\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(target)
     return target
 
@@ -182,7 +205,8 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, with_config: bool 
     cfg = getattr(model, "cfg", None)
     if with_config and isinstance(cfg, ModelConfig):
         data["samstream_config"] = config_to_dict(cfg)
-    torch.save(data, path)
+    with atomic_write(path) as tmp:  # a stopped run never leaves a half-written checkpoint
+        torch.save(data, tmp)
 
 
 def load_model(
@@ -190,15 +214,14 @@ def load_model(
     device: str | torch.device = "auto",
     image_size: int | None = None,
     allow_download: bool = True,
-):
+) -> SAM2Model:
     """Build a model and load its weights.
 
     ``name_or_path``: a registry name such as ``"sam2.1-tiny"`` (see ``samstream models``) or a path to
-    a checkpoint file. ``image_size`` overrides the input resolution (a multiple of 16; the weights
-    are resolution independent apart from windowed position embeddings, which are interpolated).
+    a checkpoint file. ``image_size`` overrides the input resolution (a positive multiple of 32, the
+    trunk's total stride; the weights are resolution independent apart from windowed position
+    embeddings, which are interpolated).
     """
-    from samstream.model.sam2 import SAM2Model
-
     dev = resolve_device(device)
     text = str(name_or_path)
     path = Path(text).expanduser()
@@ -226,10 +249,8 @@ def load_model(
     return model.to(dev).eval()
 
 
-def build_model(name_or_config: str | ModelConfig, device: str | torch.device = "cpu", seed: int | None = None):
+def build_model(name_or_config: str | ModelConfig, device: str | torch.device = "cpu", seed: int | None = None) -> SAM2Model:
     """A model with random weights (for tests and training from scratch)."""
-    from samstream.model.sam2 import SAM2Model
-
     cfg = name_or_config if isinstance(name_or_config, ModelConfig) else get_variant(name_or_config).config
     if seed is not None:
         torch.manual_seed(seed)

@@ -8,7 +8,9 @@ files store every parameter in float32, so a complete file is at least ``4 * num
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from samstream.config import HieraConfig, MemoryConfig, ModelConfig
 from samstream.errors import InvalidInputError
@@ -42,7 +44,9 @@ class Variant:
     filename: str
     official_config: str  # the official config name, e.g. "configs/sam2.1/sam2.1_hiera_t.yaml"
     num_params: int  # published parameter count (rounded)
-    sha256: str | None = None  # None where no verified digest is known
+    # the official file's SHA-256; None where no published digest was found (the first download pins one,
+    # see samstream.checkpoints.download)
+    sha256: str | None = None
     bundled: bool = False  # weights ship inside the package (samstream/weights/<filename>)
 
     @property
@@ -115,3 +119,16 @@ def variant_for_config(cfg: ModelConfig) -> Variant | None:
         if replace(v.config, image_size=cfg.image_size) == cfg:
             return v
     return None
+
+
+def cache_dir() -> Path:
+    """``$SAMSTREAM_HOME`` or ``~/.cache/samstream``."""
+    env = os.environ.get("SAMSTREAM_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "samstream"
+
+
+def cached_path(variant: Variant) -> Path:
+    """Where a variant's weights are read from: the cache, or the package for bundled ones."""
+    if variant.bundled:
+        return Path(__file__).resolve().parent / "weights" / variant.filename
+    return cache_dir() / variant.filename

@@ -18,7 +18,7 @@ import samstream
 from samstream.checkpoints import build_model, cached_path, download, find_checkpoint, read_checkpoint
 from samstream.eval.synthetic import evaluate_clicks, evaluate_videos, memory_disabled
 from samstream.registry import get_variant
-from samstream.train.synthetic import SyntheticConfig
+from samstream.data.synthetic import SyntheticConfig
 
 REPO = Path(__file__).resolve().parents[1]
 # Floors at about half of what the shipped weights gain over the untrained layout on these small

@@ -17,7 +17,7 @@ stay in the CPU's cache (``samstream.model.mask_decoder``).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,10 +27,11 @@ from torchvision.ops import batched_nms
 from samstream.amg.crops import box_near_crop_edge, crop_boxes, crop_offset
 from samstream.amg.grid import layer_point_grids
 from samstream.amg.masks import masks_to_boxes, row_counts, stability_score
-from samstream.amg.options import GeneratorOptions, as_grids
+from samstream.amg.options import GeneratorOptions
 from samstream.amg.records import Candidates, build_records
 from samstream.image.predictor import ImagePredictor
 from samstream.image.transforms import to_rgb_array
+from samstream.io.rle import coco_mask_api
 from samstream.model.sam2 import SAM2Model
 
 _UPSAMPLE_BYTES = 64 << 20  # float32 image-resolution logits held at once
@@ -39,65 +40,23 @@ _UPSAMPLE_BYTES = 64 << 20  # float32 image-resolution logits held at once
 class MaskGenerator:
     """Segment everything in an image.
 
-    >>> gen = MaskGenerator(model, points_per_side=32)
+    >>> gen = MaskGenerator(model, points_per_side=32)             # keyword shortcuts
+    >>> gen = MaskGenerator(model, GeneratorOptions(crop_n_layers=1), points_per_batch=16)
     >>> records = gen.generate(image)   # (H, W, 3) uint8 RGB array, PIL image or path
     >>> records[0].keys()  # segmentation, area, bbox (XYWH), predicted_iou, point_coords,
     ...                    # stability_score, crop_box (XYWH)
 
-    Options (defaults as in the official automatic mask generator):
-
-    * ``points_per_side`` / ``point_grids``: a regular grid of n x n points per crop, or explicit
-      grids in [0, 1] (one per crop layer); give exactly one.
-    * ``points_per_batch``: most prompts decoded at once (bounds memory).
-    * ``pred_iou_thresh``: keep masks whose predicted IoU is above this (0 disables).
-    * ``stability_score_thresh`` / ``stability_score_offset``: keep masks whose IoU between the
-      masks thresholded at ``mask_threshold ± offset`` is at least this (0 disables).
-    * ``mask_threshold``: logit threshold of the returned masks.
-    * ``box_nms_thresh`` / ``crop_nms_thresh``: box IoU cutoffs of the NMS within / across crops.
-    * ``crop_n_layers``, ``crop_overlap_ratio``, ``crop_n_points_downscale_factor``: layer i has
-      (2^i)^2 crops overlapping by ``crop_overlap_ratio`` of the short side (scaled per layer) and
-      ``points_per_side / factor^i`` points a side.
-    * ``min_mask_region_area``: fill holes and remove islands of at most this many pixels in the
-      low-resolution masks before upsampling. It runs on every device (the official package does
-      this only where its CUDA extension loads and silently skips it on the CPU).
-    * ``output_mode``: ``"binary_mask"`` ((H, W) bool), ``"uncompressed_rle"`` or ``"coco_rle"``
-      (needs pycocotools).
-    * ``use_m2m``: refine each candidate once more, with its own low-resolution mask as a prompt.
-    * ``multimask_output``: three candidates per point (else one).
+    ``options`` (:class:`~samstream.amg.options.GeneratorOptions`, which documents each setting
+    and its default) is the one definition of the settings; keyword arguments change single
+    fields of it. Unknown names and bad values raise :class:`~samstream.errors.InvalidInputError`.
     """
 
-    def __init__(
-        self,
-        model: SAM2Model,
-        points_per_side: int | None = 32,
-        points_per_batch: int = 64,
-        pred_iou_thresh: float = 0.8,
-        stability_score_thresh: float = 0.95,
-        stability_score_offset: float = 1.0,
-        mask_threshold: float = 0.0,
-        box_nms_thresh: float = 0.7,
-        crop_n_layers: int = 0,
-        crop_nms_thresh: float = 0.7,
-        crop_overlap_ratio: float = 512 / 1500,
-        crop_n_points_downscale_factor: int = 1,
-        point_grids: Sequence[np.ndarray] | None = None,
-        min_mask_region_area: int = 0,
-        output_mode: str = "binary_mask",
-        use_m2m: bool = False,
-        multimask_output: bool = True,
-    ) -> None:
-        self.options = GeneratorOptions(
-            points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh, stability_score_offset,
-            mask_threshold, box_nms_thresh, crop_n_layers, crop_nms_thresh, crop_overlap_ratio,
-            crop_n_points_downscale_factor, as_grids(point_grids), min_mask_region_area, output_mode, use_m2m,
-            multimask_output,
-        )
-        if output_mode == "coco_rle":
-            from samstream.io.rle import coco_mask_api
-
+    def __init__(self, model: SAM2Model, options: GeneratorOptions | None = None, **changes: Any) -> None:
+        self.options = GeneratorOptions.with_changes(options, **changes)
+        opts = self.options
+        if opts.output_mode == "coco_rle":
             coco_mask_api()  # fail now, not after minutes of work, when pycocotools is missing
         self.model = model
-        opts = self.options
         if opts.points_per_side is not None:
             self.point_grids = layer_point_grids(
                 opts.points_per_side, opts.crop_n_layers, opts.crop_n_points_downscale_factor
@@ -110,8 +69,7 @@ class MaskGenerator:
 
     def with_options(self, **changes: Any) -> "MaskGenerator":
         """A generator on the same model with some options changed."""
-        fields = {**self.options.__dict__, **changes}
-        return MaskGenerator(self.model, **fields)
+        return MaskGenerator(self.model, self.options, **changes)
 
     # ------------------------------------------------------------------ public
     @torch.inference_mode()

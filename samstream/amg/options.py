@@ -1,9 +1,15 @@
-"""Settings of automatic mask generation, checked once when the generator is built."""
+"""Settings of automatic mask generation: defined once here, checked once when they are built.
+
+:class:`~samstream.amg.generator.MaskGenerator`, the official-interface adapter in ``compat`` and
+the ``samstream auto`` command all take their settings (names, defaults, checks) from
+:class:`GeneratorOptions`. This module imports numpy only, so the command line can show the
+defaults without importing torch.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -15,7 +21,27 @@ OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
 @dataclass(frozen=True)
 class GeneratorOptions:
-    """See :class:`samstream.amg.generator.MaskGenerator` for the meaning of each field."""
+    """The settings of automatic mask generation (defaults as in the official automatic mask generator).
+
+    * ``points_per_side`` / ``point_grids``: a regular grid of n x n points per crop, or explicit
+      grids in [0, 1] (one per crop layer); give exactly one.
+    * ``points_per_batch``: most prompts decoded at once (bounds memory).
+    * ``pred_iou_thresh``: keep masks whose predicted IoU is above this (0 disables).
+    * ``stability_score_thresh`` / ``stability_score_offset``: keep masks whose IoU between the
+      masks thresholded at ``mask_threshold ± offset`` is at least this (0 disables).
+    * ``mask_threshold``: logit threshold of the returned masks.
+    * ``box_nms_thresh`` / ``crop_nms_thresh``: box IoU cutoffs of the NMS within / across crops.
+    * ``crop_n_layers``, ``crop_overlap_ratio``, ``crop_n_points_downscale_factor``: layer i has
+      (2^i)^2 crops overlapping by ``crop_overlap_ratio`` of the short side (scaled per layer) and
+      ``points_per_side / factor^i`` points a side.
+    * ``min_mask_region_area``: fill holes and remove islands of at most this many pixels in the
+      low-resolution masks before upsampling. It runs on every device (the official package does
+      this only where its CUDA extension loads and silently skips it on the CPU).
+    * ``output_mode``: ``"binary_mask"`` ((H, W) bool), ``"uncompressed_rle"`` or ``"coco_rle"``
+      (needs pycocotools).
+    * ``use_m2m``: refine each candidate once more, with its own low-resolution mask as a prompt.
+    * ``multimask_output``: three candidates per point (else one).
+    """
 
     points_per_side: int | None = 32
     points_per_batch: int = 64
@@ -28,13 +54,28 @@ class GeneratorOptions:
     crop_nms_thresh: float = 0.7
     crop_overlap_ratio: float = 512 / 1500
     crop_n_points_downscale_factor: int = 1
-    point_grids: tuple[np.ndarray, ...] | None = None
+    point_grids: Sequence[np.ndarray] | None = None  # stored as a tuple of (N, 2) float64 arrays
     min_mask_region_area: int = 0
     output_mode: str = "binary_mask"
     use_m2m: bool = False
     multimask_output: bool = True
 
+    @classmethod
+    def with_changes(cls, options: "GeneratorOptions | None" = None, **changes: Any) -> "GeneratorOptions":
+        """``options`` (default: the defaults) with the named fields changed; unknown names are refused."""
+        if options is not None and not isinstance(options, GeneratorOptions):
+            raise InvalidInputError(
+                f"options: expected a GeneratorOptions (or keyword arguments such as points_per_side=32), "
+                f"got {type(options).__name__} {options!r}"
+            )
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise InvalidInputError(f"mask generator: unknown option(s) {unknown}; known: {', '.join(names)}")
+        return replace(options or cls(), **changes)
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "point_grids", as_grids(self.point_grids))  # lists of lists -> arrays, once
         _int(self.points_per_batch, "points_per_batch", 1)
         _int(self.crop_n_layers, "crop_n_layers", 0)
         _int(self.crop_n_points_downscale_factor, "crop_n_points_downscale_factor", 1)

@@ -1,7 +1,11 @@
 """``samstream`` command line: parses arguments, calls the library, formats output.
 
-Every command takes ``--help``, ``-q/--quiet``, ``--jsonl``, ``--model`` and ``--device``. Errors are
-one line on stderr with exit code 2 (usage errors too); Ctrl-C exits with 130.
+Every command takes ``--help``, ``-q/--quiet`` and ``--jsonl``; commands that run a model also take
+``--model``, ``--device`` and ``--threads``. Errors are one line on stderr with exit code 2 (usage
+errors too); Ctrl-C exits with 130.
+
+Importing this package does not import torch: the subcommand modules import the library inside
+their ``run`` functions, so that ``--help``, ``models`` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import argparse
 import os
 import sys
 
-from samstream.cli.common import CliParser, common
+from samstream import __version__
+from samstream.cli import auto, demo, evaluate, models, segment, stream, track, train
+from samstream.cli.common import CliParser, basic, common, set_threads
 from samstream.errors import SamstreamError
 
 __all__ = ["build_parser", "common", "main"]
@@ -18,14 +24,12 @@ __all__ = ["build_parser", "common", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``samstream`` parser with every subcommand."""
-    from samstream.cli import auto, demo, models, segment, stream, track
-    from samstream.eval import commands as eval_commands
-    from samstream.train import commands as train_commands
-
     parser = CliParser(prog="samstream", description="SAM 2 segmentation and tracking of images and videos")
+    parser.add_argument("--version", action="version", version=f"samstream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (segment, auto, track, stream, models, demo, eval_commands, train_commands):
+    for module in (segment, auto, track, stream, demo, evaluate, train):
         module.register(sub, common)
+    models.register(sub, basic)  # lists and downloads files: no model runs
     return parser
 
 
@@ -34,26 +38,39 @@ def _error_line(exc: BaseException) -> str:
     return text
 
 
+def _reader_left() -> int:
+    """stdout's reader is gone (``samstream models | head -1``): nothing to report, exit 0.
+
+    stdout is pointed at /dev/null so that Python's final flush does not fail a second time.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+    except SystemExit as exc:  # --help / --version (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     name = f"samstream {args.command}"
     try:
-        return int(args.func(args))
+        set_threads(args)
+        code = int(args.func(args))
+        sys.stdout.flush()  # a reader that left shows here, inside the handlers below
+        return code
     except SamstreamError as exc:
         print(f"{name}: error: {_error_line(exc)}", file=sys.stderr)
+    except BrokenPipeError:  # before OSError, its base class
+        return _reader_left()
     except FileNotFoundError as exc:
         print(f"{name}: error: no such file {exc.filename!r}", file=sys.stderr)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"{name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-    except BrokenPipeError:  # e.g. `samstream models | head -1`: the reader left; nothing to report
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130

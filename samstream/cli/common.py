@@ -1,4 +1,9 @@
-"""Shared pieces of the command line: options, the parser, model loading, progress and output."""
+"""Shared pieces of the command line: options, the parser, model loading, progress and output.
+
+This module must stay light: ``samstream --help`` and argument errors answer before torch is
+imported, so the library (which imports torch) is imported only inside the functions that run a
+command.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+
+from samstream.errors import CheckpointError, InvalidInputError
 
 DEFAULT_MODEL = "sam2.1-tiny"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -23,14 +30,22 @@ class CliParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the options every command shares: -q/--quiet, --jsonl, --model, --device."""
+def basic(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options every command shares: -q/--quiet and --jsonl."""
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--jsonl", action="store_true",
                         help="print JSON lines (one per item and a final summary) instead of text and progress bars")
+    return parser
+
+
+def common(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) -> argparse.ArgumentParser:
+    """The options of a command that runs a model: :func:`basic`'s, --model, --device and --threads."""
+    basic(parser)
     parser.add_argument("--model", default=None, metavar="NAME_OR_PATH",
-                        help=f"registry name (see `samstream models`) or checkpoint path (default: {DEFAULT_MODEL})")
+                        help=f"registry name (see `samstream models`) or checkpoint path (default: {default_model})")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where to run the model (default: auto)")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="CPU threads torch may use (default: torch's choice, usually the core count)")
     return parser
 
 
@@ -68,10 +83,9 @@ def unit_float(text: str) -> float:
 
 def load_model(args: argparse.Namespace) -> tuple[Any, str]:
     """The model named by ``--model`` (never downloads) and a short description of it."""
-    import samstream
-    from samstream.checkpoints import cached_path
-    from samstream.errors import CheckpointError
-    from samstream.registry import get_variant
+    # the library imports torch: imported here, when a command runs, so that --help stays fast
+    import samstream  # the public load_model (tests may wrap it)
+    from samstream.registry import cached_path, get_variant
 
     name = args.model or DEFAULT_MODEL
     path = Path(name).expanduser()
@@ -84,13 +98,23 @@ def load_model(args: argparse.Namespace) -> tuple[Any, str]:
     return model, name
 
 
-def require_file(path: str | Path, option: str) -> Path:
+def require_file(path: str | Path, option: str, what: str = "file") -> Path:
+    """``path`` if it is a file; a folder or a missing path is a clear one-line error."""
     path = Path(path)
-    if not path.exists():
-        from samstream.errors import InvalidInputError
-
+    if path.is_dir():
+        raise InvalidInputError(f"{option}: {str(path)!r} is a folder; expected {what}")
+    if not path.is_file():
         raise InvalidInputError(f"{option}: no such file {str(path)!r}")
     return path
+
+
+def set_threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (commands without it, or without a value, leave torch's default)."""
+    threads = getattr(args, "threads", None)
+    if threads:
+        import torch  # only when asked: most commands import torch later, when they run
+
+        torch.set_num_threads(threads)
 
 
 class Reporter:
@@ -106,8 +130,7 @@ class Reporter:
         if self.quiet or self.jsonl:
             yield from items
             return
-        from tqdm.auto import tqdm
-
+        from tqdm.auto import tqdm  # imports asyncio (~0.1 s): only when a bar is shown, not for --help
         with tqdm(items, total=total, unit=f" {unit}", desc=self.command, file=sys.stderr, leave=False) as bar:
             yield from bar
 

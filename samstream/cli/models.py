@@ -9,6 +9,7 @@ from samstream.cli.common import Reporter
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """``common`` adds the shared options; neither command runs a model (no --model/--device)."""
     p = common(sub.add_parser("models", help="list the model registry and what is downloaded",
                               description="List registered models, their size and whether they are cached "
                                           "in $SAMSTREAM_HOME (default ~/.cache/samstream)."))
@@ -22,8 +23,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from samstream.checkpoints import cached_path
-    from samstream.registry import VARIANTS
+    from samstream.registry import VARIANTS, cached_path  # no torch: `models` answers at once
 
     report = Reporter(args)
     for v in VARIANTS.values():
@@ -38,6 +38,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    # the registry and checkpoints import torch: imported when the command runs, not for --help
     from samstream.checkpoints import download
     from samstream.registry import get_variant
 

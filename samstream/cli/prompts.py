@@ -6,6 +6,10 @@ and ``--box X0,Y0,X1,Y1``.
 Video prompts (``track``, ``stream``) name a frame first and may name an object with ``ID@``:
 ``--point [ID@]F:X,Y[:LABEL]``, ``--box [ID@]F:X0,Y0,X1,Y1``, ``--mask [ID@]F:PNG``. Without
 ``ID@`` a prompt belongs to the object named by the last ``--obj ID`` before it (default 1).
+Object ids follow the library's one rule (:func:`samstream.image.prompts.check_obj_id`, checked
+when the command runs), narrowed by the outputs: ``track`` and ``stream`` always write label PNGs
+(``masks/<frame>.png``), which store ids as pixel values (0 = background), so ids lie in 1..255 and
+anything else is refused while the arguments are parsed, with that reason.
 
 A prompts file (``--prompts FILE.json``) holds a list, or ``{"prompts": [...]}``, of entries::
 
@@ -27,7 +31,7 @@ import numpy as np
 
 from samstream.errors import InvalidInputError, PromptError
 
-MAX_OBJ_ID = 255  # ids are pixel values of indexed PNGs
+LABEL_PNG_MAX_ID = 255  # ids are pixel values of the indexed label PNGs the video commands write
 
 
 @dataclass
@@ -80,8 +84,28 @@ def _integer(text: str, what: str, option: str, minimum: int = 0, maximum: int |
     return value
 
 
+def _label_id_error(value: object, option: str) -> PromptError:
+    return PromptError(f"{option}: object id {value} is out of range (1..{LABEL_PNG_MAX_ID}): masks/<frame>.png "
+                       "stores object ids as pixel values (0 is background)")
+
+
 def parse_obj_id(text: str, option: str = "--obj") -> int:
-    return _integer(text, "an object id", option, 1, MAX_OBJ_ID)
+    """An object id a label PNG can hold (1..255); see the module docstring."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise PromptError(f"{option}: {text!r} is not an object id (an integer)") from None
+    if not 1 <= value <= LABEL_PNG_MAX_ID:
+        raise _label_id_error(value, option)
+    return value
+
+
+def check_obj_ids(prompts: Sequence["VideoPrompt"]) -> None:
+    """Every prompt's object id by :func:`samstream.image.prompts.check_obj_id` (the one rule)."""
+    from samstream.image.prompts import check_obj_id  # imports torch: only when a command runs
+
+    for p in prompts:
+        check_obj_id(p.obj_id, f"object id of the prompt on frame {p.frame}")
 
 
 def parse_point(text: str, option: str = "--point") -> tuple[float, float, int]:
@@ -147,7 +171,8 @@ class VideoPromptAction(argparse.Action):
             return
         kind = (option_string or "--point").lstrip("-")
         try:
-            prompt = parse_video_prompt(kind, values, getattr(namespace, "obj", None) or 1)
+            obj = getattr(namespace, "obj", None)
+            prompt = parse_video_prompt(kind, values, 1 if obj is None else obj)
         except PromptError as exc:
             parser.error(str(exc))
         prompts = list(getattr(namespace, "prompts", None) or [])
@@ -165,8 +190,9 @@ def _entry_prompt(entry: Any, index: int, base: Path, where: str) -> VideoPrompt
     frame, obj_id = entry.get("frame"), entry.get("obj_id", 1)
     if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
         raise PromptError(f"{w}: frame must be a non-negative integer, got {frame!r}")
-    if isinstance(obj_id, bool) or not isinstance(obj_id, int) or not 1 <= obj_id <= MAX_OBJ_ID:
-        raise PromptError(f"{w}: obj_id must be an integer in 1..{MAX_OBJ_ID}, got {obj_id!r}")
+    if isinstance(obj_id, bool) or not isinstance(obj_id, int) or not 1 <= obj_id <= LABEL_PNG_MAX_ID:
+        raise PromptError(f"{w}: obj_id must be an integer in 1..{LABEL_PNG_MAX_ID} (masks/<frame>.png stores "
+                          f"ids as pixel values), got {obj_id!r}")
     prompt = VideoPrompt(frame=frame, obj_id=obj_id)
     if "points" in entry:
         try:
@@ -225,8 +251,9 @@ def group_prompts(prompts: Sequence[VideoPrompt], where: str = "prompts") -> lis
 
 def read_mask_png(path: Path, obj_id: int, hw: tuple[int, int]) -> np.ndarray:
     """A mask prompt from a PNG of the video's size: pixels equal to ``obj_id`` when the PNG holds
-    several ids, else every nonzero pixel."""
-    from PIL import Image, UnidentifiedImageError
+    several ids (a label map without ``obj_id`` is refused), else every nonzero pixel (a binary
+    mask, whatever its value). A PNG with no nonzero pixel is refused."""
+    from PIL import Image, UnidentifiedImageError  # Pillow: imported when a mask is read, not for --help
 
     try:
         with Image.open(path) as img:
@@ -239,7 +266,13 @@ def read_mask_png(path: Path, obj_id: int, hw: tuple[int, int]) -> np.ndarray:
         raise PromptError(f"--mask: {str(path)!r} is {arr.shape[1]}x{arr.shape[0]}, the video is {hw[1]}x{hw[0]}")
     if arr.ndim == 3:
         arr = arr.max(axis=2)
-    ids = set(np.unique(arr).tolist()) - {0}
-    if len(ids) > 1 and obj_id in ids:
-        return arr == obj_id
-    return arr != 0
+    ids = sorted(set(np.unique(arr).tolist()) - {0})
+    if not ids:
+        raise PromptError(f"--mask: {str(path)!r} has no nonzero pixel; it marks no object")
+    if len(ids) == 1:
+        return arr != 0
+    if obj_id not in ids:
+        shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
+        raise PromptError(f"--mask: {str(path)!r} is a label map of ids {shown} with no pixel of object {obj_id}; "
+                          f"name one of its ids with ID@ (e.g. --mask {ids[0]}@F:{path.name})")
+    return arr == obj_id

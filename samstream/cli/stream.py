@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from samstream.cli.common import Reporter, load_model, positive_int
+import numpy as np
+
+from samstream.cli.common import Reporter, load_model, positive_int, stop_on_interrupt
 from samstream.cli.prompts import VideoPrompt
 from samstream.cli.track import VIDEO_FILE, add_prompt_options, add_video_outputs, apply_prompt, collect_prompts
 from samstream.cli.track import output_names, summarize_tracking
@@ -27,7 +29,8 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     add_prompt_options(p)
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
     p.add_argument("--max-size", type=positive_int, default=None,
-                   help="shrink frames whose longer side exceeds this many pixels")
+                   help="shrink frames whose longer side exceeds this many pixels (prompts stay in the "
+                        "source's pixels; outputs have the shrunk size)")
     add_video_outputs(p)
     p.set_defaults(func=run)
 
@@ -57,16 +60,43 @@ class _TrackerPrompts:
         return self.tracker.add_mask(obj_id, mask)
 
 
+def scaled_prompt(p: VideoPrompt, sx: float, sy: float) -> VideoPrompt:
+    """``p`` with its coordinates (source pixels) in the pixels of a frame shrunk by (sx, sy)."""
+    box = None if p.box is None else (p.box[0] * sx, p.box[1] * sy, p.box[2] * sx, p.box[3] * sy)
+    return VideoPrompt(p.frame, p.obj_id, [(x * sx, y * sy) for x, y in p.points], list(p.labels), box, p.mask)
+
+
+def shrink(frame: Any, max_size: int | None) -> Any:
+    """``frame`` (H, W, 3) shrunk so that its longer side is at most ``max_size`` (bilinear)."""
+    # NOTE(lead): FrameStream(max_size=...) does the same; once it exposes the source's frame size, use it
+    # and drop this copy. The CLI needs both sizes: prompts are given in the source's pixels.
+    h, w = frame.shape[:2]
+    if max_size is None or max(h, w) <= max_size:
+        return frame
+    from PIL import Image  # Pillow: imported when frames are shrunk, not for --help
+
+    scale = max_size / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
+
+
 def stream_frames(tracker: Any, frames: Any, pending: dict[int, list[VideoPrompt]], stop: Any,
-                  max_frames: int | None) -> Iterator[Any]:
-    """Step the tracker through ``frames``, prompting on arrival; yields TrackedFrames."""
-    from samstream.io.masks import TrackedFrame
+                  max_frames: int | None, max_size: int | None = None) -> Iterator[Any]:
+    """Step the tracker through ``frames`` (shrunk to ``max_size``), prompting on arrival; yields TrackedFrames.
+
+    Prompt coordinates are in the source's pixels (as everywhere) and are scaled to the shrunk frame.
+    A mask prompt must have the source's size; it is shrunk with the frame.
+    """
+    from samstream.io.masks import TrackedFrame  # imports torch: only when a command runs
 
     count = 0
-    for frame in frames:
+    for source_frame in frames:
+        frame = shrink(source_frame, max_size)
         result = tracker.step(frame)
+        sy, sx = frame.shape[0] / source_frame.shape[0], frame.shape[1] / source_frame.shape[1]
         for p in pending.pop(int(result.frame_idx), []):
-            result = apply_prompt(_TrackerPrompts(tracker), p, frame.shape[:2])
+            result = apply_prompt(_TrackerPrompts(tracker), scaled_prompt(p, sx, sy), source_frame.shape[:2],
+                                  frame.shape[:2])
         yield TrackedFrame(int(result.frame_idx), f"{int(result.frame_idx):05d}", frame, list(result.obj_ids),
                            result.masks.numpy(), result.object_scores.tolist())
         count += 1
@@ -75,29 +105,33 @@ def stream_frames(tracker: Any, frames: Any, pending: dict[int, list[VideoPrompt
 
 
 def run(args: argparse.Namespace) -> int:
-    from samstream.cli.common import stop_on_interrupt
-    from samstream.io.masks import prepare_output_dir, write_tracking_run
+    # the library imports torch: imported here, when the command runs, so that --help stays fast
+    from samstream.io.masks import write_tracking_run
+    from samstream.io.outputs import staged_output
     from samstream.video.live import read_frames
     from samstream.video.stream import StreamTracker
 
     report = Reporter(args)
     prompts = collect_prompts(args)
     source = parse_source(args.source)
-    out = prepare_output_dir(args.out, output_names(args), args.force)
-    model, model_name = load_model(args)
+    out = Path(args.out)
     pending: dict[int, list[VideoPrompt]] = {}
     for p in prompts:
         pending.setdefault(p.frame, []).append(p)
-    tracker = StreamTracker(model)
-    start = time.perf_counter()
-    with read_frames(source, max_size=args.max_size) as frames, stop_on_interrupt() as stop:
-        fps = args.fps or getattr(frames, "fps", None) or 24
-        stream = report.progress(stream_frames(tracker, frames, pending, stop, args.max_frames), args.max_frames,
-                                 "frames")
-        count = write_tracking_run(out, stream, args.per_object, None if args.no_video else VIDEO_FILE, fps,
-                                   on_frame=lambda rec: report.event({"event": "frame", "frame": rec["frame"],
-                                                                      "areas": {str(o["obj_id"]): o["area"]
-                                                                                for o in rec["objects"]}}))
+    # files are written into a hidden folder beside --out and moved into place when the run ends, also
+    # when Ctrl-C stops it (every file written is complete); a failed run leaves nothing behind
+    with staged_output(out, output_names(args), args.force, keep_on=(KeyboardInterrupt,)) as staging:
+        model, model_name = load_model(args)
+        tracker = StreamTracker(model)
+        start = time.perf_counter()
+        with read_frames(source) as frames, stop_on_interrupt() as stop:
+            fps = args.fps or getattr(frames, "fps", None) or 24
+            stream = report.progress(stream_frames(tracker, frames, pending, stop, args.max_frames, args.max_size),
+                                     args.max_frames, "frames")
+            count = write_tracking_run(staging, stream, args.per_object, None if args.no_video else VIDEO_FILE, fps,
+                                       on_frame=lambda rec: report.event({"event": "frame", "frame": rec["frame"],
+                                                                          "areas": {str(o["obj_id"]): o["area"]
+                                                                                    for o in rec["objects"]}}))
     seconds = time.perf_counter() - start
     summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop))
     if pending and not stop:

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from samstream.cli.common import Reporter, add_out, load_model, non_negative_int, positive_int
-from samstream.cli.prompts import VideoPrompt, VideoPromptAction, group_prompts, read_mask_png, read_prompts_file
+import numpy as np
+
+from samstream.cli.common import Reporter, add_out, load_model, non_negative_int, positive_int, stop_on_interrupt
+from samstream.cli.prompts import (VideoPrompt, VideoPromptAction, check_obj_ids, group_prompts,
+                                   read_mask_png, read_prompts_file)
 from samstream.errors import InvalidInputError, PromptError, SamstreamError
 
 VIDEO_FILE = "overlay.mp4"
@@ -18,7 +21,8 @@ VIDEO_FILE = "overlay.mp4"
 def add_prompt_options(p: argparse.ArgumentParser) -> None:
     """``--obj``, ``--point``, ``--box``, ``--mask`` and ``--prompts`` (shared with ``stream``)."""
     g = p.add_argument_group("prompts", "F is a frame index; ID@ names the object (else the last --obj, default 1)")
-    g.add_argument("--obj", action=VideoPromptAction, metavar="ID", help="object id (1-255) of the prompts after it")
+    g.add_argument("--obj", action=VideoPromptAction, metavar="ID",
+                   help="object id of the prompts after it (1-255: ids are the pixel values of masks/<frame>.png)")
     g.add_argument("--point", dest="prompts", action=VideoPromptAction, metavar="[ID@]F:X,Y[:LABEL]",
                    help="a click; LABEL 1 = object (default), 0 = background")
     g.add_argument("--box", dest="prompts", action=VideoPromptAction, metavar="[ID@]F:X0,Y0,X1,Y1", help="a box")
@@ -62,6 +66,7 @@ def collect_prompts(args: argparse.Namespace) -> list[VideoPrompt]:
     if not prompts:
         raise PromptError("--point/--box/--mask/--prompts: give at least one prompt")
     prompts = group_prompts(prompts)
+    check_obj_ids(prompts)
     for p in prompts:
         if p.mask is not None and not p.mask.is_file():
             raise InvalidInputError(f"--mask: no such file {str(p.mask)!r}")
@@ -69,7 +74,7 @@ def collect_prompts(args: argparse.Namespace) -> list[VideoPrompt]:
 
 
 def output_names(args: argparse.Namespace) -> list[str]:
-    from samstream.io.masks import VideoMaskWriter
+    from samstream.io.masks import VideoMaskWriter  # imports torch: only when a command runs
 
     return VideoMaskWriter.output_names(args.per_object) + ([] if args.no_video else [VIDEO_FILE])
 
@@ -78,16 +83,31 @@ def describe(p: VideoPrompt) -> str:
     return f"object {p.obj_id} on frame {p.frame}"
 
 
-def apply_prompt(add: Any, p: VideoPrompt, hw: tuple[int, int]) -> Any:
-    """Give prompt ``p`` to ``add`` (a session or a tracker, through ``add.points/box/mask``)."""
+def apply_prompt(add: Any, p: VideoPrompt, hw: tuple[int, int], mask_hw: tuple[int, int] | None = None) -> Any:
+    """Give prompt ``p`` to ``add`` (a session or a tracker, through ``add.points/box/mask``).
+
+    A mask PNG must be ``hw`` (the source's frame size); it is given to ``add`` resized to ``mask_hw``
+    (the frame the model sees) when that differs.
+    """
     try:
         if p.mask is not None:
-            return add.mask(p.obj_id, read_mask_png(p.mask, p.obj_id, hw))
+            mask = read_mask_png(p.mask, p.obj_id, hw)
+            if mask_hw is not None and mask_hw != hw:
+                mask = resize_mask(mask, mask_hw)
+            return add.mask(p.obj_id, mask)
         if p.box is not None:
             return add.box(p.obj_id, list(p.box), p.points, p.labels)
         return add.points(p.obj_id, p.points, p.labels)
     except SamstreamError as exc:
         raise type(exc)(f"{describe(p)}: {exc}") from None
+
+
+def resize_mask(mask: Any, hw: tuple[int, int]) -> Any:
+    """An (H, W) bool mask resized (nearest) to ``hw``."""
+    from PIL import Image  # Pillow: imported when a mask is resized, not for --help
+
+    img = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).resize((hw[1], hw[0]), Image.NEAREST)
+    return np.asarray(img) > 127
 
 
 class _SessionPrompts:
@@ -107,32 +127,36 @@ class _SessionPrompts:
 
 
 def run(args: argparse.Namespace) -> int:
-    import samstream
-    from samstream.cli.common import stop_on_interrupt
-    from samstream.io.masks import prepare_output_dir, tracked_frames, write_tracking_run
+    # the library imports torch: imported here, when the command runs, so that --help stays fast
+    from samstream.io.masks import tracked_frames, write_tracking_run
+    from samstream.io.outputs import staged_output
+    from samstream.video.predictor import VideoPredictor
 
     report = Reporter(args)
     prompts = collect_prompts(args)
     if not Path(args.video).exists():
         raise InvalidInputError(f"VIDEO: no such file or folder {args.video!r}")
-    out = prepare_output_dir(args.out, output_names(args), args.force)
-    model, model_name = load_model(args)
-    with samstream.VideoPredictor(model).open(args.video) as session:
-        for p in prompts:
-            apply_prompt(_SessionPrompts(session, p.frame), p, session.video_size)
-        if args.start is not None and args.start >= session.num_frames:
-            raise InvalidInputError(f"--start: frame {args.start} is past the end of the video "
-                                    f"({session.num_frames} frames: 0 to {session.num_frames - 1})")
-        limit = None if args.max_frames is None else args.max_frames - 1  # the library counts frames after start
-        results = session.propagate(start=args.start, max_frames=limit, reverse=args.reverse)
-        total = _expected_frames(session.num_frames, args, prompts)
-        fps = args.fps or session.frames.fps or 24
-        start = time.perf_counter()
-        with stop_on_interrupt() as stop:
-            frames = report.progress(tracked_frames(session.frames, results, stop), total, "frames")
-            count = write_tracking_run(out, frames, args.per_object, None if args.no_video else VIDEO_FILE, fps,
-                                       on_frame=lambda rec: report.event(_frame_event(rec)))
-        seconds = time.perf_counter() - start
+    out = Path(args.out)
+    # outputs are written into a hidden folder beside --out and moved into place at the end; a failed
+    # run (bad prompt, unreadable frame, ...) leaves nothing, while Ctrl-C keeps the frames done so far
+    with staged_output(out, output_names(args), args.force, keep_on=(KeyboardInterrupt,)) as staging:
+        model, model_name = load_model(args)
+        with VideoPredictor(model).open(args.video) as session:
+            for p in prompts:
+                apply_prompt(_SessionPrompts(session, p.frame), p, session.video_size)
+            if args.start is not None and args.start >= session.num_frames:
+                raise InvalidInputError(f"--start: frame {args.start} is past the end of the video "
+                                        f"({session.num_frames} frames: 0 to {session.num_frames - 1})")
+            limit = None if args.max_frames is None else args.max_frames - 1  # the library counts frames after start
+            results = session.propagate(start=args.start, max_frames=limit, reverse=args.reverse)
+            total = _expected_frames(session.num_frames, args, prompts)
+            fps = args.fps or session.frames.fps or 24
+            start = time.perf_counter()
+            with stop_on_interrupt() as stop:
+                frames = report.progress(tracked_frames(session.frames, results, stop), total, "frames")
+                count = write_tracking_run(staging, frames, args.per_object, None if args.no_video else VIDEO_FILE,
+                                           fps, on_frame=lambda rec: report.event(_frame_event(rec)))
+            seconds = time.perf_counter() - start
     summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop))
     return 0
 

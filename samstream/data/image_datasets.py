@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from samstream.errors import InvalidInputError
+from samstream.io.rle import coco_mask_api
 
 __all__ = ["CocoInstances", "ImageSample", "SA1BDataset", "decode_segmentation", "open_image_dataset"]
 
@@ -42,8 +44,6 @@ class ImageSample:
 
 def decode_segmentation(seg: Any, height: int, width: int) -> np.ndarray:
     """An (H, W) bool mask from a COCO segmentation: polygons, or an RLE (compressed or not)."""
-    from samstream.io.rle import coco_mask_api
-
     mask_utils = coco_mask_api()
     if isinstance(seg, list):  # polygons [[x0, y0, x1, y1, ...], ...]
         if not seg:
@@ -97,8 +97,6 @@ class SA1BDataset(Sequence[ImageSample]):
         if "height" in info and "width" in info:
             hw = (int(info["height"]), int(info["width"]))
         else:
-            from PIL import Image
-
             with Image.open(path) as img:
                 hw = (img.height, img.width)
         masks = [decode_segmentation(a["segmentation"], *hw) for a in anns]

@@ -26,14 +26,22 @@ from typing import Literal
 import numpy as np
 
 from samstream.errors import InvalidInputError
-from samstream.eval.io import read_label_png
+from samstream.io.labels import read_label_png
 
-__all__ = ["FORMATS", "ObjectPrompt", "VideoDataset", "VideoEntry", "VideoFormat"]
+__all__ = ["FORMATS", "ObjectPrompt", "VideoDataset", "VideoEntry", "VideoFormat", "read_davis_subset"]
 
 VideoFormat = Literal["davis", "sav", "ytvos"]
 FORMATS: tuple[str, ...] = ("davis", "sav", "ytvos")
 VOID = 255  # DAVIS "void" label: neither object nor background
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def read_davis_subset(davis_root: str | Path, subset: str) -> list[str]:
+    """Sequence names listed in ``ImageSets/2017/<subset>.txt``."""
+    path = Path(davis_root) / "ImageSets" / "2017" / f"{subset}.txt"
+    if not path.is_file():
+        raise InvalidInputError(f"subset {subset!r}: {path} not found")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)
@@ -141,8 +149,6 @@ class VideoDataset(Sequence[VideoEntry]):
     def _layout(self, subset: str | None, resolution: str) -> tuple[Path, Path, list[str]]:
         """(frame root, annotation root, video names found there)."""
         if self.fmt == "davis":
-            from samstream.eval.davis import read_davis_subset
-
             frames = self.root / "JPEGImages" / resolution
             anns = self.root / "Annotations" / resolution
             return frames, anns, read_davis_subset(self.root, subset or "val")

@@ -53,7 +53,7 @@ def squared_distance_transform(mask: np.ndarray) -> np.ndarray:
 def _edt_padded(mask: np.ndarray) -> np.ndarray:
     """Squared EDT of a mask whose border ring is background (scipy's C code when installed)."""
     try:
-        from scipy.ndimage import distance_transform_edt
+        from scipy.ndimage import distance_transform_edt  # optional dependency (not installed by samstream)
     except ImportError:  # pragma: no cover - scipy is optional
         return edt_padded_numpy(mask)
     return np.rint(distance_transform_edt(mask) ** 2).astype(np.int64)

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from samstream.data.video_datasets import read_davis_subset
 from samstream.errors import InvalidInputError
-from samstream.eval.io import list_pngs, read_label_png
+from samstream.io.labels import list_pngs, read_label_png
 from samstream.eval.metrics import BOUND_TH, boundary_f, jaccard
 from samstream.eval.pool import map_tasks
 from samstream.eval.results import EvalResult, ObjectScores
 
-__all__ = ["evaluate_davis", "read_davis_subset", "score_davis_sequence"]
+__all__ = ["evaluate_davis", "score_davis_sequence"]
 
 VOID = 255
 
@@ -71,14 +72,6 @@ def evaluate_davis(
     fn = partial(_score_task, bound_th=bound_th)
     scores = [obj for seq_scores in map_tasks(fn, tasks, workers) for obj in seq_scores]
     return EvalResult.from_scores(scores)
-
-
-def read_davis_subset(davis_root: str | Path, subset: str) -> list[str]:
-    """Sequence names listed in ``ImageSets/2017/<subset>.txt``."""
-    path = Path(davis_root) / "ImageSets" / "2017" / f"{subset}.txt"
-    if not path.is_file():
-        raise InvalidInputError(f"subset {subset!r}: {path} not found")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 def score_davis_sequence(

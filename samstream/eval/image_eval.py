@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from samstream.data.image_datasets import ImageSample
 from samstream.errors import InvalidInputError
@@ -101,8 +102,6 @@ def evaluate_images(
     progress: bool = True,
 ) -> ImageEvalResult:
     """Run the protocol of the module docstring over (the first ``max_images`` of) ``dataset``."""
-    from tqdm import tqdm
-
     if num_clicks < 1:
         raise InvalidInputError(f"num_clicks: expected at least 1, got {num_clicks}")
     if max_images is not None and max_images < 1:

@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
 from samstream.data.video_datasets import ObjectPrompt, VideoDataset, VideoEntry
 from samstream.errors import InvalidInputError
-from samstream.eval.io import write_label_png
+from samstream.io.labels import write_label_png
 from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
 
 __all__ = ["PredictSummary", "predict_dataset", "predict_video", "write_frame"]
@@ -55,8 +57,6 @@ def predict_dataset(
     progress: bool = True,
 ) -> PredictSummary:
     """Predict every video of ``dataset`` into ``out_dir`` (see the module docstring)."""
-    from tqdm import tqdm
-
     start = time.perf_counter()
     frames = objects = 0
     bar = tqdm(dataset, desc="videos", unit="video", disable=not progress)
@@ -71,8 +71,6 @@ def predict_video(
     predictor: VideoPredictor, entry: VideoEntry, out_dir: Path, fmt: str, progress: bool = False
 ) -> tuple[int, int]:
     """Track one video's annotated objects and write every frame; returns (frames, objects)."""
-    from tqdm import tqdm
-
     prompts = entry.object_prompts(first_frame_only=fmt == "davis")
     if fmt != "sav" and any(not 0 < p.obj_id < 256 for p in prompts):
         raise InvalidInputError(f"video {entry.name!r}: object ids must be in [1, 255] for label PNGs")
@@ -91,8 +89,6 @@ def predict_video(
 
 def _track(session: VideoSession, prompts: list[ObjectPrompt]) -> Iterable[FrameResult]:
     """Results of every frame in order; objects join on their first frame (see module docstring)."""
-    import torch
-
     n = session.num_frames
     by_frame: dict[int, list[ObjectPrompt]] = defaultdict(list)
     for p in prompts:
@@ -117,7 +113,7 @@ def write_frame(
     if fmt == "sav":
         for obj_id in obj_ids:
             mask = masks[result.obj_ids.index(obj_id)] if obj_id in result.obj_ids else np.zeros(hw, bool)
-            _write_atomic(video_out / f"{obj_id:03d}" / f"{name}.png", mask.astype(np.uint8))
+            write_label_png(video_out / f"{obj_id:03d}" / f"{name}.png", mask.astype(np.uint8))
         return
     labels = np.zeros(hw, dtype=np.uint8)
     if result.obj_ids:
@@ -125,10 +121,4 @@ def write_frame(
         best = logits.argmax(axis=0)  # (H, W)
         ids = np.asarray(result.obj_ids, dtype=np.uint8)
         labels = np.where(logits.max(axis=0) > 0, ids[best], 0).astype(np.uint8)
-    _write_atomic(video_out / f"{name}.png", labels)
-
-
-def _write_atomic(path: Path, labels: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    write_label_png(tmp, labels)
-    tmp.replace(path)
+    write_label_png(video_out / f"{name}.png", labels)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -10,7 +12,7 @@ import numpy as np
 from samstream.errors import InvalidInputError
 from samstream.eval.metrics import Statistics, db_statistics
 
-__all__ = ["EvalResult", "ObjectResult", "ObjectScores"]
+__all__ = ["EvalResult", "ObjectResult", "ObjectScores", "scores_csv"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,15 @@ def _average(stats: list[Statistics]) -> Statistics:
         recall=float(np.mean([s.recall for s in stats])),
         decay=float(np.mean([s.decay for s in stats])),
     )
+
+
+def scores_csv(result: EvalResult) -> str:
+    """CSV of J&F scores: a ``global`` row (averages over objects), then one row per object."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["object", "J&F", "J-mean", "J-recall", "J-decay", "F-mean", "F-recall", "F-decay", "frames"])
+    rows = [("global", result.j, result.f, "")]
+    rows += [(name, r.j, r.f, r.num_frames) for name, r in sorted(result.per_object.items())]
+    for name, j, f, frames in rows:
+        writer.writerow([name, (j.mean + f.mean) / 2, j.mean, j.recall, j.decay, f.mean, f.recall, f.decay, frames])
+    return buf.getvalue()

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from samstream.errors import InvalidInputError
-from samstream.eval.io import list_pngs, read_label_png
+from samstream.io.labels import list_pngs, read_label_png
 from samstream.eval.metrics import BOUND_TH, boundary_f, jaccard
 from samstream.eval.pool import map_tasks
 from samstream.eval.results import EvalResult, ObjectScores

@@ -1,6 +1,6 @@
 """Held-out synthetic benchmarks: video object segmentation (J&F) and 1-click image mIoU.
 
-Videos and images come from :mod:`samstream.train.synthetic` with seeds from a range the trainer
+Videos and images come from :mod:`samstream.data.synthetic` with seeds from a range the trainer
 never uses (clip ``i`` of a training run has seed ``run.seed * 1_000_003 + i``; the held-out seeds
 start at :data:`HELD_OUT_BASE`), so the scores measure generalisation to unseen clips.
 
@@ -24,9 +24,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from samstream.data.synthetic import SyntheticConfig, generate_clip
+from samstream.eval.image_eval import click_ious
 from samstream.eval.metrics import object_means
-from samstream.train.synthetic import SyntheticConfig, generate_clip
+from samstream.image.predictor import ImagePredictor
+from samstream.video.predictor import VideoPredictor
 
 HELD_OUT_BASE = 9_000_000_000  # far above any training seed (run seeds are small integers)
 
@@ -69,10 +73,6 @@ def memory_disabled(model) -> Iterator[None]:
 def evaluate_videos(model, num_videos: int, cfg: SyntheticConfig, min_area: int = 16,
                     base: int = HELD_OUT_BASE, progress: bool = False) -> VideoScores:
     """Mean J, F over the objects of ``num_videos`` held-out clips (see the module docstring)."""
-    from tqdm.auto import tqdm
-
-    from samstream.video.predictor import VideoPredictor
-
     predictor = VideoPredictor(model)
     js: list[float] = []
     fs: list[float] = []
@@ -104,11 +104,6 @@ def evaluate_videos(model, num_videos: int, cfg: SyntheticConfig, min_area: int 
 def evaluate_clicks(model, num_images: int, cfg: SyntheticConfig, min_area: int = 64,
                     base: int = HELD_OUT_BASE + 500_000_000, progress: bool = False) -> tuple[float, int]:
     """1-click mIoU over the objects of ``num_images`` held-out images, and the object count."""
-    from tqdm.auto import tqdm
-
-    from samstream.eval.image_eval import click_ious
-    from samstream.image.predictor import ImagePredictor
-
     predictor = ImagePredictor(model)
     single = replace(cfg, num_frames=1)
     ious: list[float] = []

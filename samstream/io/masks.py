@@ -1,28 +1,31 @@
-"""Mask output formats, all written atomically (temporary file, then ``os.replace``).
+"""Mask output formats, all written atomically (:mod:`samstream.files`: temporary file, then rename).
 
 * DAVIS: one indexed PNG per frame, pixel value = object id (0 = background), DAVIS palette:
   ``<root>/<frame>.png``.
 * SA-V: one folder per object, one indexed 0/1 PNG per frame: ``<root>/<obj:03d>/<frame>.png``.
 * COCO RLE JSON lines: one JSON object per frame with every object's RLE, area, box and score.
 
-:func:`prepare_output_dir` refuses to overwrite earlier outputs unless ``force`` is given.
+Output folders (refusing to overwrite, staging a run's files) are :mod:`samstream.io.outputs`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image
 
 from samstream.errors import InvalidInputError
+from samstream.files import temporary_name, write_json
+from samstream.io.labels import write_label_png
+from samstream.io.outputs import prepare_output_dir  # noqa: F401  (a name samstream/demo.py imports)
+from samstream.io.overlay import overlay
+from samstream.io.rle import encode_rle
+from samstream.video.decode import write_video
 
 __all__ = [
     "JsonLinesWriter",
@@ -31,7 +34,6 @@ __all__ = [
     "label_map",
     "mask_bbox",
     "prepare_output_dir",
-    "write_indexed_png",
     "write_json_atomic",
     "write_object_pngs",
     "tracked_frames",
@@ -39,74 +41,8 @@ __all__ = [
 ]
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def prepare_output_dir(out: str | Path, names: Iterable[str], force: bool = False) -> Path:
-    """Create ``out`` if needed; refuse when any of ``names`` (relative paths) already exists there.
-
-    A name ending in ``/`` is a folder: it counts as existing when it holds any file; with ``force``
-    such folders are emptied first, so no stale file of an earlier run stays among the new ones.
-    """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out: {str(out)!r} exists and is not a folder")
-    if not force and out.is_dir():
-        for name in names:
-            target = out / name
-            if name.endswith("/"):
-                taken = target.is_dir() and any(target.iterdir())
-            else:
-                taken = target.exists()
-            if taken:
-                raise InvalidInputError(
-                    f"--out: {str(target)!r} already exists; pass --force to overwrite, or choose another folder"
-                )
-    if force and out.is_dir():  # stale frames of an earlier, longer run must not mix with the new ones
-        for name in names:
-            if name.endswith("/") and (out / name).is_dir():
-                shutil.rmtree(out / name)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON through a temporary file."""
-    path = Path(path)
-    tmp = _tmp_name(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _davis_palette() -> list[int]:
-    from samstream.eval.io import davis_palette
-
-    return davis_palette().ravel().tolist()
-
-
-def write_indexed_png(path: str | Path, labels: np.ndarray) -> Path:
-    """An (H, W) array of ids in [0, 255] as an indexed PNG with the DAVIS palette."""
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise InvalidInputError(f"labels: shape {labels.shape} is not (H, W)")
-    if labels.size and (labels.min() < 0 or labels.max() > 255):
-        raise InvalidInputError(f"labels: ids must lie in [0, 255], got [{labels.min()}, {labels.max()}]")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.fromarray(labels.astype(np.uint8), mode="P")
-    img.putpalette(_davis_palette())
-    tmp = _tmp_name(path)
-    try:
-        img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+# the name samstream/demo.py imports; the writer is samstream.files.write_json
+write_json_atomic = write_json
 
 
 def label_map(obj_ids: Sequence[int], masks: np.ndarray, hw: tuple[int, int] | None = None) -> np.ndarray:
@@ -124,7 +60,7 @@ def label_map(obj_ids: Sequence[int], masks: np.ndarray, hw: tuple[int, int] | N
 def write_object_pngs(root: str | Path, frame_name: str, obj_ids: Sequence[int], masks: np.ndarray) -> list[Path]:
     """SA-V layout: ``<root>/<obj:03d>/<frame_name>.png`` holding 0/1 per object."""
     root = Path(root)
-    return [write_indexed_png(root / f"{obj_id:03d}" / f"{frame_name}.png", mask.astype(np.uint8))
+    return [write_label_png(root / f"{obj_id:03d}" / f"{frame_name}.png", mask.astype(np.uint8))
             for obj_id, mask in zip(obj_ids, masks)]
 
 
@@ -144,7 +80,7 @@ class JsonLinesWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._tmp = _tmp_name(self.path)
+        self._tmp = temporary_name(self.path)
         self._file: IO[str] | None = open(self._tmp, "w", encoding="utf-8")
         self.count = 0
 
@@ -196,9 +132,7 @@ class VideoMaskWriter:
     def write(self, frame_idx: int, frame_name: str, obj_ids: Sequence[int], masks: np.ndarray,
               scores: Sequence[float], hw: tuple[int, int]) -> dict[str, Any]:
         """Write one frame: ``masks`` (N, H, W) bool for ``obj_ids``; returns the JSON record."""
-        from samstream.io.rle import encode_rle
-
-        write_indexed_png(self.out / self.DAVIS_DIR / f"{frame_name}.png", label_map(obj_ids, masks, hw))
+        write_label_png(self.out / self.DAVIS_DIR / f"{frame_name}.png", label_map(obj_ids, masks, hw))
         if self.per_object:
             write_object_pngs(self.out / self.SAV_DIR, frame_name, obj_ids, masks)
         objects = []
@@ -236,8 +170,6 @@ def write_tracking_run(out: str | Path, frames: Iterable[TrackedFrame], per_obje
     and ``masks.jsonl`` is renamed into place at the end (also when the run stops with an error;
     it then covers the frames written so far). Returns the number of frames written.
     """
-    from samstream.io.overlay import overlay
-
     out = Path(out)
     writer = VideoMaskWriter(out, per_object)
 
@@ -250,8 +182,6 @@ def write_tracking_run(out: str | Path, frames: Iterable[TrackedFrame], per_obje
 
     try:
         if video is not None:
-            from samstream.video.decode import write_video
-
             write_video(out / video, overlays(), fps)
         else:
             for _ in overlays():

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from samstream.files import atomic_write
 
 # distinct colours for object ids 1, 2, ... (id 0 is background)
 PALETTE = np.array(
@@ -40,18 +43,12 @@ def _erode(mask: np.ndarray) -> np.ndarray:
     return m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
 
 
-def write_png_atomic(array: np.ndarray, path: str | Path, palette: bool = False) -> Path:
-    """Write a PNG through a temporary file, so a stopped run never leaves a partial file."""
-    from PIL import Image
+def write_png_atomic(array: np.ndarray, path: str | Path) -> Path:
+    """Write an (H, W, 3) uint8 RGB image (an overlay) as a PNG that appears whole or not at all.
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if palette:
-        im = Image.fromarray(array.astype(np.uint8), mode="P")
-        im.putpalette(PALETTE.ravel().tolist() + [0] * (768 - PALETTE.size))
-    else:
-        im = Image.fromarray(array)
-    tmp = path.with_name(path.name + ".tmp")
-    im.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    Label maps (ids per pixel) go through :func:`samstream.io.labels.write_label_png` instead.
+    """
+    image = Image.fromarray(np.asarray(array))
+    with atomic_write(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)

@@ -12,8 +12,6 @@ Two encodings are used:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from samstream.errors import InvalidInputError
+from samstream.files import write_json
 
 Rle = dict[str, Any]
 
@@ -28,6 +27,7 @@ Rle = dict[str, Any]
 def coco_mask_api() -> Any:
     """pycocotools' mask module, or a one-line error saying how to install it."""
     try:
+        # optional dependency (samstream[coco]), imported only where COCO RLE is needed
         from pycocotools import mask as mask_utils  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise InvalidInputError(
@@ -223,14 +223,4 @@ def write_coco_json(
         "annotations": ann_entries,
         "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json(path, doc, indent=None)

@@ -1,6 +1,6 @@
 """Training and fine-tuning of SAM 2 models.
 
-- :mod:`~samstream.train.synthetic`: synthetic videos with exact ground truth;
+- :mod:`~samstream.data.synthetic`: synthetic videos with exact ground truth;
 - :mod:`~samstream.train.clips`, :mod:`~samstream.train.augment`: clips of N frames and M objects,
   augmented consistently; :mod:`~samstream.train.build` adapts :mod:`samstream.data` readers;
 - :mod:`~samstream.train.prompts`: simulated mask / click / box prompts and corrective clicks;

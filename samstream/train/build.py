@@ -17,17 +17,17 @@ from PIL import Image
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
 from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource, pick_window
+from samstream.checkpoints import load_model
+from samstream.data import VideoDataset, open_image_dataset
+from samstream.data.synthetic import SyntheticConfig
+from samstream.presets import micro_config, nano_config
+from samstream.registry import get_variant
 from samstream.train.config import TrainConfig
 from samstream.train.sav_source import SavJsonSource, has_sav_json
-from samstream.presets import micro_config, nano_config
-from samstream.train.synthetic import SyntheticConfig
 
 
 def build_train_model(cfg: TrainConfig) -> SAM2Model:
     """The model to train: the named architecture, with weights from ``model.weights`` if given."""
-    from samstream.checkpoints import load_model
-    from samstream.registry import get_variant
-
     m = cfg.model
     if m.weights is not None:
         return load_model(m.weights, device="cpu", image_size=m.image_size)
@@ -41,6 +41,7 @@ def build_train_model(cfg: TrainConfig) -> SAM2Model:
 
 
 def _read_rgb(path: object) -> np.ndarray:
+    # NOTE(lead): to be replaced by the one samstream `to_rgb` (RGBA/16-bit rules) when it lands
     with Image.open(path) as im:  # type: ignore[arg-type]
         return np.asarray(im.convert("RGB"))
 
@@ -99,12 +100,8 @@ def build_source(cfg: TrainConfig) -> tuple[ClipSource, int]:
     if d.format == "sav" and has_sav_json(d.root):  # SA-V training: videos + masklet JSON files
         return SavJsonSource(d.root), d.num_frames
     if d.format in ("davis", "sav", "ytvos"):
-        from samstream.data import VideoDataset
-
-        subset = "train" if d.format == "davis" else ("train" if d.format == "ytvos" else None)
+        subset = d.subset or ("train" if d.format in ("davis", "ytvos") else None)
         return VideoSource(VideoDataset(d.root, d.format, subset=subset)), d.num_frames
-    from samstream.data import open_image_dataset
-
     return ImageSource(open_image_dataset(d.format, d.root)), 1
 
 

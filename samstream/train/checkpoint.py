@@ -7,12 +7,12 @@
   so that a resumed run continues exactly as the uninterrupted one would have. The schedule is a
   function of the step and needs no state of its own.
 
-Files are written to a temporary name and renamed, so a crash never leaves a half-written file.
+Files are written to a temporary name and renamed (:func:`samstream.files.atomic_write`), so a
+crash never leaves a half-written file.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import torch
 
 from samstream.checkpoints import read_checkpoint, save_checkpoint
 from samstream.errors import CheckpointError
+from samstream.files import atomic_write
 
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
@@ -45,13 +46,6 @@ class RandomState:
         click_gen.set_state(self.clicks)
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def save_train_state(
     path: Path,
     model: torch.nn.Module,
@@ -61,7 +55,7 @@ def save_train_state(
     config: dict,
 ) -> None:
     """``step`` is the number of completed steps; ``rngs`` holds one random state per rank."""
-    _atomic_save(
+    _save(
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -83,12 +77,14 @@ def load_train_state(path: Path) -> tuple[dict, dict, int, list[RandomState], di
     return data["model"], data["optimizer"], int(data["step"]), rngs, data.get("config", {})
 
 
+def _save(obj: dict, path: Path) -> None:
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+
+
 def save_model(model: torch.nn.Module, path: Path) -> None:
-    """The official ``{"model": state_dict}`` layout (plus samstream's config)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_checkpoint(model, tmp)
-    os.replace(tmp, path)
+    """The official ``{"model": state_dict}`` layout (plus samstream's config), written atomically."""
+    save_checkpoint(model, path)
 
 
 def find_resume(resume: str | None, ckpt_dir: Path) -> Path | None:

@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from samstream.train.augment import AugmentConfig, augment_clip
-from samstream.train.synthetic import SyntheticConfig, generate_clip
+from samstream.data.synthetic import SyntheticConfig, generate_clip
 
 PIXEL_MEAN = (0.485, 0.456, 0.406)
 PIXEL_STD = (0.229, 0.224, 0.225)

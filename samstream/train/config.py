@@ -35,6 +35,7 @@ class ModelSection:
 class DataSection:
     format: str = "synthetic"  # one of FORMATS
     root: str | None = None  # dataset folder (not used by "synthetic")
+    subset: str | None = None  # DAVIS ImageSets list / YouTube-VOS split folder; None: "train"
     num_frames: int = 8  # frames per clip (images are one-frame clips)
     max_objects: int = 3  # objects per clip
     synthetic_clips: int = 1000  # number of distinct synthetic clips
@@ -154,7 +155,7 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Set ``section.key=value`` entries (values parsed as YAML scalars) in plain config data."""
-    import yaml
+    import yaml  # optional dependency (samstream[train]), needed only for YAML configs
 
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for item in overrides:
@@ -173,7 +174,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """A :class:`TrainConfig` from a YAML file (or the defaults) and dotted overrides."""
-    import yaml
+    import yaml  # optional dependency (samstream[train]), needed only for YAML configs
 
     data: dict = {}
     if path is not None:
@@ -191,7 +192,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def dump_config(cfg: TrainConfig) -> str:
-    import yaml
+    import yaml  # optional dependency (samstream[train]), needed only for YAML configs
 
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 

@@ -18,9 +18,11 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
+from samstream.train.build import build_dataset, build_train_model
 from samstream.train.checkpoint import (MODEL_FILE, STATE_FILE, RandomState, find_resume, load_train_state,
                                         save_model, save_train_state)
 from samstream.train.clips import ClipBatch, ClipDataset, collate_clips
@@ -41,8 +43,6 @@ class Trainer:
         quiet: bool = True,
         jsonl: bool = False,
     ) -> None:
-        from samstream.train.build import build_dataset, build_train_model
-
         self.cfg, self.quiet, self.jsonl = cfg, quiet, jsonl
         self.ctx = ctx or init_distributed(cfg.run.device)
         seed, rank = cfg.run.seed, self.ctx.rank
@@ -135,8 +135,6 @@ class Trainer:
     # ------------------------------------------------------------------- loop
     def fit(self, steps: int | None = None) -> list[dict]:
         """Train until ``steps`` (default ``run.steps``) steps are done; returns this call's records."""
-        from tqdm.auto import tqdm
-
         target = min(steps if steps is not None else self.cfg.run.steps, self.cfg.run.steps)
         run = self.cfg.run
         logger = _MetricLog(self.out_dir, self.ctx.is_main, self.jsonl)
@@ -177,7 +175,7 @@ class _MetricLog:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.file = open(out_dir / "metrics.jsonl", "a", encoding="utf-8")
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # optional (needs tensorboard); heavy
 
             self.tb = SummaryWriter(str(out_dir / "tensorboard"))
         except ImportError:

@@ -4,13 +4,13 @@ Layout (``root`` is what the user passes)::
 
     root/sav_000001.mp4              the 24 fps video, or instead
     root/sav_000001/00000.jpg ...    its frames as images named by video frame index
-    root/sav_000001_manual.json      the manual masklets (format: samstream.eval.sav_json)
+    root/sav_000001_manual.json      the manual masklets (format: samstream.data.sav_json)
     root/sav_000001_auto.json        automatic masklets (optional; read with include_auto=True)
 
 The files may also lie in subfolders of ``root`` (the released training set is split into
 ``sav_000/``, ``sav_001/``, ...); each video's media sit beside its masklet files.
 
-Masklets are annotated on every 4th video frame (:data:`~samstream.eval.sav_json.ANNOTATION_STRIDE`),
+Masklets are annotated on every 4th video frame (:data:`~samstream.data.sav_json.ANNOTATION_STRIDE`),
 so a clip of ``num_frames`` consecutive *annotated* frames steps over the unannotated ones; only the
 clip's video frames are decoded. SA-V training uses the manual masklets only, the default here.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.eval.sav_json import ANNOTATION_STRIDE, SavVideo, load_sav_annotation
+from samstream.data.sav_json import ANNOTATION_STRIDE, SavVideo, load_sav_annotation
 from samstream.train.clips import pick_window
 from samstream.video.frames import make_reader
 

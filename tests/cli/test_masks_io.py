@@ -10,14 +10,13 @@ import pytest
 from PIL import Image
 
 from samstream.errors import InvalidInputError
-from samstream.eval.io import davis_palette
+from samstream.io.labels import davis_palette, write_label_png
 from samstream.io.masks import (
     JsonLinesWriter,
     TrackedFrame,
     label_map,
     mask_bbox,
     prepare_output_dir,
-    write_indexed_png,
     write_tracking_run,
 )
 from samstream.io.rle import decode_rle
@@ -41,14 +40,14 @@ def test_prepare_output_dir_guards(tmp_path: Path) -> None:
 def test_indexed_png_round_trip(tmp_path: Path) -> None:
     labels = np.zeros((5, 7), np.uint8)
     labels[1:3, 2:5] = 3
-    path = write_indexed_png(tmp_path / "x.png", labels)
+    path = write_label_png(tmp_path / "x.png", labels)
     with Image.open(path) as img:
         assert img.mode == "P"
         assert (np.asarray(img) == labels).all()
         assert np.array_equal(np.array(img.getpalette()[:768], np.uint8).reshape(-1, 3), davis_palette())
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary file left
     with pytest.raises(InvalidInputError, match="ids must lie"):
-        write_indexed_png(tmp_path / "y.png", np.full((2, 2), 300))
+        write_label_png(tmp_path / "y.png", np.full((2, 2), 300))
 
 
 def test_label_map_and_bbox() -> None:

@@ -135,7 +135,8 @@ def test_read_mask_png(tmp_path: Path) -> None:
     labels[4:, 5:] = 2
     Image.fromarray(labels, mode="L").save(tmp_path / "m.png")
     assert (read_mask_png(tmp_path / "m.png", 2, (6, 8)) == (labels == 2)).all()
-    assert (read_mask_png(tmp_path / "m.png", 7, (6, 8)) == (labels > 0)).all()
+    with pytest.raises(PromptError, match="no pixel of object 7"):  # issue 16: was the union of all ids
+        read_mask_png(tmp_path / "m.png", 7, (6, 8))
     with pytest.raises(PromptError, match="is 8x6, the video is 10x6"):
         read_mask_png(tmp_path / "m.png", 1, (6, 10))
     (tmp_path / "bad.png").write_bytes(b"not a png")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from samstream.eval.io import write_label_png
+from samstream.io.labels import write_label_png
 
 H, W = 48, 64
 

@@ -9,7 +9,7 @@ import pytest
 
 from samstream.data.video_datasets import VideoDataset
 from samstream.errors import InvalidInputError
-from samstream.eval.io import write_label_png
+from samstream.io.labels import write_label_png
 from tests.data.synth import moving_objects, write_davis, write_sav, write_ytvos
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from samstream.checkpoints import save_checkpoint
 from samstream.errors import InvalidInputError, SamstreamError
-from samstream.eval.commands import register
+from samstream.cli.evaluate import register
 from samstream.eval.davis import evaluate_davis
-from samstream.eval.io import list_pngs, read_label_png, write_label_png
+from samstream.io.labels import list_pngs, read_label_png, write_label_png
 from samstream.eval.sav import evaluate_sav
 from tests.data.synth import moving_objects, write_davis, write_sa1b, write_sav
 
@@ -79,6 +79,19 @@ def test_existing_outputs_need_force(davis_run, tmp_path: Path) -> None:
     assert out_json.read_text() == "keep me"
     assert run("eval", "davis", davis, pred, "--json", out_json, "--force", "-q") == 0
     assert "J&F" in json.loads(out_json.read_text())
+
+
+def test_predict_dataset_refuses_to_overwrite_without_force(davis_run, checkpoint) -> None:
+    davis, pred = davis_run
+    marker = pred / "seq" / "00000.png"
+    before = marker.read_bytes()
+    args = ("predict-dataset", davis, "--format", "davis", "--out", pred, "--model", checkpoint, "--device", "cpu",
+            "--sequences", "seq", "-q")
+    with pytest.raises(InvalidInputError, match="--force"):
+        run(*args)
+    assert marker.read_bytes() == before and not list(pred.parent.glob(".pred.*"))
+    assert run(*args, "--force") == 0
+    assert sorted(p.name for p in pred.iterdir()) == ["seq"]  # replaced in place, nothing else left
 
 
 def test_eval_davis_jsonl_and_sequences(davis_run, capsys) -> None:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from samstream.errors import InvalidInputError
-from samstream.eval.davis import evaluate_davis, read_davis_subset
-from samstream.eval.io import read_label_png, write_label_png
+from samstream.data.video_datasets import read_davis_subset
+from samstream.eval.davis import evaluate_davis
+from samstream.io.labels import read_label_png, write_label_png
 
 H, W = 24, 32
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from samstream.data.video_datasets import VideoDataset
-from samstream.eval.io import davis_palette, list_pngs, read_label_png
+from samstream.io.labels import davis_palette, list_pngs, read_label_png
 from samstream.eval.predict import predict_dataset
 from samstream.eval.sav import evaluate_sav
 from samstream.video.predictor import VideoPredictor

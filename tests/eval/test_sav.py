@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from samstream.errors import InvalidInputError
-from samstream.eval.io import write_label_png
+from samstream.io.labels import write_label_png
 from samstream.eval.sav import evaluate_sav
 
 H, W = 20, 20

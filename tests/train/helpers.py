@@ -12,7 +12,7 @@ from samstream.train.distributed import DistContext, init_distributed
 from samstream.train.optim import OptimConfig
 from samstream.presets import micro_config
 from samstream.train.prompts import PromptConfig
-from samstream.train.synthetic import SyntheticConfig
+from samstream.data.synthetic import SyntheticConfig
 
 SIZE = 64
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from samstream.errors import InvalidInputError
-from samstream.train.commands import register
+from samstream.cli.train import register
 
 
 def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

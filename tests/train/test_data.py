@@ -11,7 +11,7 @@ from PIL import Image
 
 from samstream.train.augment import NO_AUGMENT, AugmentConfig, augment_clip
 from samstream.train.clips import ClipDataset, SyntheticSource, collate_clips
-from samstream.train.synthetic import SyntheticConfig, generate_clip
+from samstream.data.synthetic import SyntheticConfig, generate_clip
 
 
 def test_synthetic_is_deterministic_and_seed_dependent():

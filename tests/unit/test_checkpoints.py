@@ -133,3 +133,39 @@ def test_truncated_cached_file_detected(tmp_path, monkeypatch) -> None:
     (tmp_path / "sam2.1_hiera_tiny.pt").write_bytes(b"x" * 100)
     with pytest.raises(CheckpointError, match="truncated"):
         samstream.load_model("sam2.1-tiny", allow_download=False)
+
+
+def test_first_download_pins_sha256_and_a_changed_file_is_refused(saved, tmp_path, monkeypatch) -> None:
+    import hashlib
+
+    _, path = saved
+    home = tmp_path / "home"
+    monkeypatch.setenv("SAMSTREAM_HOME", str(home))
+    v = _small_variant(monkeypatch, path.as_uri())
+    got = checkpoints.download("sam2.1-tiny", progress=False)
+    pin = checkpoints.pin_path(v)
+    assert pin.read_text().strip() == hashlib.sha256(path.read_bytes()).hexdigest()
+    data = bytearray(got.read_bytes())
+    data[-10] ^= 0xFF  # same size, other bytes
+    got.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        checkpoints.find_checkpoint("sam2.1-tiny", allow_download=False)
+
+
+def test_download_with_wrong_registry_sha256_keeps_nothing(saved, tmp_path, monkeypatch) -> None:
+    _, path = saved
+    home = tmp_path / "home"
+    monkeypatch.setenv("SAMSTREAM_HOME", str(home))
+    v = dataclasses.replace(registry.get_variant("sam2.1-tiny"), url=path.as_uri(), num_params=1000, sha256="0" * 64)
+    monkeypatch.setattr(checkpoints, "get_variant", lambda name: v)
+    with pytest.raises(CheckpointError, match="expected 0000"):
+        checkpoints.download("sam2.1-tiny", progress=False)
+    assert not [p for p in home.rglob("*") if p.is_file()]
+
+
+def test_image_size_message_and_check_agree(saved) -> None:
+    _, path = saved
+    with pytest.raises(InvalidInputError, match="multiple of 32"):
+        load_model(path, device="cpu", image_size=272)  # a multiple of 16, not of 32
+    assert "multiple of 32" in load_model.__doc__ and "multiple of 16" not in load_model.__doc__
+    assert load_model.__annotations__["return"] in ("SAM2Model", checkpoints.SAM2Model)

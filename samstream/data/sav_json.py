@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from samstream.errors import InvalidInputError
+from samstream.io.labels import write_label_png
 from samstream.io.rle import coco_mask_api
 
 __all__ = ["ANNOTATION_STRIDE", "SavMasklet", "SavVideo", "load_sav_annotation"]
@@ -92,8 +93,6 @@ class SavVideo:
         One binary indexed PNG (0 background, 1 object) per masklet and annotated frame, named by
         the video frame index, as in SA-V's ``Annotations_6fps``. Returns the video folder.
         """
-        from samstream.eval.io import write_label_png
-
         video_dir = Path(root) / self.video_id
         for masklet in self.masklets:
             masks = masklet.masks()

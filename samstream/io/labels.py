@@ -1,4 +1,8 @@
-"""Reading and writing label PNGs for evaluation (DAVIS-style indexed palette PNGs, via Pillow).
+"""Label PNGs: DAVIS-style indexed palette PNGs of object ids (read and written via Pillow).
+
+The one writer of label maps in samstream: tracking outputs (:mod:`samstream.io.masks`),
+dataset predictions (:mod:`samstream.eval.predict`) and SA-V ground truth folders all use
+:func:`write_label_png`, which writes atomically through :mod:`samstream.files`.
 
 A label PNG stores one object id per pixel: 0 is background, ``k`` is object ``k``. DAVIS and
 SA-V save them as palette ("P") images whose pixel values are the ids; greyscale ("L", "1", "I;16",
@@ -14,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from samstream.errors import InvalidInputError
+from samstream.files import atomic_write
 
 __all__ = ["davis_palette", "list_pngs", "read_label_png", "write_label_png"]
 
@@ -34,22 +39,27 @@ def read_label_png(path: str | Path) -> np.ndarray:
     return labels
 
 
-def write_label_png(
-    path: str | Path, labels: np.ndarray, palette: np.ndarray | None = None
-) -> None:
-    """Write an ``(H, W)`` array of ids (< 256) as an indexed PNG with the DAVIS palette."""
+def write_label_png(path: str | Path, labels: np.ndarray, palette: np.ndarray | None = None) -> Path:
+    """Write an ``(H, W)`` array of ids in [0, 255] as an indexed PNG (DAVIS palette by default).
+
+    A label PNG holds one byte per pixel, so object ids above 255 cannot be written: the message
+    says so (the API's ids go up to 2**31 - 1, see :func:`samstream.image.prompts.check_obj_id`).
+    The file appears whole or not at all (:func:`samstream.files.atomic_write`).
+    """
     labels = np.asarray(labels)
     if labels.ndim != 2:
-        raise InvalidInputError(f"labels must have shape (H, W), got {labels.shape}")
+        raise InvalidInputError(f"labels: shape {labels.shape} is not (H, W)")
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise InvalidInputError(
-            "labels must hold ids in [0, 255] for an indexed PNG, "
-            f"got [{labels.min()}, {labels.max()}]"
+            f"labels: ids must lie in [0, 255] for an indexed PNG, got [{labels.min()}, {labels.max()}]"
         )
     img = Image.fromarray(labels.astype(np.uint8), mode="P")
-    img.putpalette((davis_palette() if palette is None else np.asarray(palette, np.uint8)).ravel())
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    img.putpalette((davis_palette() if palette is None else np.asarray(palette, np.uint8)).ravel().tolist())
+    with atomic_write(path) as tmp:
+        img.save(tmp, format="PNG")
+    return Path(path)
 
 
 def list_pngs(folder: str | Path) -> list[str]:

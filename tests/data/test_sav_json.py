@@ -12,7 +12,7 @@ import pytest
 
 from samstream.errors import InvalidInputError
 from samstream.eval.sav import evaluate_sav
-from samstream.eval.sav_json import ANNOTATION_STRIDE, load_sav_annotation
+from samstream.data.sav_json import ANNOTATION_STRIDE, load_sav_annotation
 
 pytest.importorskip("pycocotools")
 

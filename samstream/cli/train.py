@@ -4,6 +4,8 @@
     samstream finetune --model sam2.1-tiny --data ROOT --format davis [--steps N] [--out DIR]
 
 Both run under ``torchrun`` too (``torchrun --nproc_per_node 2 -m samstream.cli train cfg.yaml``).
+The trainer is imported inside each command's function: it imports torch, and ``--help`` must not
+wait for that.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from samstream.errors import InvalidInputError
 
@@ -28,6 +31,8 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # type: ignore[t
     p = common(sub.add_parser("finetune", help="fine-tune a released model on a dataset folder"))
     p.add_argument("--data", required=True, metavar="ROOT", help="dataset root folder")
     p.add_argument("--format", required=True, choices=FINETUNE_FORMATS, help="dataset layout")
+    p.add_argument("--subset", default=None, metavar="NAME",
+                   help="DAVIS ImageSets/2017/<NAME>.txt or YouTube-VOS split folder (default: train)")
     p.add_argument("--steps", type=int, default=1000, help="optimiser steps (default 1000)")
     p.add_argument("--out", default="runs/finetune", metavar="DIR", help="run folder (checkpoints, metrics)")
     p.add_argument("--image-size", type=int, default=1024, help="model input size (default 1024)")
@@ -47,7 +52,8 @@ def _model_overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _run(cfg, args: argparse.Namespace) -> int:
+def _run(cfg: Any, args: argparse.Namespace) -> int:
+    # the trainer (torch): imported when the command runs
     from samstream.train.distributed import shutdown
     from samstream.train.loop import Trainer
 
@@ -73,7 +79,7 @@ def _run(cfg, args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from samstream.train.config import dump_config, load_config
+    from samstream.train.config import dump_config, load_config  # the library: imported when run
 
     cfg = load_config(args.config, [*_model_overrides(args), *args.overrides])
     if args.print_config:
@@ -83,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from samstream.train.config import load_config
+    from samstream.train.config import load_config  # the library: imported when run
 
     if args.steps < 1:
         raise InvalidInputError(f"--steps: expected an integer >= 1, got {args.steps}")
@@ -98,6 +104,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         f"run.out_dir={args.out}",
         f"model.weights={model}",
     ]
+    if args.subset is not None:
+        base.append(f"data.subset={args.subset}")
     if not Path(model).expanduser().exists():
         base.append(f"model.name={model}")
     if getattr(args, "device", "auto") != "auto":

@@ -1,27 +1,28 @@
 """``samstream eval {davis,sav,image}`` and ``samstream predict-dataset``: parse, call the library, print.
 
 The CLI calls :func:`register` with its subparsers and a ``common(parser)`` function that adds the
-shared options (``-q/--quiet``, ``--jsonl``, ``--model``, ``--device``). Every leaf parser sets
-``func(args) -> int``; errors are :class:`~samstream.errors.SamstreamError` subclasses.
+options of commands that run a model (``-q/--quiet``, ``--jsonl``, ``--model``, ``--device``,
+``--threads``); ``eval davis`` and ``eval sav`` run no model and take only ``-q`` and ``--jsonl``.
+Every leaf parser sets ``func(args) -> int``; errors are :class:`~samstream.errors.SamstreamError`
+subclasses. The library is imported inside each command's function (it imports torch, and
+``--help`` must not wait for that).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from samstream.cli.common import basic, load_model
 from samstream.errors import InvalidInputError
-from samstream.eval.results import EvalResult
+from samstream.files import write_text
 
 __all__ = ["register"]
 
 Common = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-DEFAULT_MODEL = "sam2.1-tiny"
 
 
 def register(sub: argparse._SubParsersAction, common: Common) -> None:
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction, common: Common) -> None:
     ev = sub.add_parser("eval", help="score video predictions (DAVIS, SA-V) or image prompts (SA-1B, COCO)")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True)
 
-    p = common(ev_sub.add_parser("davis", help="DAVIS 2017 semi-supervised J&F of a folder of label PNGs"))
+    p = basic(ev_sub.add_parser("davis", help="DAVIS 2017 semi-supervised J&F of a folder of label PNGs"))
     p.add_argument("gt_root", help="DAVIS root (with Annotations/480p and ImageSets/2017)")
     p.add_argument("pred_dir", help="predictions: <pred_dir>/<seq>/<frame>.png indexed PNGs")
     p.add_argument("--subset", default="val", help="ImageSets/2017/<subset>.txt (default: val)")
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction, common: Common) -> None:
     _score_outputs(p)
     p.set_defaults(func=_cmd_davis)
 
-    p = common(ev_sub.add_parser("sav", help="SA-V J&F of per-object PNG predictions"))
+    p = basic(ev_sub.add_parser("sav", help="SA-V J&F of per-object PNG predictions"))
     p.add_argument("gt_root", help="ground truth: <gt_root>/<video>/<obj:03d>/<frame>.png (e.g. Annotations_6fps)")
     p.add_argument("pred_root", help="predictions in the same layout")
     p.add_argument("--keep-first-last", action="store_true", help="also score the first and last annotated frame")
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction, common: Common) -> None:
     p.add_argument("--subset", default=None, help="DAVIS ImageSets subset (default: val) or YouTube-VOS split "
                                                   "(default: valid)")
     p.add_argument("--sequences", type=_names, default=None, help="comma-separated videos (default: all)")
+    p.add_argument("--force", action="store_true", help="overwrite the predictions of these videos in --out")
     p.set_defaults(func=_cmd_predict)
 
 
@@ -84,7 +86,7 @@ def _names(text: str) -> list[str]:
 
 
 def _cmd_davis(args: argparse.Namespace) -> int:
-    from samstream.eval.davis import evaluate_davis
+    from samstream.eval.davis import evaluate_davis  # the library: imported when the command runs
 
     _check_outputs(args)
     result = evaluate_davis(args.pred_dir, args.gt_root, args.subset, sequences=args.sequences,
@@ -93,7 +95,7 @@ def _cmd_davis(args: argparse.Namespace) -> int:
 
 
 def _cmd_sav(args: argparse.Namespace) -> int:
-    from samstream.eval.sav import evaluate_sav
+    from samstream.eval.sav import evaluate_sav  # the library: imported when the command runs
 
     _check_outputs(args)
     result = evaluate_sav(args.pred_root, args.gt_root, keep_first_last=args.keep_first_last,
@@ -102,17 +104,18 @@ def _cmd_sav(args: argparse.Namespace) -> int:
 
 
 def _cmd_image(args: argparse.Namespace) -> int:
+    # the library (torch): imported when the command runs
     from samstream.data.image_datasets import open_image_dataset
     from samstream.eval.image_eval import evaluate_images
     from samstream.image.predictor import ImagePredictor
 
     _check_outputs(args)
     dataset = open_image_dataset(args.format, args.root, args.ann)
-    predictor = ImagePredictor(_load_model(args))
+    predictor = ImagePredictor(load_model(args)[0])
     result = evaluate_images(predictor, dataset, args.max_images, progress=not args.quiet)
     summary = result.to_json()
     if args.json:
-        _write_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n")
+        write_text(Path(args.json), json.dumps(summary, indent=2) + "\n")
     if args.jsonl:
         print(json.dumps({"command": "eval image", **summary}))
     elif not args.quiet:
@@ -122,13 +125,17 @@ def _cmd_image(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    # the library (torch): imported when the command runs
     from samstream.data.video_datasets import VideoDataset
     from samstream.eval.predict import predict_dataset
+    from samstream.io.outputs import staged_output
     from samstream.video.predictor import VideoPredictor
 
     dataset = VideoDataset(args.dataset_root, args.format, args.subset, args.sequences)
-    predictor = VideoPredictor(_load_model(args))
-    summary = predict_dataset(predictor, dataset, args.out, progress=not args.quiet)
+    predictor = VideoPredictor(load_model(args)[0])
+    # one folder per video; they appear in --out only when every video is done
+    with staged_output(args.out, [f"{name}/" for name in dataset.names], args.force) as staging:
+        summary = predict_dataset(predictor, dataset, staging, progress=not (args.quiet or args.jsonl))
     record = {"videos": summary.videos, "frames": summary.frames, "objects": summary.objects,
               "seconds": round(summary.seconds, 3), "out": str(args.out)}
     if args.jsonl:
@@ -142,13 +149,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _load_model(args: argparse.Namespace) -> Any:
-    from samstream.checkpoints import load_model
-
-    name = getattr(args, "model", None) or DEFAULT_MODEL
-    return load_model(name, device=getattr(args, "device", None) or "auto", allow_download=False)
-
-
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse to overwrite an existing ``--json`` / ``--csv`` without ``--force`` (before any work)."""
     for option in ("json", "csv"):
@@ -157,12 +157,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise InvalidInputError(f"--{option}: {path} exists; pass --force to overwrite it")
 
 
-def _report_scores(args: argparse.Namespace, name: str, result: EvalResult) -> int:
+def _report_scores(args: argparse.Namespace, name: str, result: Any) -> int:
+    from samstream.eval.results import scores_csv
+
     summary = result.to_json()
     if args.json:
-        _write_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n")
+        write_text(Path(args.json), json.dumps(summary, indent=2) + "\n")
     if args.csv:
-        _write_atomic(Path(args.csv), scores_csv(result))
+        write_text(Path(args.csv), scores_csv(result))
     if args.jsonl:
         print(json.dumps({"command": f"eval {name}", **summary}))
     elif not args.quiet:
@@ -171,22 +173,3 @@ def _report_scores(args: argparse.Namespace, name: str, result: EvalResult) -> i
               f"J {j['mean'] * 100:.1f} (recall {j['recall'] * 100:.1f}, decay {j['decay'] * 100:.1f})  "
               f"F {f['mean'] * 100:.1f} (recall {f['recall'] * 100:.1f}, decay {f['decay'] * 100:.1f})")
     return 0
-
-
-def scores_csv(result: EvalResult) -> str:
-    """CSV of J&F scores: a ``global`` row (averages over objects), then one row per object."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["object", "J&F", "J-mean", "J-recall", "J-decay", "F-mean", "F-recall", "F-decay", "frames"])
-    rows = [("global", result.j, result.f, "")]
-    rows += [(name, r.j, r.f, r.num_frames) for name, r in sorted(result.per_object.items())]
-    for name, j, f, frames in rows:
-        writer.writerow([name, (j.mean + f.mean) / 2, j.mean, j.recall, j.decay, f.mean, f.recall, f.decay, frames])
-    return buf.getvalue()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
