@@ -48,6 +48,20 @@ def test_invalid_options(tiny_model, options: dict, match: str) -> None:
         MaskGenerator(tiny_model, **options)
 
 
+def test_options_defined_once_with_keyword_shortcuts(tiny_model) -> None:
+    from samstream.amg import GeneratorOptions
+
+    base = GeneratorOptions(points_per_side=4, crop_n_layers=1)
+    gen = MaskGenerator(tiny_model, base, points_per_batch=8)
+    assert gen.options == GeneratorOptions(points_per_side=4, crop_n_layers=1, points_per_batch=8)
+    assert MaskGenerator(tiny_model).options == GeneratorOptions()  # the defaults live in one place
+    assert gen.with_options(box_nms_thresh=0.5).options.crop_n_layers == 1
+    with pytest.raises(InvalidInputError, match="unknown option"):
+        MaskGenerator(tiny_model, points_per_sid=4)
+    with pytest.raises(InvalidInputError, match="expected a GeneratorOptions"):
+        MaskGenerator(tiny_model, 32)
+
+
 def test_records_layout(tiny_model, image) -> None:
     records = MaskGenerator(tiny_model, **LOOSE).generate(image)
     assert len(records) == 2 * 2 * 3  # nothing filtered
