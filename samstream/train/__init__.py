@@ -9,7 +9,7 @@
 - :mod:`~samstream.train.optim`: AdamW, layer-wise decay, warm-up and cosine;
 - :mod:`~samstream.train.loop`, :mod:`~samstream.train.checkpoint`, :mod:`~samstream.train.distributed`:
   the loop, resumable checkpoints, torchrun / DDP;
-- :mod:`~samstream.train.config`, :mod:`~samstream.train.commands`: YAML configs and the CLI.
+- :mod:`~samstream.train.config`: YAML configs (the `train` and `finetune` commands are :mod:`samstream.cli.train`).
 """
 
 from samstream.train.config import TrainConfig, load_config

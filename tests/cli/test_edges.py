@@ -171,6 +171,21 @@ def test_failed_track_leaves_nothing(media, tmp_path: Path, capsys, monkeypatch)
     assert not out.exists()
 
 
+def test_track_failing_mid_video_leaves_nothing(media, tmp_path: Path, capsys, monkeypatch) -> None:
+    from tests.cli.conftest import generated_video
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t, rgb in enumerate(generated_video(3, (H, W))):
+        Image.fromarray(rgb).save(frames / f"{t:05d}.png")
+    (frames / "00002.png").write_bytes((frames / "00002.png").read_bytes()[:200])  # a truncated last frame
+    out = tmp_path / "t"
+    code, _, err = _run(["track", frames, "--point", "0:40,30", "--out", out, "--model", media["ckpt"], "-q"],
+                        capsys, media["home"], monkeypatch)
+    assert code == 2, err
+    assert not out.exists() and not list(tmp_path.glob(".t.*"))  # frames 0 and 1 were written, then removed
+
+
 # ------------------------------------------------------------------ silent wrong results (item 4)
 def test_mask_png_rules(tmp_path: Path) -> None:
     path = tmp_path / "m.png"

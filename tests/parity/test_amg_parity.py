@@ -10,6 +10,8 @@ random model.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -211,10 +213,17 @@ def test_signature_and_defaults_match_reference() -> None:
 
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
+    from samstream.amg import GeneratorOptions
+
     ref = inspect.signature(SAM2AutomaticMaskGenerator.__init__).parameters
-    for cls in (CompatAMG, MaskGenerator):
-        ours = inspect.signature(cls.__init__).parameters
-        names = [n for n in ref if n not in ("self", "kwargs")]
-        assert [n for n in ours if n not in ("self", "kwargs")] == names
-        for name in names:
-            assert ours[name].default == ref[name].default, name
+    names = [n for n in ref if n not in ("self", "model", "kwargs")]
+    # the compat class has the official signature; the native settings are GeneratorOptions' fields,
+    # the one definition MaskGenerator(model, options, **changes) takes (issue 15)
+    ours = inspect.signature(CompatAMG.__init__).parameters
+    assert [n for n in ours if n not in ("self", "model", "kwargs")] == names
+    for name in names:
+        assert ours[name].default == ref[name].default, name
+    fields = {f.name: f.default for f in dataclasses.fields(GeneratorOptions)}
+    assert list(fields) == names
+    for name in names:
+        assert fields[name] == ref[name].default, name
