@@ -1,0 +1,7 @@
+"""samstream studio: a model-in-the-loop video annotation server (the data engine) over SQLite.
+
+``samstream studio DATA_DIR`` serves it (``pip install 'samstream[studio]'``). Parts: ``store`` (the
+SQLite state), ``worker`` (the one inference thread), ``annotate`` (sessions, prompts, propagation),
+``events`` (per-video change streams), ``export`` (SA-V / DAVIS / COCO / MP4, import), ``media``
+(uploads and frames), ``service`` (settings and wiring) and ``app`` (the HTTP routes).
+"""

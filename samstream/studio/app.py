@@ -1,0 +1,470 @@
+"""The studio's HTTP routes (Starlette): parse the request, call the store or the worker, format JSON.
+
+Every error a request can cause is a 4xx JSON reply ``{"error": "..."}`` naming what was wrong;
+an unexpected failure is a 500 JSON reply without a traceback, and the server keeps serving.
+Off loopback every request (pages, API, event stream) needs the token: ``Authorization: Bearer
+TOKEN`` or ``?token=TOKEN`` (an EventSource cannot set headers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette  # studio extra: pip install 'samstream[studio]'
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from samstream.errors import InvalidInputError, SamstreamError, UnknownObjectError, VideoReadError
+from samstream.files import temporary_name
+from samstream.studio import export as exports
+from samstream.studio.media import TooLargeError, check_kind, render_frame, safe_name
+from samstream.studio.service import Settings, Studio, add_video, load_named_model
+from samstream.studio.store import ConflictError, NotFoundError
+from samstream.studio.worker import INTERACTIVE
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("samstream.studio")
+STATIC = Path(__file__).parent / "static"
+Handler = Callable[[Any, Request], Awaitable[Response]]
+
+
+def error_reply(exc: BaseException) -> JSONResponse:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, ConflictError):
+        return JSONResponse({"error": text, "version": exc.current}, status_code=409)
+    status = 400
+    if isinstance(exc, (NotFoundError, UnknownObjectError)):
+        status = 404
+    elif isinstance(exc, TooLargeError):
+        status = 413
+    elif isinstance(exc, VideoReadError):
+        status = 415
+    return JSONResponse({"error": text}, status_code=status)
+
+
+def api(fn: Handler) -> Handler:
+    """Turn samstream errors into 4xx JSON and anything else into a 500 JSON reply (logged, not sent)."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Request) -> Response:
+        try:
+            return await fn(self, request)
+        except SamstreamError as exc:
+            return error_reply(exc)
+        except Exception:
+            log.exception("studio: %s %s failed", request.method, request.url.path)
+            return JSONResponse({"error": "internal error; the server log has the details"}, status_code=500)
+
+    return wrapper
+
+
+async def body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"body: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"body: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def integer(value: Any, name: str, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{name}: expected an integer, got {value!r}")
+    return value
+
+
+def text(value: Any, name: str, default: str = "", limit: int = 2000) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInputError(f"{name}: expected a string of at most {limit} characters, got {value!r:.80}")
+    return value
+
+
+def path_id(request: Request, name: str) -> int:
+    return int(integer(request.path_params[name], name))  # type: ignore[arg-type]
+
+
+class TokenGate:
+    """Refuses every request without the token (ASGI middleware; lifespan messages pass)."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.token is None or scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        given = request.query_params.get("token") or ""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN or ?token="},
+                                 status_code=401)
+            return await reply(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, model: Any | None = None) -> Starlette:
+    """The studio app of ``settings.data_dir``; ``model`` (already loaded) skips loading ``settings.model``."""
+    studio = Studio(settings, model)
+    routes = Routes(studio)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(studio.close)
+
+    app = Starlette(routes=routes.table(), lifespan=lifespan)
+    app.state.studio = studio
+    return TokenGate(app, settings.token)  # type: ignore[return-value]
+
+
+class Routes:
+    """The handlers; each parses, calls one thing, and formats."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.s = studio
+        self.a = studio.annotator
+
+    def table(self) -> list[Any]:
+        r, v = Route, "/api/videos/{video_id}"
+        return [
+            r("/", self.index), r("/api/health", self.health), r("/api/model", self.switch_model, methods=["POST"]),
+            r("/api/videos", self.list_videos), r("/api/videos", self.upload, methods=["POST"]),
+            r(v, self.get_video), r(v + "/frames/{frame}", self.frame),
+            r(v + "/objects", self.list_objects), r(v + "/objects", self.create_object, methods=["POST"]),
+            r(v + "/objects/{obj_id}", self.update_object, methods=["PATCH"]),
+            r(v + "/objects/{obj_id}", self.delete_object, methods=["DELETE"]),
+            r(v + "/objects/{obj_id}/review", self.review, methods=["POST"]),
+            r(v + "/prompts", self.prompt, methods=["POST"]), r(v + "/clear", self.clear, methods=["POST"]),
+            r(v + "/undo", self.undo, methods=["POST"]), r(v + "/redo", self.redo, methods=["POST"]),
+            r(v + "/masks", self.masks), r(v + "/masks/{frame}", self.frame_masks),
+            r(v + "/propagate", self.propagate, methods=["POST"]),
+            r(v + "/propagate/cancel", self.cancel, methods=["POST"]),
+            r(v + "/propagate/resume", self.resume, methods=["POST"]), r(v + "/propagation", self.propagation),
+            r(v + "/events", self.events), r(v + "/effort", self.video_effort),
+            r(v + "/segment-everything", self.segment_everything, methods=["POST"]),
+            r(v + "/proposals/{proposal_id}/accept", self.accept_proposal, methods=["POST"]),
+            r(v + "/export", self.export_video, methods=["POST"]), r(v + "/import", self.import_sav, methods=["POST"]),
+            r("/api/objects", self.all_objects), r("/api/effort", self.all_effort),
+            r("/api/export", self.export_all, methods=["POST"]), r("/api/exports/{path:path}", self.download),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+
+    # ------------------------------------------------------------------ pages, health, model
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    @api
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True, "model": self.s.model_name, "schema": self.s.store.schema_version,
+                             "tick": self.s.worker.tick})
+
+    @api
+    async def switch_model(self, request: Request) -> Response:
+        data = await body(request)
+        name = text(data.get("model"), "model")
+        if not name:
+            raise InvalidInputError("model: give a registry name or a checkpoint path")
+        model = await run_in_threadpool(load_named_model, name, self.s.settings.device)
+        await self.s.worker.call(lambda: self.a.set_model(model))
+        self.s.model_name = name
+        return JSONResponse({"model": name})
+
+    # ------------------------------------------------------------------ videos and frames
+    @api
+    async def list_videos(self, request: Request) -> Response:
+        return JSONResponse({"videos": self.s.store.videos()})
+
+    @api
+    async def upload(self, request: Request) -> Response:
+        """The request body is the file (streamed to disk); ``?name=clip.mp4`` names it."""
+        name = safe_name(request.query_params.get("name"))
+        check_kind(name)
+        limit = self.s.settings.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLargeError(f"upload: {declared} bytes is over the limit of {limit} bytes")
+        uploads = self.s.data_dir / "media"
+        uploads.mkdir(exist_ok=True)
+        tmp = temporary_name(uploads / f"upload-{uuid.uuid4().hex[:8]}{Path(name).suffix}")
+        try:
+            size = 0
+            with open(tmp, "wb") as fh:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLargeError(f"upload: more than the limit of {limit} bytes")
+                    fh.write(chunk)
+            if size == 0:
+                raise InvalidInputError("upload: the body is empty; send the file as the request body")
+            video = await run_in_threadpool(add_video, self.s.store, self.s.data_dir, tmp, name, True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return JSONResponse(video, status_code=201)
+
+    @api
+    async def get_video(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        video = self.s.store.video(vid)
+        return JSONResponse({**video, "objects": self.s.store.objects(vid),
+                             "propagation": self.s.store.latest_propagation(vid)})
+
+    @api
+    async def frame(self, request: Request) -> Response:
+        """A frame as JPEG (default) or PNG, ``?size=`` its longer side at most; cached by ETag."""
+        vid, frame = path_id(request, "video_id"), path_id(request, "frame")
+        video = self.s.store.video(vid)
+        self.s.store.check_frame(vid, frame)
+        fmt = request.query_params.get("format", "jpeg")
+        if fmt not in ("jpeg", "png"):
+            raise InvalidInputError(f"format: expected jpeg or png, got {fmt!r}")
+        size = integer(request.query_params.get("size"), "size", optional=True)
+        if size is not None and not 16 <= size <= 8192:
+            raise InvalidInputError(f"size: expected 16 to 8192 pixels, got {size}")
+        etag = f'"v{vid}-{video["path"]}-f{frame}-s{size}-{fmt}"'.replace("/", "_")
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
+        data = await run_in_threadpool(render_frame, rgb, size, fmt)
+        return Response(data, media_type=f"image/{fmt}", headers=headers)
+
+    # ------------------------------------------------------------------ objects and reviews
+    @api
+    async def list_objects(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        return JSONResponse({"objects": self.s.store.objects(vid, request.query_params.get("status"))})
+
+    @api
+    async def all_objects(self, request: Request) -> Response:
+        return JSONResponse({"objects": self.s.store.all_objects(request.query_params.get("status"))})
+
+    @api
+    async def create_object(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        obj_id = integer(data.get("obj_id"), "obj_id", optional=True)
+        if obj_id is not None and not 1 <= obj_id <= 2**31 - 1:
+            raise InvalidInputError(f"obj_id: expected an integer in [1, {2**31 - 1}], got {obj_id}")
+        obj, version = self.s.store.create_object(
+            vid, obj_id, text(data.get("name"), "name", limit=200) or None, text(data.get("category"), "category", limit=200),
+            text(data.get("colour"), "colour", limit=32), integer(data.get("version"), "version", optional=True))
+        self.s.hub.publish(vid, "object_created", {"version": version, "object": obj})
+        return JSONResponse({"version": version, "object": obj}, status_code=201)
+
+    @api
+    async def update_object(self, request: Request) -> Response:
+        vid, obj_id, data = path_id(request, "video_id"), path_id(request, "obj_id"), await body(request)
+        fields = {k: text(data[k], k, limit=200) for k in ("name", "category", "colour") if k in data}
+        if not fields:
+            raise InvalidInputError("body: give at least one of name, category, colour")
+        version = self.s.store.update_object(vid, obj_id, fields, integer(data.get("version"), "version", optional=True))
+        obj = self.s.store.object(vid, obj_id)
+        self.s.hub.publish(vid, "object_updated", {"version": version, "object": obj})
+        return JSONResponse({"version": version, "object": obj})
+
+    @api
+    async def delete_object(self, request: Request) -> Response:
+        vid, obj_id = path_id(request, "video_id"), path_id(request, "obj_id")
+        expect = integer(request.query_params.get("version"), "version", optional=True)
+
+        def run() -> int:
+            version = self.s.store.delete_object(vid, obj_id, expect)
+            self.a.forget_object(vid, obj_id)
+            return version
+
+        version = await self.s.worker.call(run)
+        self.s.hub.publish(vid, "object_deleted", {"version": version, "obj_id": obj_id})
+        return JSONResponse({"version": version, "obj_id": obj_id})
+
+    @api
+    async def review(self, request: Request) -> Response:
+        vid, obj_id, data = path_id(request, "video_id"), path_id(request, "obj_id"), await body(request)
+        version = self.s.store.set_review(vid, obj_id, data.get("status"), text(data.get("reviewer"), "reviewer", limit=200),
+                                          text(data.get("note"), "note"), integer(data.get("version"), "version", optional=True))
+        obj = self.s.store.object(vid, obj_id)
+        self.s.hub.publish(vid, "review", {"version": version, "object": obj})
+        return JSONResponse({"version": version, "object": obj})
+
+    # ------------------------------------------------------------------ prompts
+    @api
+    async def prompt(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        obj_id, frame = integer(data.get("obj_id"), "obj_id"), integer(data.get("frame"), "frame")
+        expect = integer(data.get("version"), "version", optional=True)
+        reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj_id, frame, data, expect))
+        return JSONResponse(reply)
+
+    @api
+    async def clear(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        obj_id, frame = integer(data.get("obj_id"), "obj_id"), integer(data.get("frame"), "frame")
+        expect = integer(data.get("version"), "version", optional=True)
+        return JSONResponse(await self.s.worker.call(lambda: self.a.clear(vid, obj_id, frame, expect)))
+
+    async def _history(self, request: Request, undo: bool) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        expect = integer(data.get("version"), "version", optional=True)
+        return JSONResponse(await self.s.worker.call(lambda: self.a.history(vid, undo, expect)))
+
+    @api
+    async def undo(self, request: Request) -> Response:
+        return await self._history(request, True)
+
+    @api
+    async def redo(self, request: Request) -> Response:
+        return await self._history(request, False)
+
+    @api
+    async def masks(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        self.s.store.video(vid)
+        obj_id = integer(request.query_params.get("obj_id"), "obj_id", optional=True)
+        return JSONResponse({"masks": self.s.store.mask_rows(vid, obj_id), "version": self.s.store.version(vid)})
+
+    @api
+    async def frame_masks(self, request: Request) -> Response:
+        vid, frame = path_id(request, "video_id"), path_id(request, "frame")
+        self.s.store.check_frame(vid, frame)
+        masks = self.s.store.masks_on(vid, frame)
+        return JSONResponse({"frame": frame, "masks": {str(k): v for k, v in masks.items()}})
+
+    # ------------------------------------------------------------------ propagation and events
+    @api
+    async def propagate(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        start = integer(data.get("start"), "start", optional=True)
+        end = integer(data.get("end"), "end", optional=True)
+        direction = data.get("direction", "forward")
+        expect = integer(data.get("version"), "version", optional=True)
+        reply = await self.s.worker.call(lambda: self.a.propagate(vid, start, end, direction, expect))
+        return JSONResponse(reply, status_code=202)
+
+    @api
+    async def cancel(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        self.s.store.video(vid)
+        return JSONResponse({"cancelled": await self.s.worker.call(lambda: self.a.cancel(vid))})
+
+    @api
+    async def resume(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        return JSONResponse(await self.s.worker.call(lambda: self.a.resume(vid)), status_code=202)
+
+    @api
+    async def propagation(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        self.s.store.video(vid)
+        return JSONResponse({"propagation": self.s.store.latest_propagation(vid)})
+
+    @api
+    async def events(self, request: Request) -> Response:
+        """Server-Sent Events of one video; ``Last-Event-ID`` (or ``?since=``) replays missed ones."""
+        vid = path_id(request, "video_id")
+        self.s.store.video(vid)
+        last = integer(request.headers.get("last-event-id") or request.query_params.get("since") or 0, "since")
+        limit = integer(request.query_params.get("limit"), "limit", optional=True)
+        stream = self.s.hub.stream(vid, last or 0, limit)
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    # ------------------------------------------------------------------ effort, proposals
+    @api
+    async def video_effort(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        return JSONResponse(exports.effort_summary(self.s.store, [vid]))
+
+    @api
+    async def all_effort(self, request: Request) -> Response:
+        return JSONResponse(exports.effort_summary(self.s.store, [v["id"] for v in self.s.store.videos()]))
+
+    @api
+    async def segment_everything(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        video = self.s.store.video(vid)
+        frame = self.s.store.check_frame(vid, integer(data.get("frame"), "frame"))
+        per_side = integer(data.get("points_per_side", 16), "points_per_side")
+        if not 2 <= per_side <= 64:
+            raise InvalidInputError(f"points_per_side: expected 2 to 64, got {per_side}")
+        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
+        items = await self.s.worker.call(lambda: exports.propose(self.a.model, rgb, per_side), INTERACTIVE)
+        ids = self.s.store.add_proposals(vid, frame, items)
+        proposals = [{"proposal_id": i, "frame": frame, "rle": rle, "score": score, "bbox": bbox}
+                     for i, (rle, score, bbox) in zip(ids, items)]
+        return JSONResponse({"frame": frame, "proposals": proposals})
+
+    @api
+    async def accept_proposal(self, request: Request) -> Response:
+        """Make a proposal an object: a new object whose mask prompt is the proposal's mask."""
+        vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
+        proposal = self.s.store.proposal(vid, pid)
+        expect = integer(data.get("version"), "version", optional=True)
+        obj, version = self.s.store.create_object(vid, None, text(data.get("name"), "name", limit=200) or None,
+                                                  text(data.get("category"), "category", limit=200), "", expect)
+        self.s.hub.publish(vid, "object_created", {"version": version, "object": obj})
+        prompt = {"mask": proposal["rle"]}
+        reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj["obj_id"], proposal["frame"], prompt, version))
+        self.s.store.drop_proposal(pid)
+        return JSONResponse({**reply, "object": obj}, status_code=201)
+
+    # ------------------------------------------------------------------ export, import, downloads
+    @api
+    async def export_video(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
+        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, [vid], fmt, stride)
+        return JSONResponse(written, status_code=201)
+
+    @api
+    async def export_all(self, request: Request) -> Response:
+        data = await body(request)
+        fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
+        vids = [v["id"] for v in self.s.store.videos()]
+        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride)
+        return JSONResponse(written, status_code=201)
+
+    @api
+    async def import_sav(self, request: Request) -> Response:
+        """The body is an SA-V annotation JSON: its masklets become objects with imported masks."""
+        vid = path_id(request, "video_id")
+        data = await body(request)
+
+        def run() -> dict[str, Any]:
+            self.a.cancel(vid, "imported")
+            reply = exports.import_sav_doc(self.s.store, vid, data)
+            self.a.drop(vid)  # the new mask prompts are replayed when the session is next built
+            return reply
+
+        reply = await self.s.worker.call(run)
+        self.s.hub.publish(vid, "imported", reply)
+        return JSONResponse(reply, status_code=201)
+
+    @api
+    async def download(self, request: Request) -> Response:
+        root = (self.s.data_dir / "exports").resolve()
+        target = (root / request.path_params["path"]).resolve()
+        if root not in target.parents or not target.is_file():
+            raise NotFoundError(f"path: no export {request.path_params['path']!r}")
+        return FileResponse(target, filename=target.name)

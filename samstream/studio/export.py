@@ -1,0 +1,330 @@
+"""Exports of a data dir's masklets (SA-V JSON, DAVIS PNGs, YouTube-VIS RLE JSON, overlay MP4), effort figures.
+
+Layouts under ``DATA_DIR/exports/<format>/`` (``<key>`` is the video's name without suffix):
+
+* ``sav``: ``<key>_manual.json`` in the layout of SA-V's ``*_manual.json`` (every ``stride``-th frame),
+  ``<key>_studio.json`` beside it (object ids, names, categories, reviews, effort per masklet), and
+  ``Annotations_6fps/<key>/<masklet:03d>/<frame:05d>.png`` for ``samstream eval sav``;
+* ``davis``: a DAVIS root, ``Annotations/480p/<key>/<frame:05d>.png`` (label maps, ids 1..255) and
+  ``ImageSets/2017/val.txt``, for ``samstream eval davis`` on either side;
+* ``coco``: ``<key>.json`` in YouTube-VIS style (per object one COCO RLE per frame, or null);
+* ``mp4``: ``<key>.mp4``, the masks drawn over the video.
+
+Each video's outputs are written under a hidden temporary folder and renamed into place when whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samstream.errors import InvalidInputError
+from samstream.eval.sav_json import load_sav_annotation
+from samstream.files import write_json, write_text
+from samstream.io.masks import label_map, mask_bbox, write_indexed_png, write_object_pngs
+from samstream.io.overlay import overlay
+from samstream.io.rle import coco_mask_api, decode_rle, encode_rle, encode_rles
+from samstream.studio.media import FramePool
+from samstream.studio.store import Store
+from samstream.video.decode import write_video
+
+__all__ = ["FORMATS", "effort_summary", "export_videos", "propose", "sav_document"]
+
+FORMATS = ("sav", "davis", "coco", "mp4")
+SMALL, LARGE = 32**2, 96**2  # COCO's area buckets (the example file's buckets follow them)
+
+
+def video_key(store: Store, video: dict[str, Any]) -> str:
+    stem = Path(video["name"]).stem
+    same = [v for v in store.videos() if Path(v["name"]).stem == stem]
+    return stem if len(same) == 1 else f"{stem}_{video['id']}"
+
+
+def _object_masks(store: Store, video_id: int) -> dict[int, dict[int, dict[str, Any]]]:
+    """obj_id -> frame -> RLE of every stored mask of a video."""
+    out: dict[int, dict[int, dict[str, Any]]] = {o["obj_id"]: {} for o in store.objects(video_id)}
+    for row in store.mask_rows(video_id):
+        if row["obj_id"] in out:
+            out[row["obj_id"]][row["frame"]] = row["rle"]
+    return out
+
+
+def _areas(rles: list[dict[str, Any]]) -> np.ndarray:
+    api = coco_mask_api()
+    coded = [{"size": r["size"], "counts": r["counts"].encode() if isinstance(r["counts"], str) else r["counts"]}
+             for r in rles]
+    return np.asarray(api.area(coded), dtype=np.int64)
+
+
+def sav_document(store: Store, video_id: int, stride: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An SA-V manual annotation of a video (every ``stride``-th frame) and its studio sidecar.
+
+    Rules read off SA-V's files: ``masklet_first_appeared_frame`` counts annotated frames;
+    ``masklet_frame_count`` is the number of annotated frames; sizes are the mean area over the
+    annotated frames where the masklet is visible (relative: over H * W), bucketed at 32² and 96²
+    pixels; visibility changes are counted from the first appearance on.
+    """
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise InvalidInputError(f"stride: expected an integer >= 1, got {stride!r}")
+    video = store.video(video_id)
+    h, w, n = video["height"], video["width"], video["num_frames"]
+    frames = list(range(0, n, stride))
+    empty = encode_rle(np.zeros((h, w), dtype=bool))
+    objects = {o["obj_id"]: o for o in store.objects(video_id)}
+    per_object = {k: v for k, v in _object_masks(store, video_id).items() if v}  # masklets with any mask
+    effort = {e["obj_id"]: e for e in store.effort(video_id)}
+    columns: list[list[dict[str, Any]]] = []
+    stats: dict[str, list[Any]] = {k: [] for k in ("rel", "abs", "bucket", "vis", "first", "edited")}
+    for obj_id, masks in per_object.items():
+        rles = [masks.get(f, empty) for f in frames]
+        areas = _areas(rles)
+        visible = areas > 0
+        first = int(np.argmax(visible)) if visible.any() else 0
+        size = float(areas[visible].mean()) if visible.any() else 0.0
+        columns.append(rles)
+        stats["abs"].append(round(size, 10))
+        stats["rel"].append(round(size / (h * w), 10))
+        stats["bucket"].append("small" if size < SMALL else "medium" if size < LARGE else "large")
+        stats["vis"].append(int((visible[first + 1:] != visible[first:-1]).sum()))
+        stats["first"].append(float(first))
+        stats["edited"].append(int(effort[obj_id]["edited_frames"]))
+    num = len(columns)
+    fps = float(video["fps"] or 24.0)
+    doc = {
+        "video_id": video_key(store, video), "video_duration": n / fps, "video_frame_count": float(n),
+        "video_height": float(h), "video_width": float(w), "video_resolution": float(h * w),
+        "video_environment": "Unknown", "video_split": "studio",
+        "masklet": [[columns[j][i] for j in range(num)] for i in range(len(frames))],
+        "masklet_id": list(range(num)), "masklet_size_rel": stats["rel"], "masklet_size_abs": stats["abs"],
+        "masklet_size_bucket": stats["bucket"], "masklet_visibility_changes": stats["vis"],
+        "masklet_first_appeared_frame": stats["first"], "masklet_frame_count": [len(frames)] * num,
+        "masklet_edited_frame_count": stats["edited"], "masklet_type": ["manual"] * num,
+        "masklet_stability_score": [None] * num, "masklet_num": num,
+    }
+    sidecar = {"video_id": doc["video_id"], "studio_video_id": video_id, "stride": stride, "masklets": [
+        {"masklet_id": j, "obj_id": obj_id, "name": objects[obj_id]["name"], "category": objects[obj_id]["category"],
+         "review_status": objects[obj_id]["review_status"], "reviewer": objects[obj_id]["reviewer"],
+         "note": objects[obj_id]["note"], "effort": effort[obj_id]}
+        for j, obj_id in enumerate(per_object)]}
+    return doc, sidecar
+
+
+def _write_sav(store: Store, video_id: int, key: str, tmp: Path, stride: int) -> list[Path]:
+    doc, sidecar = sav_document(store, video_id, stride)
+    json_path = write_json(tmp / f"{key}_manual.json", doc, indent=None)
+    side_path = write_json(tmp / f"{key}_studio.json", sidecar)
+    pngs = tmp / "Annotations_6fps" / key
+    pngs.mkdir(parents=True)
+    for index, rles in enumerate(doc["masklet"]):
+        masks = np.stack([decode_rle(r) for r in rles]) if rles else np.zeros((0, 1, 1), bool)
+        write_object_pngs(pngs, f"{index * stride:05d}", list(range(len(rles))), masks.astype(np.uint8))
+    return [json_path, side_path, pngs]
+
+
+def _frame_label_maps(store: Store, video_id: int) -> tuple[dict[str, Any], list[int], Any]:
+    video = store.video(video_id)
+    obj_ids = [o["obj_id"] for o in store.objects(video_id)]
+    too_big = [o for o in obj_ids if o > 255]
+    if too_big:
+        raise InvalidInputError(f"format: DAVIS label maps hold object ids 1..255; video {video_id} has {too_big}")
+    masks = _object_masks(store, video_id)
+
+    def label(frame: int) -> np.ndarray:
+        present = [o for o in obj_ids if frame in masks[o]]
+        stack = np.stack([decode_rle(masks[o][frame]) for o in present]) if present else None
+        return label_map(present, stack, (video["height"], video["width"]))  # type: ignore[arg-type]
+
+    return video, obj_ids, label
+
+
+def _write_davis(store: Store, video_id: int, key: str, tmp: Path) -> list[Path]:
+    video, _, label = _frame_label_maps(store, video_id)
+    folder = tmp / "Annotations" / "480p" / key
+    for frame in range(video["num_frames"]):
+        write_indexed_png(folder / f"{frame:05d}.png", label(frame))
+    return [folder]
+
+
+def _write_coco(store: Store, video_id: int, key: str, tmp: Path) -> list[Path]:
+    video = store.video(video_id)
+    n = video["num_frames"]
+    effort = {e["obj_id"]: e for e in store.effort(video_id)}
+    categories: dict[str, int] = {}
+    annotations = []
+    for obj in store.objects(video_id):
+        masks = _object_masks(store, video_id)[obj["obj_id"]]
+        segs = [masks.get(f) for f in range(n)]
+        areas = [int(a) for a in _areas([s for s in segs if s is not None])] if masks else []
+        it = iter(areas)
+        cat = categories.setdefault(obj["category"] or "object", len(categories) + 1)
+        annotations.append({
+            "id": len(annotations) + 1, "video_id": 1, "obj_id": obj["obj_id"], "category_id": cat, "iscrowd": 0,
+            "segmentations": segs, "areas": [next(it) if s is not None else None for s in segs],
+            "bboxes": [mask_bbox(decode_rle(s)) if s is not None else None for s in segs],
+            "name": obj["name"], "review_status": obj["review_status"], "reviewer": obj["reviewer"],
+            "note": obj["note"], "effort": effort[obj["obj_id"]]})
+    doc = {"videos": [{"id": 1, "name": key, "width": video["width"], "height": video["height"], "length": n,
+                       "file_names": [f"{key}/{f:05d}.jpg" for f in range(n)]}],
+           "categories": [{"id": i, "name": name} for name, i in categories.items()], "annotations": annotations}
+    return [write_json(tmp / f"{key}.json", doc, indent=None)]
+
+
+def _write_mp4(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path) -> list[Path]:
+    video, obj_ids, _ = _frame_label_maps(store, video_id)
+    masks = _object_masks(store, video_id)
+    pool = FramePool(1)
+
+    def frames() -> Any:
+        for f in range(video["num_frames"]):
+            rgb = pool.raw(data_dir / video["path"], f)
+            yield overlay(rgb, {o: decode_rle(masks[o][f]) for o in obj_ids if f in masks[o]})
+
+    try:
+        write_video(tmp / f"{key}.mp4", frames(), video["fps"] or 24.0)
+    finally:
+        pool.close()
+    return [tmp / f"{key}.mp4"]
+
+
+def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, stride: int = 4) -> dict[str, Any]:
+    """Export videos in ``fmt``; returns the written paths (relative to ``exports/``)."""
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    root = data_dir / "exports" / fmt
+    root.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    keys = []
+    for vid in video_ids:
+        key = video_key(store, store.video(vid))
+        keys.append(key)
+        tmp = data_dir / "exports" / f".{fmt}-{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir()
+        try:
+            if fmt == "sav":
+                paths = _write_sav(store, vid, key, tmp, stride)
+            elif fmt == "davis":
+                paths = _write_davis(store, vid, key, tmp)
+            elif fmt == "coco":
+                paths = _write_coco(store, vid, key, tmp)
+            else:
+                paths = _write_mp4(store, data_dir, vid, key, tmp)
+            for p in paths:
+                written.append(str(_move_into(root, tmp, p).relative_to(data_dir / "exports")))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if fmt == "davis":
+        listed = data_dir / "exports" / "davis" / "ImageSets" / "2017" / "val.txt"
+        old = listed.read_text().split() if listed.is_file() else []
+        write_text(listed, "\n".join(sorted(set(old) | set(keys))) + "\n")
+    return {"format": fmt, "files": written, "urls": [f"/api/exports/{p}" for p in written]}
+
+
+def _move_into(root: Path, tmp: Path, path: Path) -> Path:
+    """Rename ``path`` (under ``tmp``) to the same place under ``root``, replacing an older export."""
+    target = root / path.relative_to(tmp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+        target.rename(old)
+        path.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        path.replace(target)
+    return target
+
+
+def clean_partial_exports(data_dir: Path) -> None:
+    """Remove what an export killed midway left (hidden temporary folders)."""
+    exports = data_dir / "exports"
+    for tmp in list(exports.glob(".*.tmp")) + list(exports.glob("**/.*.old")):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- effort, proposals, import
+
+
+def effort_summary(store: Store, video_ids: list[int]) -> dict[str, Any]:
+    """Effort per masklet, per video and for all of ``video_ids``."""
+    keys = ("clicks", "prompted_frames", "edited_frames", "active_seconds")
+    videos = []
+    for vid in video_ids:
+        rows = store.effort(vid)
+        num_frames = store.video(vid)["num_frames"]
+        totals = {k: round(sum(r[k] for r in rows), 3) for k in keys}
+        videos.append({"video_id": vid, "num_frames": num_frames, "objects": rows, "totals": totals})
+    totals = {k: round(sum(v["totals"][k] for v in videos), 3) for k in keys}
+    frames = sum(v["num_frames"] for v in videos)
+    totals["seconds_per_frame"] = round(totals["active_seconds"] / frames, 4) if frames else 0.0
+    return {"videos": videos, "totals": totals}
+
+
+def propose(model: Any, rgb: np.ndarray, points_per_side: int) -> list[tuple[dict[str, Any], float, list[int]]]:
+    """'Segment everything' on one frame: (RLE, predicted IoU, XYWH box) per proposal, best first."""
+    from samstream.amg import MaskGenerator
+
+    records = MaskGenerator(model, points_per_side=points_per_side).generate(np.ascontiguousarray(rgb))
+    records.sort(key=lambda r: -r["predicted_iou"])
+    if not records:
+        return []
+    rles = encode_rles(np.stack([r["segmentation"] for r in records]))
+    return [(rle, round(float(r["predicted_iou"]), 4), [int(v) for v in r["bbox"]]) for rle, r in zip(rles, records)]
+
+
+def import_sav_doc(store: Store, video_id: int, doc: dict[str, Any], stride: int = 4) -> dict[str, Any]:
+    """SA-V masklets as new objects with imported masks on the annotated frames (then editable)."""
+    import tempfile
+
+    video = store.video(video_id)
+    with tempfile.TemporaryDirectory() as tmp:  # the reader takes a file: parse through it, once
+        path = write_json(Path(tmp) / "sav.json", doc, indent=None)
+        sav = load_sav_annotation(path)
+    if (sav.height, sav.width) != (video["height"], video["width"]):
+        raise InvalidInputError(f"masklet: size {sav.height}x{sav.width} is not the video's "
+                                f"{video['height']}x{video['width']}")
+    return import_masklets(store, video_id, [(m.masklet_id, {i * stride: r for i, r in enumerate(m.rles)})
+                                             for m in sav.masklets])
+
+
+def import_davis_folder(store: Store, video_id: int, folder: Path) -> dict[str, Any]:
+    """DAVIS label PNGs (``<frame>.png``, in frame order) as starting masklets, one per id."""
+    from samstream.eval.io import list_pngs, read_label_png
+
+    video = store.video(video_id)
+    names = list_pngs(folder)
+    if not names:
+        raise InvalidInputError(f"folder: no PNG in {str(folder)!r}")
+    per_object: dict[int, dict[int, dict[str, Any]]] = {}
+    for name in names:
+        frame = int(Path(name).stem) if Path(name).stem.isdigit() else names.index(name)
+        if frame >= video["num_frames"]:
+            raise InvalidInputError(f"folder: {name} is past the video's last frame {video['num_frames'] - 1}")
+        labels = read_label_png(folder / name)
+        if labels.shape != (video["height"], video["width"]):
+            raise InvalidInputError(f"folder: {name} is {labels.shape}, the video is "
+                                    f"{video['height']}x{video['width']}")
+        for k in np.unique(labels):
+            if 0 < k < 255:
+                per_object.setdefault(int(k), {})[frame] = encode_rle(labels == k)
+    return import_masklets(store, video_id, sorted(per_object.items()))
+
+
+def import_masklets(store: Store, video_id: int, masklets: list[tuple[int, dict[int, dict[str, Any]]]]) -> dict[str, Any]:
+    """New objects with the given masks; each masklet's first visible mask becomes its mask prompt,
+    so that it can be propagated and corrected like any other (drop the video's warm session after)."""
+    created, items = [], []
+    n = store.video(video_id)["num_frames"]
+    for source_id, frames in masklets:
+        obj, _ = store.create_object(video_id, None, f"imported {source_id}", "", "", None)
+        created.append(obj["obj_id"])
+        kept = {f: rle for f, rle in sorted(frames.items()) if f < n}
+        items += [(obj["obj_id"], f, rle) for f, rle in kept.items()]
+        visible = [f for f, rle in kept.items() if decode_rle(rle).any()]
+        if visible:
+            rle = kept[visible[0]]
+            store.add_edit(video_id, obj["obj_id"], visible[0], "mask", {"mask": rle}, rle, None)
+    store.put_imported_masks(video_id, items)
+    return {"objects": created, "masks": len(items), "version": store.version(video_id)}

@@ -1,0 +1,135 @@
+"""Media of a data dir: adding videos and image folders, and frames served as images.
+
+Media live under ``DATA_DIR/media/<video id>_<safe name>``. A file reaches its final name only when
+whole and readable (uploads are streamed to a hidden temporary file, checked with PyAV, renamed), so
+a failed or interrupted upload leaves nothing. Names from users never reach the file system as
+given: :func:`safe_name` refuses separators and ``..`` and keeps a small character set.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from samstream.errors import InvalidInputError, SamstreamError, VideoReadError
+from samstream.files import atomic_write
+from samstream.video.frames import IMAGE_SUFFIXES, open_frames
+
+__all__ = ["FramePool", "VIDEO_SUFFIXES", "add_media", "probe", "render_frame", "safe_name"]
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# the model's normalisation does not matter for raw frames; FrameSource needs some
+_MEAN, _STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+class TooLargeError(SamstreamError):
+    """An upload over the size limit."""
+
+
+def safe_name(name: Any) -> str:
+    """A user's file name made safe for the file system; refuses paths (separators, ``..``)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"name: expected a file name such as 'clip.mp4', got {name!r}")
+    if "/" in name or "\\" in name or "\x00" in name or name.strip() in (".", "..") or ".." in name:
+        raise InvalidInputError(f"name: {name!r} is a path; give a plain file name such as 'clip.mp4'")
+    cleaned = _SAFE.sub("_", name.strip()).lstrip(".")
+    if not cleaned:
+        raise InvalidInputError(f"name: {name!r} has no usable character")
+    return cleaned[:120]
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """Frame count, size and rate of a video file or frame folder (decodes the first frame only)."""
+    with open_frames(path, 16, _MEAN, _STD, cache_size=1) as frames:
+        return {"num_frames": len(frames), "height": frames.height, "width": frames.width, "fps": frames.fps}
+
+
+def check_kind(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "file"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    raise InvalidInputError(f"name: {name!r} is not a video ({', '.join(VIDEO_SUFFIXES)}) "
+                            f"or an image ({', '.join(IMAGE_SUFFIXES)})")
+
+
+def add_media(data_dir: Path, video_key: str, source: Path, move: bool) -> tuple[str, str, dict[str, Any]]:
+    """Put ``source`` (a video file, an image or a frame folder) under ``media/``; returns (relative path, kind, info).
+
+    ``move`` renames a finished upload into place; otherwise the file or folder is copied. The copy is
+    made under a temporary name and renamed, and is probed before it becomes visible.
+    """
+    media = data_dir / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        kind, target = "folder", media / video_key
+        tmp = media / f".{video_key}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            shutil.copytree(source, tmp)
+            info = probe(tmp)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return str(target.relative_to(data_dir)), kind, info
+    kind = check_kind(source.name)
+    target = media / (video_key + source.suffix.lower())
+    with atomic_write(target) as tmp:
+        if move:
+            source.replace(tmp)
+        else:
+            shutil.copyfile(source, tmp)
+        try:
+            info = probe(tmp)
+        except (VideoReadError, InvalidInputError) as exc:
+            raise VideoReadError(f"file: {source.name!r} cannot be read as a video or image ({exc})") from exc
+    return str(target.relative_to(data_dir)), "file" if kind == "file" else "image", info
+
+
+class FramePool:
+    """Open frame sources of the served videos (a few, least recently used closed first); decodes on demand."""
+
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = capacity
+        self._open: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def raw(self, path: Path, frame: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame ``frame`` of the video at ``path``."""
+        key = str(path)
+        with self._lock:
+            source = self._open.pop(key, None)
+            if source is None:
+                source = open_frames(path, 16, _MEAN, _STD, cache_size=2)
+            self._open[key] = source
+            while len(self._open) > self.capacity:
+                self._open.popitem(last=False)[1].close()
+        return source.raw(frame)
+
+    def close(self) -> None:
+        with self._lock:
+            for source in self._open.values():
+                source.close()
+            self._open.clear()
+
+
+def render_frame(rgb: np.ndarray, max_side: int | None, fmt: str) -> bytes:
+    """A frame encoded as JPEG or PNG, scaled down so its longer side is at most ``max_side``."""
+    img = Image.fromarray(np.ascontiguousarray(rgb))
+    if max_side is not None and max(img.size) > max_side:
+        scale = max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG" if fmt == "jpeg" else "PNG", quality=90)
+    return buf.getvalue()

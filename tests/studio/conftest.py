@@ -1,0 +1,68 @@
+"""Fixtures of the studio tests: the bundled model, synthetic clips with known masks, an in-process client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import samstream
+from samstream.train.synthetic import SyntheticClip, SyntheticConfig, generate_clip
+from samstream.video.decode import write_video
+
+CLIP_FRAMES = 8
+
+
+def clip(seed: int = 3, frames: int = CLIP_FRAMES) -> SyntheticClip:
+    """A 128x128 synthetic clip with at least one large object (seed 3: object 1 is visible on frame 0)."""
+    return generate_clip(seed, SyntheticConfig(size=128, num_frames=frames, max_objects=2, exit_prob=0.0))
+
+
+def write_frames(folder: Path, frames: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{i:05d}.png")
+    return folder
+
+
+def centre_click(mask: np.ndarray) -> list[float]:
+    """A pixel inside ``mask`` nearest its centroid."""
+    ys, xs = np.nonzero(mask)
+    cy, cx = ys.mean(), xs.mean()
+    k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+    return [float(xs[k]), float(ys[k])]
+
+
+@pytest.fixture(scope="session")
+def nano():
+    return samstream.load_model("samstream-nano", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("studio_media")
+    c = clip()
+    write_frames(root / "clip_frames", c.frames)
+    write_video(root / "clip.mp4", c.frames, 12)
+    (root / "notes.mp4").write_text("this is not a video\n")
+    return {"root": root, "frames": root / "clip_frames", "video": root / "clip.mp4", "fake": root / "notes.mp4"}
+
+
+@pytest.fixture()
+def studio(tmp_path, nano, media):
+    """An in-process studio over a fresh data dir holding the clip's frame folder as video 1."""
+    from starlette.testclient import TestClient
+
+    from samstream.studio.app import create_app
+    from samstream.studio.service import Settings
+
+    app = create_app(Settings(data_dir=tmp_path / "data", max_upload_bytes=1 << 20), model=nano)
+    with TestClient(app) as client:
+        client.app_state = app.app.state  # type: ignore[attr-defined]
+        store = app.app.state.studio.store
+        from samstream.studio.service import add_video
+
+        add_video(store, tmp_path / "data", media["frames"], "clip.png")
+        yield client
