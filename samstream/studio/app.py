@@ -406,10 +406,17 @@ class Routes:
         video = self.s.store.video(vid)
         frame = self.s.store.check_frame(vid, integer(data.get("frame"), "frame"))
         per_side = integer(data.get("points_per_side", 16), "points_per_side")
-        if not 2 <= per_side <= 64:
-            raise InvalidInputError(f"points_per_side: expected 2 to 64, got {per_side}")
+        if not 1 <= per_side <= 64:
+            raise InvalidInputError(f"points_per_side: expected 1 to 64, got {per_side}")
+        options: dict[str, Any] = {"points_per_side": per_side}
+        for key in ("pred_iou_thresh", "stability_score_thresh"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                    raise InvalidInputError(f"{key}: expected a number in [0, 1], got {value!r}")
+                options[key] = float(value)
         rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
-        items = await self.s.worker.call(lambda: exports.propose(self.a.model, rgb, per_side), INTERACTIVE)
+        items = await self.s.worker.call(lambda: exports.propose(self.a.model, rgb, options), INTERACTIVE)
         ids = self.s.store.add_proposals(vid, frame, items)
         proposals = [{"proposal_id": i, "frame": frame, "rle": rle, "score": score, "bbox": bbox}
                      for i, (rle, score, bbox) in zip(ids, items)]

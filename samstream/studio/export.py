@@ -60,6 +60,17 @@ def _areas(rles: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray(api.area(coded), dtype=np.int64)
 
 
+def masklet_stats(rles: list[dict[str, Any]], hw: tuple[int, int]) -> dict[str, Any]:
+    """SA-V's per-masklet fields from its RLEs on the annotated frames (see :func:`sav_document`)."""
+    areas = _areas(rles)
+    visible = areas > 0
+    first = int(np.argmax(visible)) if visible.any() else 0
+    size = float(areas[visible].mean()) if visible.any() else 0.0
+    return {"abs": round(size, 10), "rel": round(size / (hw[0] * hw[1]), 10),
+            "bucket": "small" if size < SMALL else "medium" if size < LARGE else "large",
+            "vis": int((visible[first + 1:] != visible[first:-1]).sum()), "first": float(first)}
+
+
 def sav_document(store: Store, video_id: int, stride: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
     """An SA-V manual annotation of a video (every ``stride``-th frame) and its studio sidecar.
 
@@ -81,16 +92,9 @@ def sav_document(store: Store, video_id: int, stride: int = 4) -> tuple[dict[str
     stats: dict[str, list[Any]] = {k: [] for k in ("rel", "abs", "bucket", "vis", "first", "edited")}
     for obj_id, masks in per_object.items():
         rles = [masks.get(f, empty) for f in frames]
-        areas = _areas(rles)
-        visible = areas > 0
-        first = int(np.argmax(visible)) if visible.any() else 0
-        size = float(areas[visible].mean()) if visible.any() else 0.0
         columns.append(rles)
-        stats["abs"].append(round(size, 10))
-        stats["rel"].append(round(size / (h * w), 10))
-        stats["bucket"].append("small" if size < SMALL else "medium" if size < LARGE else "large")
-        stats["vis"].append(int((visible[first + 1:] != visible[first:-1]).sum()))
-        stats["first"].append(float(first))
+        for key, value in masklet_stats(rles, (h, w)).items():
+            stats[key].append(value)
         stats["edited"].append(int(effort[obj_id]["edited_frames"]))
     num = len(columns)
     fps = float(video["fps"] or 24.0)
@@ -262,12 +266,16 @@ def effort_summary(store: Store, video_ids: list[int]) -> dict[str, Any]:
     return {"videos": videos, "totals": totals}
 
 
-def propose(model: Any, rgb: np.ndarray, points_per_side: int) -> list[tuple[dict[str, Any], float, list[int]]]:
-    """'Segment everything' on one frame: (RLE, predicted IoU, XYWH box) per proposal, best first."""
+def propose(model: Any, rgb: np.ndarray, options: dict[str, Any], limit: int = 64,
+            ) -> list[tuple[dict[str, Any], float, list[int]]]:
+    """'Segment everything' on one frame: (RLE, predicted IoU, XYWH box) per proposal, best first.
+
+    ``options`` go to :class:`~samstream.MaskGenerator` (``points_per_side``, thresholds).
+    """
     from samstream.amg import MaskGenerator
 
-    records = MaskGenerator(model, points_per_side=points_per_side).generate(np.ascontiguousarray(rgb))
-    records.sort(key=lambda r: -r["predicted_iou"])
+    records = MaskGenerator(model, **options).generate(np.ascontiguousarray(rgb))
+    records = sorted(records, key=lambda r: -r["predicted_iou"])[:limit]
     if not records:
         return []
     rles = encode_rles(np.stack([r["segmentation"] for r in records]))

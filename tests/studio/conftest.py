@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture()
 def studio(tmp_path, nano, media):
     """An in-process studio over a fresh data dir holding the clip's frame folder as video 1."""
-    from starlette.testclient import TestClient
+    with warnings.catch_warnings():  # starlette asks for httpx2, which is not installed here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
 
     from samstream.studio.app import create_app
     from samstream.studio.service import Settings
