@@ -228,8 +228,9 @@ class Routes:
     @api
     async def get_video(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
+        last_event = self.s.hub.last_id(vid)  # read first: events after it are newer than this reply
         video = self.s.store.video(vid)
-        return JSONResponse({**video, "objects": self.s.store.objects(vid),
+        return JSONResponse({**video, "last_event_id": last_event, "objects": self.s.store.objects(vid),
                              "propagation": self.s.store.latest_propagation(vid)})
 
     @api

@@ -50,6 +50,12 @@ class EventHub:
             sub.loop.call_soon_threadsafe(self._deliver, video_id, sub, event)
         return event[0]
 
+    def last_id(self, video_id: int) -> int:
+        """Id of the video's latest event (0 if none): load a video's state, then stream from here."""
+        with self._lock:
+            backlog = self._backlog.get(video_id)
+            return backlog[-1][0] if backlog else 0
+
     def _deliver(self, video_id: int, sub: _Subscriber, event: tuple[int, str, dict[str, Any]]) -> None:
         try:
             sub.queue.put_nowait(event)

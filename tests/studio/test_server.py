@@ -1,0 +1,178 @@
+"""A real studio server process on loopback: annotate over HTTP, export, score, kill -9, restart, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import samstream
+from samstream.eval.sav import evaluate_sav
+from samstream.io.masks import write_object_pngs
+from samstream.io.rle import decode_rle
+from tests.studio.conftest import centre_click, clip, write_frames
+from tests.studio.helpers import parse_sse, stored_masks, wait_propagation
+
+FRAMES = 12
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "samstream.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+class Server:
+    """``python -m samstream studio DATA_DIR --port P`` as a child process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        self.proc = subprocess.Popen([sys.executable, "-m", "samstream.cli", "studio", str(data_dir), "--port",
+                                      str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if self.client.get("/api/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start: {self.proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.client.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.client.close()
+
+
+def stream_until_done(port: int, video_id: int, since: int, out: list, ready: threading.Event) -> None:
+    """Collect a video's events after ``since`` until its propagation finishes."""
+    with httpx.stream("GET", f"http://127.0.0.1:{port}/api/videos/{video_id}/events?since={since}",
+                      timeout=120) as reply:
+        buf = ""
+        for chunk in reply.iter_text():
+            ready.set()
+            buf += chunk
+            *blocks, buf = buf.split("\n\n")
+            for event in parse_sse("\n\n".join(blocks) + "\n\n"):
+                out.append(event)
+                if event[1] in ("propagation_done", "propagation_failed"):
+                    return
+
+
+def sav_pngs(root: Path, video: str, masks: dict[int, np.ndarray], stride: int = 4) -> Path:
+    """One object's masks (frame -> (H, W) bool) in SA-V's PNG layout, every ``stride``-th frame."""
+    for frame in range(0, FRAMES, stride):
+        write_object_pngs(root / video, f"{frame:05d}", [0], masks[frame][None].astype(np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    c = clip(frames=FRAMES)
+    write_frames(root / "walk", c.frames)
+    return root, c
+
+
+def test_annotate_export_score_over_http_then_kill_and_resume(clip_dir, nano):
+    root, c = clip_dir
+    data = root / "data"
+    added = cli("studio", "add", str(data), str(root / "walk"), str(root / "walk"), "--jsonl")
+    assert added.returncode == 0, added.stderr
+    server = Server(data)
+    try:
+        s = server.client
+        assert s.post("/api/videos/1/objects", json={"name": "thing"}).status_code == 201
+        first, fix = centre_click(c.masks[0, 0]), [2.0, 2.0]
+        s.post("/api/videos/1/prompts", json={"obj_id": 1, "frame": 0, "points": [first], "labels": [1]})
+        events: list = []
+        ready = threading.Event()
+        since = s.get("/api/videos/1").json()["last_event_id"]
+        reader = threading.Thread(target=stream_until_done, args=(server.port, 1, since, events, ready))
+        reader.start()
+        ready.wait(30)
+        assert s.post("/api/videos/1/propagate", json={}).status_code == 202
+        reader.join(120)
+        frames = [e[2] for e in events if e[1] == "frame"]
+        assert [f["frame"] for f in frames] == list(range(FRAMES))  # streamed live, in order, with progress
+        assert [f["done"] for f in frames] == list(range(1, FRAMES + 1)) and frames[-1]["fps"] > 0
+        s.post("/api/videos/1/prompts", json={"obj_id": 1, "frame": 6, "points": [fix], "labels": [0]})
+        s.post("/api/videos/1/propagate", json={})
+        wait_propagation(s, 1)
+        export = s.post("/api/videos/1/export", json={"format": "sav"}).json()
+        assert "sav/walk_1_manual.json" in export["files"]
+        doc = s.get("/api/exports/sav/walk_1_manual.json").json()
+        assert doc["masklet_num"] == 1 and len(doc["masklet"]) == 3  # frames 0, 4, 8
+
+        # the library, same prompts in the same order
+        with samstream.VideoPredictor(nano).open(root / "walk") as session:
+            session.add_points(0, 1, [first], [1])
+            list(session.propagate())
+            session.add_points(6, 1, [fix], [0], clear_old=False)
+            library = {r.frame_idx: r.masks[0].numpy() for r in session.propagate()}
+        gt = sav_pngs(root / "gt", "walk_1", {f: c.masks[f, 0] for f in range(FRAMES)})
+        lib = sav_pngs(root / "lib", "walk_1", library)
+        scored = cli("eval", "sav", str(gt), str(data / "exports" / "sav" / "Annotations_6fps"), "--jsonl",
+                     "--keep-first-last")
+        assert scored.returncode == 0, scored.stderr
+        served = json.loads(scored.stdout.splitlines()[-1])["J&F"]
+        assert served == pytest.approx(evaluate_sav(lib, gt, keep_first_last=True).jf, abs=1e-9)
+
+        # video 2: one click, a propagation killed midway
+        s.post("/api/videos/2/objects", json={})
+        s.post("/api/videos/2/prompts", json={"obj_id": 1, "frame": 0, "points": [first], "labels": [1]})
+        s.post("/api/videos/2/propagate", json={})
+        deadline = time.monotonic() + 120
+        while s.get("/api/videos/2/propagation").json()["propagation"]["frames_done"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        acknowledged = stored_masks(s, 2)
+        server.kill()
+
+        server = Server(data)
+        s = server.client
+        prop = s.get("/api/videos/2/propagation").json()["propagation"]
+        assert prop["status"] == "interrupted" and prop["frames_done"] >= 3
+        after = stored_masks(s, 2)
+        assert all(np.array_equal(after[k], m) for k, m in acknowledged.items())  # nothing acknowledged lost
+        assert [o["name"] for o in s.get("/api/videos/1/objects").json()["objects"]] == ["thing"]
+        assert np.array_equal(stored_masks(s, 1)[(1, 8)], library[8])  # video 1 intact
+        assert s.post("/api/videos/2/propagate/resume").status_code == 202
+        assert wait_propagation(s, 2)["status"] == "done"
+        with samstream.VideoPredictor(nano).open(root / "walk") as session:
+            session.add_points(0, 1, [first], [1])
+            want = {r.frame_idx: r.masks[0].numpy() for r in session.propagate()}
+        resumed = stored_masks(s, 2)
+        assert all(np.array_equal(resumed[(1, f)], want[f]) for f in range(FRAMES))  # the same result
+        assert not list((data / "exports").rglob(".*.tmp"))
+    finally:
+        server.stop()
