@@ -441,27 +441,35 @@ class Routes:
     @api
     async def export_video(self, request: Request) -> Response:
         vid, data = path_id(request, "video_id"), await body(request)
+        return await self._export(data, [vid])
+
+    async def _export(self, data: dict[str, Any], vids: list[int]) -> Response:
         fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
-        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, [vid], fmt, stride)
+        flags = {}
+        for key in ("accepted_only", "with_media"):
+            flags[key] = data.get(key, False)
+            if not isinstance(flags[key], bool):
+                raise InvalidInputError(f"{key}: expected true or false, got {flags[key]!r}")
+        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride,
+                                          flags["accepted_only"], flags["with_media"])
         return JSONResponse(written, status_code=201)
 
     @api
     async def export_all(self, request: Request) -> Response:
-        data = await body(request)
-        fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
-        vids = [v["id"] for v in self.s.store.videos()]
-        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride)
-        return JSONResponse(written, status_code=201)
+        return await self._export(await body(request), [v["id"] for v in self.s.store.videos()])
 
     @api
     async def import_sav(self, request: Request) -> Response:
-        """The body is an SA-V annotation JSON: its masklets become objects with imported masks."""
+        """The body is an SA-V annotation JSON (``?stride=``: video frames per annotated frame, default 4)."""
         vid = path_id(request, "video_id")
         data = await body(request)
+        stride = integer(request.query_params.get("stride", 4), "stride")
+        if stride < 1:  # type: ignore[operator]
+            raise InvalidInputError(f"stride: expected an integer >= 1, got {stride}")
 
         def run() -> dict[str, Any]:
             self.a.cancel(vid, "imported")
-            reply = exports.import_sav_doc(self.s.store, vid, data)
+            reply = exports.import_sav_doc(self.s.store, vid, data, stride)  # type: ignore[arg-type]
             self.a.drop(vid)  # the new mask prompts are replayed when the session is next built
             return reply
 

@@ -15,6 +15,7 @@ Each video's outputs are written under a hidden temporary folder and renamed int
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -71,7 +72,8 @@ def masklet_stats(rles: list[dict[str, Any]], hw: tuple[int, int]) -> dict[str, 
             "vis": int((visible[first + 1:] != visible[first:-1]).sum()), "first": float(first)}
 
 
-def sav_document(store: Store, video_id: int, stride: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
+def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bool = False,
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """An SA-V manual annotation of a video (every ``stride``-th frame) and its studio sidecar.
 
     Rules read off SA-V's files: ``masklet_first_appeared_frame`` counts annotated frames;
@@ -86,7 +88,8 @@ def sav_document(store: Store, video_id: int, stride: int = 4) -> tuple[dict[str
     frames = list(range(0, n, stride))
     empty = encode_rle(np.zeros((h, w), dtype=bool))
     objects = {o["obj_id"]: o for o in store.objects(video_id)}
-    per_object = {k: v for k, v in _object_masks(store, video_id).items() if v}  # masklets with any mask
+    per_object = {k: v for k, v in _object_masks(store, video_id).items()  # masklets with any mask
+                  if v and (not accepted_only or objects[k]["review_status"] == "accepted")}
     effort = {e["obj_id"]: e for e in store.effort(video_id)}
     columns: list[list[dict[str, Any]]] = []
     stats: dict[str, list[Any]] = {k: [] for k in ("rel", "abs", "bucket", "vis", "first", "edited")}
@@ -117,8 +120,9 @@ def sav_document(store: Store, video_id: int, stride: int = 4) -> tuple[dict[str
     return doc, sidecar
 
 
-def _write_sav(store: Store, video_id: int, key: str, tmp: Path, stride: int) -> list[Path]:
-    doc, sidecar = sav_document(store, video_id, stride)
+def _write_sav(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path, stride: int,
+               accepted_only: bool, with_media: bool) -> list[Path]:
+    doc, sidecar = sav_document(store, video_id, stride, accepted_only)
     json_path = write_json(tmp / f"{key}_manual.json", doc, indent=None)
     side_path = write_json(tmp / f"{key}_studio.json", sidecar)
     pngs = tmp / "Annotations_6fps" / key
@@ -126,7 +130,27 @@ def _write_sav(store: Store, video_id: int, key: str, tmp: Path, stride: int) ->
     for index, rles in enumerate(doc["masklet"]):
         masks = np.stack([decode_rle(r) for r in rles]) if rles else np.zeros((0, 1, 1), bool)
         write_object_pngs(pngs, f"{index * stride:05d}", list(range(len(rles))), masks.astype(np.uint8))
-    return [json_path, side_path, pngs]
+    out = [json_path, side_path, pngs]
+    if with_media:  # the SA-V training layout: the video (or its frames) beside its masklet file
+        out.append(_link_media(data_dir / store.video(video_id)["path"], tmp, key))
+    return out
+
+
+def _link_media(source: Path, tmp: Path, key: str) -> Path:
+    """Hard links (copies across file systems) of a video file as ``<key>.mp4`` or a frame folder as ``<key>/``."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    if source.is_dir():
+        shutil.copytree(source, tmp / key, copy_function=link)
+        return tmp / key
+    if source.suffix.lower() != ".mp4":
+        raise InvalidInputError(f"with_media: SA-V training reads .mp4 videos or frame folders, not {source.suffix}")
+    link(str(source), str(tmp / f"{key}.mp4"))
+    return tmp / f"{key}.mp4"
 
 
 def _frame_label_maps(store: Store, video_id: int) -> tuple[dict[str, Any], list[int], Any]:
@@ -194,8 +218,14 @@ def _write_mp4(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path)
     return [tmp / f"{key}.mp4"]
 
 
-def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, stride: int = 4) -> dict[str, Any]:
-    """Export videos in ``fmt``; returns the written paths (relative to ``exports/``)."""
+def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, stride: int = 4,
+                  accepted_only: bool = False, with_media: bool = False) -> dict[str, Any]:
+    """Export videos in ``fmt``; returns the written paths (relative to ``exports/``).
+
+    SA-V only: ``accepted_only`` keeps the masklets whose review accepted them, ``with_media`` puts the
+    video beside its masklet file, so ``samstream finetune --data DATA_DIR/exports/sav --format sav``
+    trains on the export (stride 4, SA-V's).
+    """
     if fmt not in FORMATS:
         raise InvalidInputError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     root = data_dir / "exports" / fmt
@@ -209,7 +239,7 @@ def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, 
         tmp.mkdir()
         try:
             if fmt == "sav":
-                paths = _write_sav(store, vid, key, tmp, stride)
+                paths = _write_sav(store, data_dir, vid, key, tmp, stride, accepted_only, with_media)
             elif fmt == "davis":
                 paths = _write_davis(store, vid, key, tmp)
             elif fmt == "coco":
