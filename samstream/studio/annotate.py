@@ -176,10 +176,13 @@ class Annotator:
         edit = {"obj_id": obj_id, "frame": frame, "kind": kind, "payload": payload}
 
         def run(session: VideoSession) -> dict[str, Any]:
+            t0 = time.perf_counter()
             result = apply_edit(session, edit)
+            model_ms = (time.perf_counter() - t0) * 1000  # the library's own time, for overhead figures
             out = frame_masks(result)
             version = self.store.add_edit(video_id, obj_id, frame, kind, payload, out["masks"][str(obj_id)], expect)
-            return {"version": version, "frame": frame, "obj_id": obj_id, "tick": self.worker.tick, **out}
+            return {"version": version, "frame": frame, "obj_id": obj_id, "tick": self.worker.tick,
+                    "model_ms": round(model_ms, 3), **out}
 
         reply = self._mutating(video_id, run)
         self.hub.publish(video_id, "prompt", {k: reply[k] for k in ("version", "frame", "obj_id", "masks", "scores")})
