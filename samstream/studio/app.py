@@ -3,18 +3,15 @@
 Every error a request can cause is a 4xx JSON reply ``{"error": "..."}`` naming what was wrong;
 an unexpected failure is a 500 JSON reply without a traceback, and the server keeps serving.
 Off loopback every request (pages, API, event stream) needs the token: ``Authorization: Bearer
-TOKEN`` or ``?token=TOKEN`` (an EventSource cannot set headers).
+TOKEN`` or ``?token=TOKEN`` (an EventSource cannot set headers). Routes over whole masklets
+(exports, imports, proposals, effort) are in :mod:`samstream.studio.data_routes`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hmac
-import json
-import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,107 +21,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from samstream.errors import InvalidInputError, SamstreamError, UnknownObjectError, VideoReadError
+from samstream.errors import InvalidInputError
 from samstream.files import temporary_name
-from samstream.studio import export as exports
+from samstream.studio.data_routes import DataRoutes
+from samstream.studio.http import TokenGate, api, body, integer, path_id, text
 from samstream.studio.media import TooLargeError, check_kind, render_frame, safe_name
 from samstream.studio.service import Settings, Studio, add_video, load_named_model
-from samstream.studio.store import ConflictError, NotFoundError
-from samstream.studio.worker import INTERACTIVE
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("samstream.studio")
 STATIC = Path(__file__).parent / "static"
-Handler = Callable[[Any, Request], Awaitable[Response]]
-
-
-def error_reply(exc: BaseException) -> JSONResponse:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, ConflictError):
-        return JSONResponse({"error": text, "version": exc.current}, status_code=409)
-    status = 400
-    if isinstance(exc, (NotFoundError, UnknownObjectError)):
-        status = 404
-    elif isinstance(exc, TooLargeError):
-        status = 413
-    elif isinstance(exc, VideoReadError):
-        status = 415
-    return JSONResponse({"error": text}, status_code=status)
-
-
-def api(fn: Handler) -> Handler:
-    """Turn samstream errors into 4xx JSON and anything else into a 500 JSON reply (logged, not sent)."""
-
-    @functools.wraps(fn)
-    async def wrapper(self: Any, request: Request) -> Response:
-        try:
-            return await fn(self, request)
-        except SamstreamError as exc:
-            return error_reply(exc)
-        except Exception:
-            log.exception("studio: %s %s failed", request.method, request.url.path)
-            return JSONResponse({"error": "internal error; the server log has the details"}, status_code=500)
-
-    return wrapper
-
-
-async def body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"body: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"body: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def integer(value: Any, name: str, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"{name}: expected an integer, got {value!r}")
-    return value
-
-
-def text(value: Any, name: str, default: str = "", limit: int = 2000) -> str:
-    if value is None:
-        return default
-    if not isinstance(value, str) or len(value) > limit:
-        raise InvalidInputError(f"{name}: expected a string of at most {limit} characters, got {value!r:.80}")
-    return value
-
-
-def path_id(request: Request, name: str) -> int:
-    return int(integer(request.path_params[name], name))  # type: ignore[arg-type]
-
-
-class TokenGate:
-    """Refuses every request without the token (ASGI middleware; lifespan messages pass)."""
-
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app, self.token = app, token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token is None or scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        request = Request(scope)
-        given = request.query_params.get("token") or ""
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN or ?token="},
-                                 status_code=401)
-            return await reply(scope, receive, send)
-        return await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, model: Any | None = None) -> Starlette:
@@ -147,6 +54,7 @@ class Routes:
     def __init__(self, studio: Studio) -> None:
         self.s = studio
         self.a = studio.annotator
+        self.d = DataRoutes(studio)
 
     def table(self) -> list[Any]:
         r, v = Route, "/api/videos/{video_id}"
@@ -164,12 +72,12 @@ class Routes:
             r(v + "/propagate", self.propagate, methods=["POST"]),
             r(v + "/propagate/cancel", self.cancel, methods=["POST"]),
             r(v + "/propagate/resume", self.resume, methods=["POST"]), r(v + "/propagation", self.propagation),
-            r(v + "/events", self.events), r(v + "/effort", self.video_effort),
-            r(v + "/segment-everything", self.segment_everything, methods=["POST"]),
-            r(v + "/proposals/{proposal_id}/accept", self.accept_proposal, methods=["POST"]),
-            r(v + "/export", self.export_video, methods=["POST"]), r(v + "/import", self.import_sav, methods=["POST"]),
-            r("/api/objects", self.all_objects), r("/api/effort", self.all_effort),
-            r("/api/export", self.export_all, methods=["POST"]), r("/api/exports/{path:path}", self.download),
+            r(v + "/events", self.events), r(v + "/effort", self.d.video_effort),
+            r(v + "/segment-everything", self.d.segment_everything, methods=["POST"]),
+            r(v + "/proposals/{proposal_id}/accept", self.d.accept_proposal, methods=["POST"]),
+            r(v + "/export", self.d.export_video, methods=["POST"]), r(v + "/import", self.d.import_sav, methods=["POST"]),
+            r("/api/objects", self.all_objects), r("/api/effort", self.d.all_effort),
+            r("/api/export", self.d.export_all, methods=["POST"]), r("/api/exports/{path:path}", self.d.download),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 
@@ -390,97 +298,3 @@ class Routes:
         stream = self.s.hub.stream(vid, last or 0, limit)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    # ------------------------------------------------------------------ effort, proposals
-    @api
-    async def video_effort(self, request: Request) -> Response:
-        vid = path_id(request, "video_id")
-        return JSONResponse(exports.effort_summary(self.s.store, [vid]))
-
-    @api
-    async def all_effort(self, request: Request) -> Response:
-        return JSONResponse(exports.effort_summary(self.s.store, [v["id"] for v in self.s.store.videos()]))
-
-    @api
-    async def segment_everything(self, request: Request) -> Response:
-        vid, data = path_id(request, "video_id"), await body(request)
-        video = self.s.store.video(vid)
-        frame = self.s.store.check_frame(vid, integer(data.get("frame"), "frame"))
-        per_side = integer(data.get("points_per_side", 16), "points_per_side")
-        if not 1 <= per_side <= 64:
-            raise InvalidInputError(f"points_per_side: expected 1 to 64, got {per_side}")
-        options: dict[str, Any] = {"points_per_side": per_side}
-        for key in ("pred_iou_thresh", "stability_score_thresh"):
-            if key in data:
-                value = data[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                    raise InvalidInputError(f"{key}: expected a number in [0, 1], got {value!r}")
-                options[key] = float(value)
-        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
-        items = await self.s.worker.call(lambda: exports.propose(self.a.model, rgb, options), INTERACTIVE)
-        ids = self.s.store.add_proposals(vid, frame, items)
-        proposals = [{"proposal_id": i, "frame": frame, "rle": rle, "score": score, "bbox": bbox}
-                     for i, (rle, score, bbox) in zip(ids, items)]
-        return JSONResponse({"frame": frame, "proposals": proposals})
-
-    @api
-    async def accept_proposal(self, request: Request) -> Response:
-        """Make a proposal an object: a new object whose mask prompt is the proposal's mask."""
-        vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
-        proposal = self.s.store.proposal(vid, pid)
-        expect = integer(data.get("version"), "version", optional=True)
-        obj, version = self.s.store.create_object(vid, None, text(data.get("name"), "name", limit=200) or None,
-                                                  text(data.get("category"), "category", limit=200), "", expect)
-        self.s.hub.publish(vid, "object_created", {"version": version, "object": obj})
-        prompt = {"mask": proposal["rle"]}
-        reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj["obj_id"], proposal["frame"], prompt, version))
-        self.s.store.drop_proposal(pid)
-        return JSONResponse({**reply, "object": obj}, status_code=201)
-
-    # ------------------------------------------------------------------ export, import, downloads
-    @api
-    async def export_video(self, request: Request) -> Response:
-        vid, data = path_id(request, "video_id"), await body(request)
-        return await self._export(data, [vid])
-
-    async def _export(self, data: dict[str, Any], vids: list[int]) -> Response:
-        fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
-        flags = {}
-        for key in ("accepted_only", "with_media"):
-            flags[key] = data.get(key, False)
-            if not isinstance(flags[key], bool):
-                raise InvalidInputError(f"{key}: expected true or false, got {flags[key]!r}")
-        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride,
-                                          flags["accepted_only"], flags["with_media"])
-        return JSONResponse(written, status_code=201)
-
-    @api
-    async def export_all(self, request: Request) -> Response:
-        return await self._export(await body(request), [v["id"] for v in self.s.store.videos()])
-
-    @api
-    async def import_sav(self, request: Request) -> Response:
-        """The body is an SA-V annotation JSON (``?stride=``: video frames per annotated frame, default 4)."""
-        vid = path_id(request, "video_id")
-        data = await body(request)
-        stride = integer(request.query_params.get("stride", 4), "stride")
-        if stride < 1:  # type: ignore[operator]
-            raise InvalidInputError(f"stride: expected an integer >= 1, got {stride}")
-
-        def run() -> dict[str, Any]:
-            self.a.cancel(vid, "imported")
-            reply = exports.import_sav_doc(self.s.store, vid, data, stride)  # type: ignore[arg-type]
-            self.a.drop(vid)  # the new mask prompts are replayed when the session is next built
-            return reply
-
-        reply = await self.s.worker.call(run)
-        self.s.hub.publish(vid, "imported", reply)
-        return JSONResponse(reply, status_code=201)
-
-    @api
-    async def download(self, request: Request) -> Response:
-        root = (self.s.data_dir / "exports").resolve()
-        target = (root / request.path_params["path"]).resolve()
-        if root not in target.parents or not target.is_file():
-            raise NotFoundError(f"path: no export {request.path_params['path']!r}")
-        return FileResponse(target, filename=target.name)

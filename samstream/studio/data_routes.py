@@ -1,0 +1,119 @@
+"""The studio's data routes: effort figures, "segment everything" proposals, exports, imports, downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool  # studio extra: pip install 'samstream[studio]'
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from samstream.errors import InvalidInputError
+from samstream.studio import export as exports
+from samstream.studio.http import api, body, integer, path_id, text
+from samstream.studio.service import Studio
+from samstream.studio.store import NotFoundError
+from samstream.studio.worker import INTERACTIVE
+
+__all__ = ["DataRoutes"]
+
+
+class DataRoutes:
+    """Handlers over a video's masklets as a whole; each parses, calls one thing, and formats."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.s = studio
+        self.a = studio.annotator
+
+    @api
+    async def video_effort(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        return JSONResponse(exports.effort_summary(self.s.store, [vid]))
+
+    @api
+    async def all_effort(self, request: Request) -> Response:
+        return JSONResponse(exports.effort_summary(self.s.store, [v["id"] for v in self.s.store.videos()]))
+
+    @api
+    async def segment_everything(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        video = self.s.store.video(vid)
+        frame = self.s.store.check_frame(vid, integer(data.get("frame"), "frame"))
+        per_side = integer(data.get("points_per_side", 16), "points_per_side")
+        if not 1 <= per_side <= 64:
+            raise InvalidInputError(f"points_per_side: expected 1 to 64, got {per_side}")
+        options: dict[str, Any] = {"points_per_side": per_side}
+        for key in ("pred_iou_thresh", "stability_score_thresh"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                    raise InvalidInputError(f"{key}: expected a number in [0, 1], got {value!r}")
+                options[key] = float(value)
+        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
+        items = await self.s.worker.call(lambda: exports.propose(self.a.model, rgb, options), INTERACTIVE)
+        ids = self.s.store.add_proposals(vid, frame, items)
+        proposals = [{"proposal_id": i, "frame": frame, "rle": rle, "score": score, "bbox": bbox}
+                     for i, (rle, score, bbox) in zip(ids, items)]
+        return JSONResponse({"frame": frame, "proposals": proposals})
+
+    @api
+    async def accept_proposal(self, request: Request) -> Response:
+        """Make a proposal an object: a new object whose mask prompt is the proposal's mask."""
+        vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
+        proposal = self.s.store.proposal(vid, pid)
+        expect = integer(data.get("version"), "version", optional=True)
+        obj, version = self.s.store.create_object(vid, None, text(data.get("name"), "name", limit=200) or None,
+                                                  text(data.get("category"), "category", limit=200), "", expect)
+        self.s.hub.publish(vid, "object_created", {"version": version, "object": obj})
+        prompt = {"mask": proposal["rle"]}
+        reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj["obj_id"], proposal["frame"], prompt, version))
+        self.s.store.drop_proposal(pid)
+        return JSONResponse({**reply, "object": obj}, status_code=201)
+
+    # ------------------------------------------------------------------ export, import, downloads
+    @api
+    async def export_video(self, request: Request) -> Response:
+        vid, data = path_id(request, "video_id"), await body(request)
+        return await self._export(data, [vid])
+
+    async def _export(self, data: dict[str, Any], vids: list[int]) -> Response:
+        fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
+        flags = {}
+        for key in ("accepted_only", "with_media"):
+            flags[key] = data.get(key, False)
+            if not isinstance(flags[key], bool):
+                raise InvalidInputError(f"{key}: expected true or false, got {flags[key]!r}")
+        written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride,
+                                          flags["accepted_only"], flags["with_media"])
+        return JSONResponse(written, status_code=201)
+
+    @api
+    async def export_all(self, request: Request) -> Response:
+        return await self._export(await body(request), [v["id"] for v in self.s.store.videos()])
+
+    @api
+    async def import_sav(self, request: Request) -> Response:
+        """The body is an SA-V annotation JSON (``?stride=``: video frames per annotated frame, default 4)."""
+        vid = path_id(request, "video_id")
+        data = await body(request)
+        stride = integer(request.query_params.get("stride", 4), "stride")
+        if stride < 1:  # type: ignore[operator]
+            raise InvalidInputError(f"stride: expected an integer >= 1, got {stride}")
+
+        def run() -> dict[str, Any]:
+            self.a.cancel(vid, "imported")
+            reply = exports.import_sav_doc(self.s.store, vid, data, stride)  # type: ignore[arg-type]
+            self.a.drop(vid)  # the new mask prompts are replayed when the session is next built
+            return reply
+
+        reply = await self.s.worker.call(run)
+        self.s.hub.publish(vid, "imported", reply)
+        return JSONResponse(reply, status_code=201)
+
+    @api
+    async def download(self, request: Request) -> Response:
+        root = (self.s.data_dir / "exports").resolve()
+        target = (root / request.path_params["path"]).resolve()
+        if root not in target.parents or not target.is_file():
+            raise NotFoundError(f"path: no export {request.path_params['path']!r}")
+        return FileResponse(target, filename=target.name)
