@@ -12,7 +12,7 @@ A real server process (``python -m samstream.cli studio DATA_DIR``) on loopback,
 * memory: the server's resident memory while it propagates a ``--long-frames`` video (sampled);
 * ``--clients`` clients, each on its own video, clicking at once: latency median and p95.
 
-The two sides run one after the other, never at once. Figures from a loaded machine are noisy.
+The two sides run one after the other, never at once, each in a fresh process. Figures from a loaded machine are noisy.
 """
 
 from __future__ import annotations
@@ -105,8 +105,25 @@ def streamed_propagation(client: httpx.Client, video_id: int) -> tuple[float, in
     return received[-1] - t0, len(received)
 
 
+def library_side(video: str, model_name: str, points: list[list[float]]) -> None:
+    """Child process: the library's click times and propagation time on ``video``, as one JSON line."""
+    model = samstream.load_model(model_name, device="cpu")
+    with samstream.VideoPredictor(model).open(video) as session:
+        session.add_points(0, 1, [points[0]], [1])  # warm-up
+        clicks = []
+        for p in points:
+            t = time.perf_counter()
+            session.add_points(0, 1, [p], [1])
+            clicks.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        frames = sum(1 for _ in session.propagate())
+        print(json.dumps({"clicks": clicks, "frames": frames, "seconds": time.perf_counter() - t}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--library", default=None, help=argparse.SUPPRESS)  # child mode
+    ap.add_argument("--points", default="[]", help=argparse.SUPPRESS)
     ap.add_argument("--model", default="samstream-nano")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--frames", type=int, default=24)
@@ -114,6 +131,8 @@ def main() -> None:
     ap.add_argument("--long-frames", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=4)
     args = ap.parse_args()
+    if args.library:
+        return library_side(args.library, args.model, json.loads(args.points))
 
     root = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     clip = generate_clip(3, SyntheticConfig(size=args.size, num_frames=args.frames, max_objects=2, exit_prob=0.0))
@@ -126,19 +145,11 @@ def main() -> None:
                    check=True)
     points = clicks_for(clip.masks[0, 0], args.clicks)
 
-    # the library on its own
-    model = samstream.load_model(args.model, device="cpu")
-    with samstream.VideoPredictor(model).open(root / "clip.mp4") as session:
-        session.add_points(0, 1, [points[0]], [1])  # warm-up
-        lib_click = []
-        for p in points:
-            t = time.perf_counter()
-            session.add_points(0, 1, [p], [1])
-            lib_click.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        n_lib = sum(1 for _ in session.propagate())
-        lib_prop = time.perf_counter() - t
-    del model
+    # the library on its own, in a fresh process like the server's
+    lib = json.loads(subprocess.run([sys.executable, __file__, "--library", str(root / "clip.mp4"), "--model",
+                                     args.model, "--points", json.dumps(points)], check=True, capture_output=True,
+                                    text=True).stdout.splitlines()[-1])
+    lib_click, n_lib, lib_prop = lib["clicks"], lib["frames"], lib["seconds"]
 
     proc, client = start_server(data, args.model)
     try:
