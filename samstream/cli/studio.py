@@ -23,7 +23,8 @@ ACTIONS = ("add", "import", "export")
 
 
 def register(sub: argparse._SubParsersAction, common: Any) -> None:
-    p = common(sub.add_parser("studio", help="annotation server over a data dir (add, import, export too)"))
+    p = common(sub.add_parser("studio", help="annotation server over a data dir (add, import, export too)"),
+               "samstream-nano")
     p.add_argument("data_dir", nargs="?", default="studio-data",
                    help="data dir, or one of add/import/export followed by its arguments (default: ./studio-data)")
     p.add_argument("items", nargs="*", help="for add: video files, images or frame folders; "

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from samstream.errors import InvalidInputError
-from samstream.eval.sav_json import load_sav_annotation
+from samstream.data.sav_json import load_sav_annotation
 from samstream.files import write_json, write_text
-from samstream.io.masks import label_map, mask_bbox, write_indexed_png, write_object_pngs
+from samstream.io.labels import list_pngs, read_label_png, write_label_png
+from samstream.io.masks import label_map, mask_bbox, write_object_pngs
 from samstream.io.overlay import overlay
 from samstream.io.rle import coco_mask_api, decode_rle, encode_rle, encode_rles
 from samstream.studio.media import FramePool
@@ -173,7 +174,7 @@ def _write_davis(store: Store, video_id: int, key: str, tmp: Path) -> list[Path]
     video, _, label = _frame_label_maps(store, video_id)
     folder = tmp / "Annotations" / "480p" / key
     for frame in range(video["num_frames"]):
-        write_indexed_png(folder / f"{frame:05d}.png", label(frame))
+        write_label_png(folder / f"{frame:05d}.png", label(frame))
     return [folder]
 
 
@@ -329,7 +330,6 @@ def import_sav_doc(store: Store, video_id: int, doc: dict[str, Any], stride: int
 
 def import_davis_folder(store: Store, video_id: int, folder: Path) -> dict[str, Any]:
     """DAVIS label PNGs (``<frame>.png``, in frame order) as starting masklets, one per id."""
-    from samstream.eval.io import list_pngs, read_label_png
 
     video = store.video(video_id)
     names = list_pngs(folder)

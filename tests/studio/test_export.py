@@ -15,7 +15,7 @@ from samstream.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools under numpy 2
 from samstream.eval.davis import evaluate_davis
-from samstream.eval.io import write_label_png
+from samstream.io.labels import write_label_png
 from samstream.eval.sav import evaluate_sav
 from samstream.io.masks import write_object_pngs
 from samstream.io.rle import decode_rle, encode_rle
