@@ -27,13 +27,21 @@ GENERATOR_OPTIONS = {
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
-    d = GeneratorOptions()  # the library's defaults, written once (samstream.amg.options)
     p = common(sub.add_parser(
         "auto", help="segment everything in one or many images (automatic mask generation)",
         description=f"Automatic masks for each IMAGE: {COCO_FILE} (COCO instances with RLE) and "
                     "STEM_overlay.png per image in --out; with --per-mask also STEM_masks/<k>.png, one "
                     "0/1 PNG per mask in the order of the COCO annotations."))
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    add_generator_options(p)
+    p.add_argument("--per-mask", action="store_true", help="also write STEM_masks/<k>.png, one PNG per mask")
+    add_out(p)
+    p.set_defaults(func=run)
+
+
+def add_generator_options(p: argparse.ArgumentParser) -> None:
+    """The options of GENERATOR_OPTIONS, shared with `samstream batch auto`."""
+    d = GeneratorOptions()  # the library's defaults, written once (samstream.amg.options)
     p.add_argument("--points-per-side", type=positive_int, default=d.points_per_side,
                    help=f"grid of point prompts per side (default {d.points_per_side})")
     p.add_argument("--points-per-batch", type=positive_int, default=d.points_per_batch,
@@ -48,9 +56,6 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
                    help=f"layers of image crops (default {d.crop_n_layers})")
     p.add_argument("--min-area", type=non_negative_int, default=d.min_mask_region_area,
                    help=f"remove islands and fill holes smaller than this many pixels (default {d.min_mask_region_area})")
-    p.add_argument("--per-mask", action="store_true", help="also write STEM_masks/<k>.png, one PNG per mask")
-    add_out(p)
-    p.set_defaults(func=run)
 
 
 def _check_images(paths: list[str]) -> list[str]:

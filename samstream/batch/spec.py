@@ -1,0 +1,70 @@
+"""What a batch job does: one small frozen value, sent as is to every worker (it pickles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from samstream.data.video_datasets import FORMATS
+from samstream.errors import InvalidInputError
+
+__all__ = ["JobSpec", "ItemResult", "TASKS"]
+
+TASKS = ("auto", "track")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A batch job's settings.
+
+    ``task`` is ``"auto"`` (automatic masks of images; ``generator`` holds
+    :class:`~samstream.amg.MaskGenerator` keywords) or ``"track"`` (the annotated objects of a video
+    dataset ``dataset_root`` in layout ``fmt``, as ``samstream predict-dataset`` does). Outputs go
+    under ``out_dir``, which every worker must see (a shared file system on a cluster).
+    """
+
+    task: Literal["auto", "track"]
+    out_dir: str
+    model: str = "sam2.1-tiny"
+    device: str = "auto"
+    generator: dict[str, Any] = field(default_factory=dict)
+    dataset_root: str | None = None
+    fmt: str | None = None
+    subset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InvalidInputError(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.task == "track" and (self.dataset_root is None or self.fmt not in FORMATS):
+            raise InvalidInputError(f"track job: needs dataset_root and fmt in {', '.join(FORMATS)}, "
+                                    f"got {self.dataset_root!r} and {self.fmt!r}")
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the outputs: a re-run resumes only a job with the same settings.
+
+        The device is left out on purpose: a job started on one machine may be finished on another.
+        """
+        return {"task": self.task, "model": self.model, "generator": dict(sorted(self.generator.items())),
+                "dataset_root": self.dataset_root, "fmt": self.fmt, "subset": self.subset}
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What became of one item: its outputs (paths relative to ``out_dir``) or a one-line error."""
+
+    key: str
+    source: str
+    ok: bool
+    outputs: tuple[str, ...] = ()
+    count: int = 0  # masks of an image, frames of a video
+    seconds: float = 0.0
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "source": self.source, "ok": self.ok, "outputs": list(self.outputs),
+                "count": self.count, "seconds": round(self.seconds, 4), "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ItemResult":
+        return cls(str(data["key"]), str(data["source"]), bool(data["ok"]), tuple(data["outputs"]),
+                   int(data["count"]), float(data["seconds"]), str(data["message"]))

@@ -1,0 +1,153 @@
+"""The per-item work, the same for every engine: :class:`BatchWorker` loads the model once and
+runs one item at a time; the local engine calls it in this process, the Ray engine in its actors.
+
+Outputs of an item (paths relative to the job's ``out_dir``)::
+
+    auto    masks/<key>.json   {"image": {"file_name", "height", "width"},
+                                "annotations": [{"id", "segmentation": COCO RLE, "area", "bbox" (XYWH),
+                                                 "predicted_iou", "stability_score", "point_coords",
+                                                 "crop_box"}, ...]}   (the SA-1B per-image layout)
+    track   <video>/...         the layout of ``samstream predict-dataset`` for the dataset's format
+
+Each output appears whole or not at all: the JSON goes through :func:`samstream.files.write_json`;
+a video's frames are written into a private folder under ``<out>/.batch-staging/`` and the finished
+folder is renamed into place. A worker that dies mid-item leaves at most a staging folder, which
+the driver removes; a retry writes the same names again, so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samstream.amg import MaskGenerator
+from samstream.batch.items import Item
+from samstream.batch.spec import ItemResult, JobSpec
+from samstream.checkpoints import load_model
+from samstream.data.video_datasets import VideoDataset
+from samstream.errors import SamstreamError
+from samstream.eval.predict import predict_video
+from samstream.files import write_json
+from samstream.image.transforms import to_rgb_array
+from samstream.model.sam2 import SAM2Model
+from samstream.video.predictor import VideoPredictor
+
+__all__ = ["BatchWorker", "CRASH_DIR_ENV", "STAGING", "auto_image", "error_line", "mask_json_path", "result_of_row",
+           "track_video"]
+
+STAGING = ".batch-staging"
+# TEST HOOK ONLY (tests/batch): when this variable names a folder holding ``<key>.crash``, the worker
+# processing item ``key`` deletes that file and kills its own process (``os._exit``) after the item's
+# outputs are staged but before they are published: the worst moment for a crash. Never set it in use.
+CRASH_DIR_ENV = "SAMSTREAM_BATCH_TEST_CRASH_DIR"
+
+
+def mask_json_path(key: str) -> str:
+    """Where an image's masks go, relative to the job's ``out_dir``."""
+    return f"masks/{key}.json"
+
+
+def auto_image(generator: MaskGenerator, item: Item, out_dir: Path) -> tuple[tuple[str, ...], int]:
+    """Automatic masks of one image, written to ``masks/<key>.json``; returns (outputs, masks)."""
+    image = to_rgb_array(item.source, "image")  # (H, W, 3) uint8
+    records = generator.generate(image)
+    doc = {"image": {"file_name": item.file_name, "height": int(image.shape[0]), "width": int(image.shape[1])},
+           "annotations": [{"id": i + 1, **record} for i, record in enumerate(records)]}
+    _crash_hook(item.key)
+    rel = mask_json_path(item.key)
+    write_json(out_dir / rel, doc, indent=None)
+    return (rel,), len(records)
+
+
+def track_video(predictor: VideoPredictor, spec: JobSpec, item: Item, out_dir: Path) -> tuple[tuple[str, ...], int]:
+    """Track one video's annotated objects (as ``predict-dataset``); returns (outputs, frames)."""
+    assert spec.dataset_root is not None and spec.fmt is not None  # checked by JobSpec
+    dataset = VideoDataset(spec.dataset_root, spec.fmt, spec.subset, sequences=[item.source])
+    entry = dataset[0]
+    stage = out_dir / STAGING / f"{uuid.uuid4().hex}"
+    try:
+        frames, _ = predict_video(predictor, entry, stage, dataset.fmt)
+        _crash_hook(item.key)
+        _publish_dir(stage / entry.name, out_dir / entry.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return (entry.name,), frames
+
+
+def _publish_dir(staged: Path, target: Path) -> None:
+    """Rename a finished folder onto ``target``; an older copy is swapped out first, then removed."""
+    old = staged.with_name(staged.name + ".old")
+    had_old = target.exists()
+    if had_old:
+        os.replace(target, old)
+    os.replace(staged, target)
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _crash_hook(key: str) -> None:
+    """See :data:`CRASH_DIR_ENV` (tests only)."""
+    folder = os.environ.get(CRASH_DIR_ENV)
+    if not folder:
+        return
+    try:
+        (Path(folder) / f"{key.replace('/', '__')}.crash").unlink()  # only one process wins the unlink
+    except FileNotFoundError:
+        return
+    os._exit(17)
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one line: samstream's own messages as they are, others with their type."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, SamstreamError) and text else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+class BatchWorker:
+    """Runs items of one job: the model is loaded once, in the constructor.
+
+    Ray Data calls it with a batch of columns (``{"key": (B,), "source": (B,)}`` arrays) and gets
+    the results back as columns (``{"key": (B,), "result": (B,)}``, each result a JSON string of
+    :class:`ItemResult`); the local engine calls :meth:`run` directly.
+    """
+
+    def __init__(self, spec: JobSpec, model: SAM2Model | None = None) -> None:
+        """``model``: one already loaded (it must be ``spec.model``); None loads ``spec.model``."""
+        self.spec = spec
+        self.out_dir = Path(spec.out_dir)
+        if model is None:
+            model = load_model(spec.model, device=spec.device, allow_download=False)
+        if spec.task == "auto":
+            self.generator = MaskGenerator(model, output_mode="coco_rle", **spec.generator)
+        else:
+            self.predictor = VideoPredictor(model)
+
+    def run(self, item: Item) -> ItemResult:
+        """Do one item; any exception it raises becomes a failed result (the job goes on)."""
+        start = time.perf_counter()
+        try:
+            if self.spec.task == "auto":
+                outputs, count = auto_image(self.generator, item, self.out_dir)
+            else:
+                outputs, count = track_video(self.predictor, self.spec, item, self.out_dir)
+        except Exception as exc:  # a corrupt or unreadable item must not stop the job
+            return ItemResult(item.key, item.source, False, seconds=time.perf_counter() - start,
+                              message=error_line(exc))
+        return ItemResult(item.key, item.source, True, outputs, count, time.perf_counter() - start)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = [self.run(Item(str(k), str(s))) for k, s in zip(batch["key"], batch["source"])]
+        return {"key": np.array([r.key for r in results], dtype=object),
+                "result": np.array([json.dumps(r.to_json()) for r in results], dtype=object)}
+
+
+def result_of_row(row: dict[str, Any]) -> ItemResult:
+    """The :class:`ItemResult` of one output row of :meth:`BatchWorker.__call__`."""
+    return ItemResult.from_json(json.loads(row["result"]))
