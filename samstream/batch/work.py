@@ -78,6 +78,10 @@ def track_video(predictor: VideoPredictor, spec: JobSpec, item: Item, out_dir: P
         _publish_dir(stage / entry.name, out_dir / entry.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        try:
+            stage.parent.rmdir()  # the last worker out removes the staging folder
+        except OSError:
+            pass  # other items are being staged there (or it is gone already)
     return (entry.name,), frames
 
 
