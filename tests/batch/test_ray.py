@@ -1,0 +1,130 @@
+"""Batch jobs on a real local Ray cluster (one per module): the same outputs as the local engine,
+a worker killed mid-item, an interrupted job resumed, a corrupt item skipped.
+
+The cluster gets 4 logical CPUs whatever the machine has: with fewer than one per actor plus one,
+Ray Data's planner waits forever on a 2-core machine. A worker is killed through the test hook of
+:data:`samstream.batch.work.CRASH_DIR_ENV` (set before the cluster starts, so workers inherit it).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+
+from samstream.batch import BatchJob, list_images, list_videos, run_ray
+from samstream.batch.work import CRASH_DIR_ENV, STAGING
+from tests.batch.conftest import (assert_same_outputs, auto_spec, done_keys, error_records, read_outputs, track_spec,
+                                  write_images, write_videos)
+
+ray = pytest.importorskip("ray", reason="the Ray engine needs ray[data] (pip install 'samstream[ray]')")
+
+
+@pytest.fixture(scope="module")
+def crash_dir(tmp_path_factory):
+    """A running local Ray cluster; yields the folder where a ``<key>.crash`` file kills a worker once."""
+    folder = tmp_path_factory.mktemp("crash")
+    before = os.environ.get(CRASH_DIR_ENV)
+    os.environ[CRASH_DIR_ENV] = str(folder)
+    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
+    yield folder
+    ray.shutdown()
+    if before is None:
+        del os.environ[CRASH_DIR_ENV]
+    else:
+        os.environ[CRASH_DIR_ENV] = before
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, nano) -> tuple[Path, dict]:
+    """20 images and a corrupt one, and the outputs of the local engine on them (one thread, as the
+    Ray actors run: one logical CPU each)."""
+    import torch
+
+    root = tmp_path_factory.mktemp("ray_images")
+    folder = write_images(root / "imgs", 20, corrupt=("img_99.png",))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from samstream.batch import run_local
+
+        summary = BatchJob.open(auto_spec(root / "local"), list_images([str(folder)])).run(
+            functools.partial(run_local, model=nano))
+    finally:
+        torch.set_num_threads(threads)
+    assert (summary.done, summary.failed) == (20, 1)
+    return folder, read_outputs(root / "local")
+
+
+def _check_clean(out: Path, keys: list[str]) -> None:
+    """Each item done once, no temporary or staging file left."""
+    assert sorted(done_keys(out)) == sorted(keys)
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name or p.name == STAGING]
+
+
+def test_images_on_ray_equal_local_despite_a_killed_worker_and_a_corrupt_item(crash_dir, images, tmp_path) -> None:
+    folder, expected = images
+    (crash_dir / "img_07.crash").touch()
+    out = tmp_path / "ray"
+    items = list_images([str(folder)])
+    engine = functools.partial(run_ray, workers=2, batch_size=2)
+    summary = BatchJob.open(auto_spec(out), items).run(engine)
+    assert not (crash_dir / "img_07.crash").exists()  # a worker reached the hook and died there
+    assert (summary.done, summary.failed) == (20, 1)
+    assert [e["key"] for e in error_records(out)] == ["img_99"]
+    assert "not a readable image" in error_records(out)[0]["message"]
+    assert_same_outputs(read_outputs(out), expected)
+    _check_clean(out, [i.key for i in items if i.key != "img_99"])
+
+
+@pytest.mark.slow
+def test_interrupted_job_resumes_with_only_the_missing_items(crash_dir, images, tmp_path) -> None:
+    folder, expected = images
+    out = tmp_path / "ray"
+    items = list_images([str(folder)])
+    engine = functools.partial(run_ray, workers=2, batch_size=1)
+
+    def cancel_after_five(result) -> None:
+        if len(done_keys(out)) == 5:
+            raise KeyboardInterrupt  # the user's Ctrl-C
+
+    with pytest.raises(KeyboardInterrupt):
+        BatchJob.open(auto_spec(out), items).run(engine, on_result=cancel_after_five)
+    first = done_keys(out)
+    assert len(first) == 5
+    seen: list[str] = []
+
+    def recording(spec, pending):
+        seen.extend(i.key for i in pending)
+        yield from engine(spec, pending)
+
+    summary = BatchJob.open(auto_spec(out), items).run(recording)
+    assert sorted(seen) == sorted(set(i.key for i in items) - set(first))
+    assert (summary.skipped, summary.done, summary.failed) == (5, 15, 1)
+    assert_same_outputs(read_outputs(out), expected)
+    _check_clean(out, [i.key for i in items if i.key != "img_99"])
+
+
+@pytest.mark.slow
+def test_videos_on_ray_equal_local_despite_a_killed_worker(crash_dir, nano, tmp_path) -> None:
+    import torch
+
+    from samstream.batch import run_local
+
+    root = write_videos(tmp_path / "davis", 6)
+    items = list_videos(str(root), "davis")
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        BatchJob.open(track_spec(tmp_path / "local", root), items).run(functools.partial(run_local, model=nano))
+    finally:
+        torch.set_num_threads(torch_threads)
+    (crash_dir / "vid_3.crash").touch()
+    out = tmp_path / "ray"
+    summary = BatchJob.open(track_spec(out, root), items).run(functools.partial(run_ray, workers=2))
+    assert not (crash_dir / "vid_3.crash").exists()
+    assert (summary.done, summary.failed) == (6, 0)
+    assert_same_outputs(read_outputs(out), read_outputs(tmp_path / "local"))
+    _check_clean(out, [i.key for i in items])
