@@ -38,7 +38,8 @@ def test_coco_json_names_images_under_its_folder_or_image_root(tmp_path: Path) -
     images = [{"id": 1, "file_name": "val/000001.jpg"}, {"id": 2, "file_name": "val/000002.jpg"}]
     (tmp_path / "instances.json").write_text(json.dumps({"images": images, "annotations": []}))
     items = list_images([str(tmp_path / "instances.json")])
-    assert items == [Item("val/000001", str(tmp_path / "val/000001.jpg")), Item("val/000002", str(tmp_path / "val/000002.jpg"))]
+    assert items == [Item("val/000001", str(tmp_path / "val/000001.jpg")),
+                     Item("val/000002", str(tmp_path / "val/000002.jpg"))]
     rooted = list_images([str(tmp_path / "instances.json")], image_root=str(tmp_path / "coco"))
     assert rooted[0].source == str(tmp_path / "coco" / "val" / "000001.jpg")
 

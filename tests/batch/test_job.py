@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from samstream.amg import MaskGenerator
-from samstream.batch import (COCO_FILE, BatchJob, Item, auto_image, list_images, list_videos, track_video)
+from samstream.batch import COCO_FILE, BatchJob, Item, JobSpec, auto_image, list_images, list_videos, track_video
 from samstream.batch.work import STAGING
 from samstream.cli import main
 from samstream.data.video_datasets import VideoDataset
@@ -141,7 +140,7 @@ def test_another_job_or_foreign_outputs_are_refused_unless_forced(local_engine, 
         BatchJob.open(auto_spec(out), items)
     BatchJob.open(auto_spec(out), items, force=True).run(local_engine)
     assert not (out / "masks" / "mine.json").exists() and done_keys(out) == ["img_00"]
-    other = auto_spec(out).__class__("auto", str(out), MODEL, "cpu", {**GENERATOR, "points_per_side": 8})
+    other = JobSpec("auto", str(out), MODEL, "cpu", {**GENERATOR, "points_per_side": 8})
     with pytest.raises(InvalidInputError, match="holds a batch job with other settings"):
         BatchJob.open(other, items)
 
@@ -159,4 +158,19 @@ def test_cli_batch_auto_jsonl_and_exit_codes(tmp_path: Path, capsys) -> None:
     assert done_keys(tmp_path / "out") == ["img_00", "img_01"]
     assert main(args + ["--workers", "2"]) == 2
     assert "--workers 2: needs --engine ray" in capsys.readouterr().err
-    assert np.all([p.suffix == ".json" for p in (tmp_path / "out" / "masks").iterdir()])
+    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == ["img_00.json", "img_01.json"]
+
+
+def test_cli_batch_track_writes_predict_dataset_layout_and_resumes(tmp_path: Path, capsys) -> None:
+    root = write_videos(tmp_path / "davis", 1)
+    out = tmp_path / "pred"
+    args = ["batch", "track", str(root), "--format", "davis", "--out", str(out), "--model", MODEL,
+            "--device", "cpu", "--jsonl"]
+    assert main(args) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["event"], e.get("item"), e.get("count")) for e in events] == [("video", "vid_0", 3),
+                                                                            ("summary", None, None)]
+    assert sorted(p.name for p in (out / "vid_0").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert main(args) == 0  # nothing left to do: the model is not even loaded
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (summary["done"], summary["skipped"]) == (0, 1)
