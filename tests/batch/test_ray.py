@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
-from samstream.batch import BatchJob, list_images, list_videos, run_ray
+from samstream.batch import BatchJob, Item, JobSpec, list_images, list_videos, run_local, run_ray
 from samstream.batch.work import CRASH_DIR_ENV, STAGING
 from tests.batch.conftest import (assert_same_outputs, auto_spec, done_keys, error_records, read_outputs, track_spec,
                                   write_images, write_videos)
@@ -39,23 +40,10 @@ def crash_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, nano) -> tuple[Path, dict]:
-    """20 images and a corrupt one, and the outputs of the local engine on them (one thread, as the
-    Ray actors run: one logical CPU each)."""
-    import torch
-
+    """20 images and a corrupt one, and the outputs of the local engine on them."""
     root = tmp_path_factory.mktemp("ray_images")
     folder = write_images(root / "imgs", 20, corrupt=("img_99.png",))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        from samstream.batch import run_local
-
-        summary = BatchJob.open(auto_spec(root / "local"), list_images([str(folder)])).run(
-            functools.partial(run_local, model=nano))
-    finally:
-        torch.set_num_threads(threads)
-    assert (summary.done, summary.failed) == (20, 1)
-    return folder, read_outputs(root / "local")
+    return folder, _local_outputs(auto_spec(root / "local"), list_images([str(folder)]), nano)
 
 
 def _check_clean(out: Path, keys: list[str]) -> None:
@@ -64,6 +52,32 @@ def _check_clean(out: Path, keys: list[str]) -> None:
     assert not [p for p in out.rglob("*") if ".tmp" in p.name or p.name == STAGING]
 
 
+def _local_outputs(spec: JobSpec, items: list[Item], model: torch.nn.Module) -> dict:
+    """The local engine's outputs, on one torch thread as the Ray actors run (one logical CPU each)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        BatchJob.open(spec, items).run(functools.partial(run_local, model=model))
+    finally:
+        torch.set_num_threads(threads)
+    return read_outputs(Path(spec.out_dir))
+
+
+def test_small_job_on_ray_equals_local_despite_a_killed_worker_and_a_corrupt_item(crash_dir, nano, tmp_path) -> None:
+    """The default suite's Ray test: 3 images and a corrupt one, one worker killed once."""
+    items = list_images([str(write_images(tmp_path / "imgs", 3, corrupt=("img_99.png",)))])
+    expected = _local_outputs(auto_spec(tmp_path / "local"), items, nano)
+    (crash_dir / "img_01.crash").touch()
+    out = tmp_path / "ray"
+    summary = BatchJob.open(auto_spec(out), items).run(functools.partial(run_ray, workers=1))
+    assert not (crash_dir / "img_01.crash").exists()  # the worker reached the hook and died there
+    assert (summary.done, summary.failed) == (3, 1)
+    assert [e["key"] for e in error_records(out)] == ["img_99"]
+    assert_same_outputs(read_outputs(out), expected)
+    _check_clean(out, ["img_00", "img_01", "img_02"])
+
+
+@pytest.mark.slow
 def test_images_on_ray_equal_local_despite_a_killed_worker_and_a_corrupt_item(crash_dir, images, tmp_path) -> None:
     folder, expected = images
     (crash_dir / "img_07.crash").touch()
@@ -109,22 +123,13 @@ def test_interrupted_job_resumes_with_only_the_missing_items(crash_dir, images, 
 
 @pytest.mark.slow
 def test_videos_on_ray_equal_local_despite_a_killed_worker(crash_dir, nano, tmp_path) -> None:
-    import torch
-
-    from samstream.batch import run_local
-
     root = write_videos(tmp_path / "davis", 6)
     items = list_videos(str(root), "davis")
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        BatchJob.open(track_spec(tmp_path / "local", root), items).run(functools.partial(run_local, model=nano))
-    finally:
-        torch.set_num_threads(torch_threads)
+    expected = _local_outputs(track_spec(tmp_path / "local", root), items, nano)
     (crash_dir / "vid_3.crash").touch()
     out = tmp_path / "ray"
     summary = BatchJob.open(track_spec(out, root), items).run(functools.partial(run_ray, workers=2))
     assert not (crash_dir / "vid_3.crash").exists()
     assert (summary.done, summary.failed) == (6, 0)
-    assert_same_outputs(read_outputs(out), read_outputs(tmp_path / "local"))
+    assert_same_outputs(read_outputs(out), expected)
     _check_clean(out, [i.key for i in items])
