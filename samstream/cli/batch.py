@@ -14,17 +14,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from samstream.batch import (ERRORS_FILE, BatchJob, BatchSummary, ItemResult, JobSpec, list_images, list_videos,
-                             run_local, run_ray)
-from samstream.batch.job import Engine
-from samstream.checkpoints import find_checkpoint
 from samstream.cli.auto import GENERATOR_OPTIONS, add_generator_options
 from samstream.cli.common import DEFAULT_MODEL, Reporter, positive_int, require_file
-from samstream.data.video_datasets import FORMATS
 from samstream.errors import InvalidInputError
 
+if TYPE_CHECKING:  # the library imports torch: imported when a command runs, so that --help stays fast
+    from samstream.batch import BatchSummary, Item, ItemResult, JobSpec
+    from samstream.batch.job import Engine
+
 __all__ = ["register"]
+
+FORMATS = ("davis", "sav", "ytvos")  # samstream.data.video_datasets.FORMATS, without importing it
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
@@ -81,6 +83,8 @@ def _names(text: str) -> list[str]:
 
 
 def _cmd_auto(args: argparse.Namespace) -> int:
+    from samstream.batch import JobSpec, list_images
+
     items = list_images(args.images, args.image_root)
     generator = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items()}
     spec = JobSpec("auto", _absolute(args.out), _model(args), args.device, generator)
@@ -88,6 +92,8 @@ def _cmd_auto(args: argparse.Namespace) -> int:
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
+    from samstream.batch import JobSpec, list_videos
+
     root = _absolute(args.dataset_root)
     items = list_videos(root, args.format, args.subset, args.sequences)
     spec = JobSpec("track", _absolute(args.out), _model(args), args.device, dataset_root=root, fmt=args.format,
@@ -106,11 +112,15 @@ def _model(args: argparse.Namespace) -> str:
     path = Path(name).expanduser()
     if path.suffix == ".pt" or path.exists() or "/" in name:
         return _absolute(str(require_file(path, "--model")))
+    from samstream.checkpoints import find_checkpoint
+
     find_checkpoint(name, allow_download=False)  # a one-line error now, not one per worker
     return name
 
 
 def _engine(args: argparse.Namespace) -> Engine:
+    from samstream.batch import run_local, run_ray
+
     if args.engine == "ray":
         return functools.partial(run_ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                                  batch_size=args.batch_size, address=args.address)
@@ -121,7 +131,9 @@ def _engine(args: argparse.Namespace) -> Engine:
     return run_local
 
 
-def _run(args: argparse.Namespace, spec: JobSpec, items: list, unit: str) -> int:
+def _run(args: argparse.Namespace, spec: JobSpec, items: list[Item], unit: str) -> int:
+    from samstream.batch import BatchJob
+
     engine = _engine(args)
     report = Reporter(argparse.Namespace(**{**vars(args), "command": f"batch {args.batch_command}"}))
     job = BatchJob.open(spec, items, force=args.force)
@@ -153,6 +165,8 @@ def _run(args: argparse.Namespace, spec: JobSpec, items: list, unit: str) -> int
 
 
 def _summarise(report: Reporter, s: BatchSummary, out: str, max_errors: int | None) -> None:
+    from samstream.batch import ERRORS_FILE
+
     if s.failed:
         report.note(f"{s.failed} item(s) failed: see {Path(out) / ERRORS_FILE}")
     if s.stopped:
