@@ -16,7 +16,7 @@ from PIL import Image
 
 from samstream.batch import JobSpec, run_local
 from samstream.checkpoints import load_model
-from samstream.eval.io import read_label_png
+from samstream.io.labels import read_label_png
 from tests.data.synth import instance_masks, moving_objects, write_davis
 
 MODEL = "samstream-nano"
