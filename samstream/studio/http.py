@@ -98,12 +98,13 @@ class TokenGate:
         if self.token is None or scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         request = Request(scope)
-        given = request.query_params.get("token") or ""
+        # the page keeps the token in a cookie: its scripts and images cannot carry a header
+        given = request.query_params.get("token") or request.cookies.get("samstream_token", "")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
         if not hmac.compare_digest(given.encode(), self.token.encode()):
-            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN or ?token="},
+            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN, ?token= or the samstream_token cookie"},
                                  status_code=401)
             return await reply(scope, receive, send)
         return await self.app(scope, receive, send)

@@ -40,8 +40,8 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 class Server:
     """``python -m samstream studio DATA_DIR --port P`` as a child process."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         self.proc = subprocess.Popen([sys.executable, "-m", "samstream.cli", "studio", str(data_dir), "--port",
                                       str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -21,6 +21,7 @@ export class AnnotationView {
     this.playing = null;
     this.proposals = [];
     this.propagating = false;
+    this.prompts = 0;            // prompts the server acknowledged from this page
     this.canvas = new FrameCanvas($("frame-canvas"), {
       onClick: (p, negative) => this.click(p, negative),
       onBox: (box) => this.box(box),
@@ -270,7 +271,7 @@ export class AnnotationView {
     if (objId === null) return;
     const frame = this.frame;
     const reply = await this.send("/prompts", { obj_id: objId, frame, points: [[x, y]], labels: [negative ? 0 : 1], clear_old: false });
-    if (reply) { this.state.putMask(frame, objId, reply.masks[String(objId)], "prompt"); this.renderFrame(); this.refreshEffort(); }
+    if (reply) this.acknowledged(frame, objId, reply);
   }
 
   async box(box) {
@@ -279,7 +280,14 @@ export class AnnotationView {
     if (objId === null) return;
     const frame = this.frame;
     const reply = await this.send("/prompts", { obj_id: objId, frame, box });
-    if (reply) { this.state.putMask(frame, objId, reply.masks[String(objId)], "prompt"); this.renderFrame(); this.refreshEffort(); }
+    if (reply) this.acknowledged(frame, objId, reply);
+  }
+
+  acknowledged(frame, objId, reply) {
+    this.state.putMask(frame, objId, reply.masks[String(objId)], "prompt");
+    this.prompts += 1;
+    this.renderFrame();
+    this.refreshEffort();
   }
 
   async addObject() {
