@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from samstream.errors import InvalidInputError
+from samstream.errors import InvalidInputError, VideoReadError
 from samstream.files import temporary_name
 from samstream.studio.data_routes import DataRoutes
 from samstream.studio.http import TokenGate, api, body, integer, path_id, text
@@ -128,7 +128,10 @@ class Routes:
                     fh.write(chunk)
             if size == 0:
                 raise InvalidInputError("upload: the body is empty; send the file as the request body")
-            video = await run_in_threadpool(add_video, self.s.store, self.s.data_dir, tmp, name, True)
+            try:
+                video = await run_in_threadpool(add_video, self.s.store, self.s.data_dir, tmp, name, True)
+            except VideoReadError as exc:  # its message names the temporary file, not the user's
+                raise VideoReadError(f"upload: {name!r} is not a video or image samstream can read") from exc
         finally:
             tmp.unlink(missing_ok=True)
         return JSONResponse(video, status_code=201)
