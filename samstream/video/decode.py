@@ -1,22 +1,20 @@
 """Video files through PyAV (FFmpeg): exact random access to frames, and writing MP4 files.
 
-Opening a file makes one demux pass (packets only, nothing decoded) that records every frame's
-presentation timestamp and which frames are keyframes, so the frame count is exact and frame ``i``
-has a known timestamp. Reading frame ``i`` then either continues decoding from the current position
-(when ``i`` is ahead and near) or seeks to the last keyframe at or before ``i`` and decodes forward.
-
-Streams without timestamps (raw elementary streams) fall back to counting decoded frames from the
-start of the file; random access there means decoding again from the beginning.
+Frame ``i`` of a file is the ``i``-th frame sequential decoding delivers; the index that says where
+it is comes from :mod:`samstream.video.frame_index` (one demux pass, or one cached full decode for
+files whose timestamps cannot be trusted). Reading frame ``i`` then either continues decoding from
+the current position (when ``i`` is ahead and near) or seeks to the last keyframe at or before
+``i`` and decodes forward, recognising frames by their timestamps. When a seek does not land where
+it should, an earlier keyframe is tried, and finally the file is decoded from its start, where the
+``n``-th frame delivered is frame ``n`` by definition (and is checked against the index).
 """
 
 from __future__ import annotations
 
-import bisect
 import numbers
 import os
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -24,19 +22,13 @@ from typing import Any
 import numpy as np
 
 from samstream.errors import InvalidInputError, VideoReadError
+from samstream.video.frame_index import FrameIndex, import_av, load_index, open_video, rebuild_index
+
+__all__ = ["FrameIndex", "VideoFileReader", "import_av", "index_names", "write_video"]
 
 # Decoding forward this many frames is taken to be cheaper than a seek (which flushes the decoder).
 _CONTINUE_WINDOW = 16
 _WRITE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
-
-
-def import_av() -> Any:
-    """The ``av`` module, or a :class:`VideoReadError` saying how to install it."""
-    try:
-        import av
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise VideoReadError("reading or writing video files needs PyAV: pip install av") from exc
-    return av
 
 
 def index_names(count: int) -> list[str]:
@@ -45,54 +37,8 @@ def index_names(count: int) -> list[str]:
     return [f"{i:0{width}d}" for i in range(count)]
 
 
-@dataclass(frozen=True)
-class FrameIndex:
-    """Where each frame of a video stream is, from one demux pass.
-
-    ``pts`` holds the frames' presentation timestamps in display order, or is ``None`` when the
-    stream has no usable timestamps (frames are then counted in decoding order). ``keyframes``
-    holds the display indices of the frames decoding may start from.
-    """
-
-    count: int
-    pts: tuple[int, ...] | None
-    keyframes: tuple[int, ...]
-
-    def keyframe_slot(self, index: int) -> int:
-        """Position in ``keyframes`` of the last keyframe at or before frame ``index``."""
-        return max(bisect.bisect_right(self.keyframes, index) - 1, 0)
-
-
-def build_index(container: Any, stream: Any, path: Path) -> FrameIndex:
-    """Demux the whole stream once (no decoding) and index its frames."""
-    av = import_av()
-    stamps: list[int | None] = []
-    key_stamps: list[int | None] = []
-    packets = 0
-    try:
-        for packet in container.demux(stream):
-            if packet.size == 0:  # end-of-stream marker
-                continue
-            packets += 1
-            if packet.is_discard:  # hidden by an edit list: decoded but never shown
-                continue
-            stamps.append(packet.pts)
-            if packet.is_keyframe:
-                key_stamps.append(packet.pts)
-    except av.FFmpegError as exc:
-        raise VideoReadError(f"video {str(path)!r}: cannot read frame {len(stamps)} ({exc})") from exc
-    announced = int(stream.frames or 0)
-    if announced > packets:
-        raise VideoReadError(
-            f"video {str(path)!r} is truncated: it announces {announced} frames but only {packets} "
-            f"are present (frame {len(stamps)} is missing)"
-        )
-    if any(s is None for s in stamps) or len(set(stamps)) != len(stamps):
-        return FrameIndex(count=len(stamps), pts=None, keyframes=(0,))  # count frames in decoding order
-    ordered = tuple(sorted(stamps))  # type: ignore[arg-type]  # display order
-    position = {p: i for i, p in enumerate(ordered)}
-    keys = sorted({0} | {position[p] for p in key_stamps if p is not None})
-    return FrameIndex(count=len(ordered), pts=ordered, keyframes=tuple(keys))
+class _IndexMismatch(Exception):
+    """Decoding from the start delivered a frame the index did not expect there."""
 
 
 class VideoFileReader:
@@ -106,38 +52,33 @@ class VideoFileReader:
         self._container: Any = None
         self._stream: Any = None
         self._frames: Iterator[Any] | None = None  # decoded frames from the current position
-        self._last = -1  # display index of the last frame taken from ``_frames``
-        self._ordinal = -1  # decoding-order counter (streams without timestamps)
+        self._last = -1  # index of the last frame taken from ``_frames``
+        self._from_start = False  # ``_frames`` decodes from the file's start: frames are counted
+        self._ordinal = -1  # frames delivered since the start (when ``_from_start``)
         self._at_start = False  # the container is freshly opened and nothing was decoded yet
         self.restarts = 0  # how often decoding started again from a keyframe (diagnostics)
         self._open_container()
         try:
             rate = self._stream.average_rate or self._stream.guessed_rate
             self.fps: float | None = float(rate) if rate else None  # frames per second, when known
-            self.index = build_index(self._container, self._stream, path)
+            self._set_index(load_index(self._container, self._stream, path))
         finally:
             self.close()
         if self.index.count == 0:
             raise VideoReadError(f"video {str(path)!r} contains no frames")
-        self._position = {p: i for i, p in enumerate(self.index.pts)} if self.index.pts is not None else {}
         self.names = index_names(self.index.count)
 
     def __len__(self) -> int:
         return self.index.count
 
+    def _set_index(self, index: FrameIndex) -> None:
+        self.index = index
+        self._position = {p: i for i, p in enumerate(index.pts)} if index.pts is not None else {}
+
     def _open_container(self) -> None:
         """(Re)open the file, positioned at its start."""
-        av = import_av()
         self.close()
-        try:
-            self._container = av.open(str(self.path))
-        except (av.FFmpegError, OSError) as exc:
-            raise VideoReadError(f"video {str(self.path)!r}: cannot open it as a video file ({exc})") from exc
-        if not self._container.streams.video:
-            self.close()
-            raise VideoReadError(f"video {str(self.path)!r} has no video stream")
-        self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        self._container, self._stream = open_video(self.path)
         self._at_start = True
 
     def close(self) -> None:
@@ -151,6 +92,22 @@ class VideoFileReader:
 
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as an (H, W, 3) uint8 RGB array."""
+        try:
+            return self._read(index)
+        except _IndexMismatch:
+            if self.index.decoded:  # decoding the same file twice gave two answers
+                raise VideoReadError(f"video {str(self.path)!r}: decoding is not repeatable") from None
+        # the packets' timestamps misled the index: index what the decoder delivers, then read again
+        count = self.index.count
+        self.close()
+        self._set_index(rebuild_index(self.path))
+        if self.index.count != count:
+            raise VideoReadError(
+                f"video {str(self.path)!r}: its packets announce {count} frames but {self.index.count} decode"
+            )
+        return self._read(index)
+
+    def _read(self, index: int) -> np.ndarray:
         if self._container is None:
             self._open_container()
         keyframe_slot = self.index.keyframe_slot(index)
@@ -167,17 +124,23 @@ class VideoFileReader:
     def _seek_and_read(self, index: int, keyframe_slot: int) -> np.ndarray:
         """Seek to a keyframe before ``index`` and decode forward.
 
-        Some formats seek only approximately (MPEG-TS) and may land after the frame; then an earlier
-        keyframe is tried, and finally the file is decoded again from its start.
+        Some formats seek only approximately (MPEG-TS) and may land after the frame, and some
+        decoders drop frames after a seek; then an earlier keyframe is tried, and finally the file
+        is decoded again from its start.
         """
         step = 1
         slot = keyframe_slot if self.index.pts is not None else 0
         while True:
             self._restart_at(slot)
+            if self._from_start:
+                return self._advance_to(index, first=None)
             first = self._next_frame(index)
-            landed = first is not None and self._display_index(first) <= index
-            if landed or slot == 0:
-                return self._advance_to(index, first=first)
+            landed = first is not None and 0 <= self._identify(first) <= index
+            if landed:
+                try:
+                    return self._advance_to(index, first=first)
+                except VideoReadError:
+                    pass  # the frame did not come after this seek: decode from further back
             slot = max(slot - step, 0)
             step *= 2
 
@@ -190,18 +153,19 @@ class VideoFileReader:
             target = self.index.pts[self.index.keyframes[keyframe_slot]]
             try:
                 self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-                self._start_decoding()
+                self._start_decoding(from_start=False)
                 self._last = self.index.keyframes[keyframe_slot] - 1  # the keyframe comes next
                 return
             except av.FFmpegError:
                 pass  # not seekable: decode from the start instead
         if not self._at_start:
             self._open_container()  # reopening is the one exact way back to the start in every format
-        self._start_decoding()
+        self._start_decoding(from_start=True)
 
-    def _start_decoding(self) -> None:
+    def _start_decoding(self, from_start: bool) -> None:
         self._frames = iter(self._container.decode(self._stream))
         self._at_start = False
+        self._from_start = from_start
         self._last = -1
         self._ordinal = -1
 
@@ -221,17 +185,24 @@ class VideoFileReader:
         self._ordinal += 1
         return frame
 
-    def _display_index(self, frame: Any) -> int:
-        """Display index of a decoded frame (-1 when its timestamp is unknown)."""
-        if self.index.pts is None:
-            return self._ordinal
+    def _identify(self, frame: Any) -> int:
+        """Index of a decoded frame (-1 when its timestamp is unknown).
+
+        From the file's start the ``n``-th frame delivered is frame ``n``: the index must agree.
+        """
+        if self._from_start:
+            n = self._ordinal
+            if n >= self.index.count or (self.index.pts is not None and frame.pts != self.index.pts[n]):
+                self._frames = None
+                raise _IndexMismatch
+            return n
         return self._position.get(frame.pts, -1) if frame.pts is not None else -1
 
     def _advance_to(self, index: int, first: Any | None) -> np.ndarray:
         """Decode forward until frame ``index``; ``first`` is a frame already taken from the decoder."""
         frame = first if first is not None else self._next_frame(index)
         while frame is not None:
-            shown = self._display_index(frame)
+            shown = self._identify(frame)
             if shown == index:
                 self._last = index
                 return frame.to_ndarray(format="rgb24")
@@ -239,10 +210,13 @@ class VideoFileReader:
                 break  # the decoder went past it: that frame could not be decoded
             self._last = max(self._last, shown)
             frame = self._next_frame(index)
+        if self._from_start and frame is None and self._ordinal + 1 < self.index.count:
+            self._frames = None
+            raise _IndexMismatch  # fewer frames than the index holds
         self._frames = None
         raise VideoReadError(
             f"video {str(self.path)!r}: frame {index} of {self.index.count} could not be decoded "
-            "(the file is truncated or corrupt)"
+            "(the file is damaged)"
         )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.video.decode import import_av
+from samstream.video.frame_index import check_video_file, import_av
 from samstream.video.frames import IMAGE_SUFFIXES, _load_image, natural_key
 
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -64,6 +64,7 @@ class FrameStream:
                 raise VideoReadError(f"source: {text} does not exist")
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 return iter([path])
+            check_video_file(path)  # a truncated file is refused here as by open_frames
             return self._open_av(text, None)
         if isinstance(source, np.ndarray):
             if source.ndim != 4 or source.shape[-1] != 3:
