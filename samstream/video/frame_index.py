@@ -116,19 +116,21 @@ def _check_complete(container: Any, stream: Any, path: Path, ends: dict[str, flo
     rate = stream.average_rate or stream.guessed_rate
     frame_s = float(1 / rate) if rate else 0.04
     start = _seconds(stream.start_time, stream.time_base) or 0.0
-    if stream.duration:  # the video stream's own duration (MP4, MOV, AVI)
-        announced = start + float(stream.duration * stream.time_base)
-        present = ends.get("video", start)
-    elif container.duration:  # the whole file's (Matroska, WebM): compare with every stream's end
+    video_end = ends.get("video", start)
+    claims = []  # (announced end, where the data ends), in seconds
+    if stream.duration:  # the video stream's own duration (MP4, MOV; AVI: what was found)
+        claims.append((start + float(stream.duration * stream.time_base), video_end))
+    if container.format.name == "avi" and stream.frames:  # AVI's header counts frames (dropped ones too)
+        claims.append((start + float(stream.frames * stream.time_base), video_end))
+    if not claims and container.duration:  # the whole file's (Matroska, WebM): compare with every stream's end
         announced = (container.start_time or 0) / 1e6 + container.duration / 1e6
-        present = max(ends.values(), default=start)
-    else:
-        return
-    if announced - present > max(_MIN_MISSING_S, 3 * frame_s):
-        raise VideoReadError(
-            f"video {str(path)!r} is truncated: its header announces {announced - start:.2f} s but the "
-            f"data ends at {present - start:.2f} s, at frame {count}"
-        )
+        claims.append((announced, max(ends.values(), default=start)))
+    for announced, present in claims:
+        if announced - present > max(_MIN_MISSING_S, 3 * frame_s):
+            raise VideoReadError(
+                f"video {str(path)!r} is truncated: its header announces {announced - start:.2f} s but the "
+                f"data ends at {present - start:.2f} s, at frame {count}"
+            )
 
 
 def packet_index(scan: PacketScan) -> FrameIndex | None:
