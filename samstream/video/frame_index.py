@@ -37,7 +37,7 @@ from samstream.checkpoints import cache_dir
 from samstream.errors import VideoReadError
 from samstream.files import write_json
 
-PROBE_FRAMES = 32  # frames decoded at open to check a timestamp-order index
+PROBE_FRAMES = 16  # frames decoded at open to check a timestamp-order index
 _CACHE_VERSION = 1
 _MIN_MISSING_S = 0.5  # a file ending this much (and 3 frames) before its announced end is truncated
 

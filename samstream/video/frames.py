@@ -25,13 +25,14 @@ from typing import Any, NamedTuple, Protocol, Union
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
 from samstream.errors import InvalidInputError, VideoReadError
+from samstream.image.transforms import to_rgb
 from samstream.video.decode import VideoFileReader, index_names, write_video
 
-__all__ = ["CacheInfo", "FrameSource", "FrameSourceInput", "natural_key", "open_frames", "write_video"]
+__all__ = ["CacheInfo", "FrameSource", "FrameSourceInput", "image_frame", "natural_key", "open_frames", "write_video"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FrameSourceInput = Union[str, "os.PathLike[str]", np.ndarray, Sequence[Any]]
@@ -67,13 +68,18 @@ def natural_key(name: str) -> tuple[tuple[Any, ...], str]:
     return tuple(int(p) if k % 2 else p.lower() for k, p in enumerate(parts)), name
 
 
-def _load_image(path: Path, where: str) -> np.ndarray:
-    """An image file as an (H, W, 3) uint8 RGB array, or a :class:`VideoReadError`."""
+def image_frame(item: Any, where: str) -> np.ndarray:
+    """One frame given as an image (path, PIL image or array) -> (H, W, 3) uint8 RGB, by :func:`to_rgb`.
+
+    A file that cannot be read as an image is a :class:`VideoReadError` (a bad frame of the video);
+    a wrong array stays an :class:`InvalidInputError`.
+    """
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise VideoReadError(f"{where}: cannot decode image {str(path)!r} ({exc})") from exc
+        return to_rgb(item, where)
+    except InvalidInputError as exc:
+        if isinstance(item, (str, os.PathLike)):
+            raise VideoReadError(str(exc)) from exc
+        raise
 
 
 class ImageSequenceReader:
@@ -90,11 +96,9 @@ class ImageSequenceReader:
 
     def read(self, index: int) -> np.ndarray:
         item = self.items[index]
-        if isinstance(item, Path):
-            return _load_image(item, f"{self.label} frame {index}")
-        if isinstance(item, Image.Image):
-            return np.asarray(item.convert("RGB"))
-        return item  # an (H, W, 3) uint8 array, checked at open
+        if isinstance(item, np.ndarray):
+            return item  # an (H, W, 3) uint8 array, converted at open
+        return image_frame(item, f"{self.label} frame {index}")
 
     def close(self) -> None:
         pass
@@ -111,14 +115,6 @@ def _frame_folder(folder: Path) -> ImageSequenceReader:
         raise VideoReadError(f"source: folder {str(folder)!r} mixes JPEG and PNG files; keep one kind of frame")
     files.sort(key=lambda p: natural_key(p.name))
     return ImageSequenceReader(files, [p.stem for p in files], f"folder {str(folder)!r}")
-
-
-def _check_frame_array(item: np.ndarray, where: str) -> np.ndarray:
-    if item.dtype != np.uint8:
-        raise InvalidInputError(f"{where}: dtype {item.dtype} is not supported; expected uint8 RGB values")
-    if item.ndim != 3 or item.shape[2] != 3 or item.shape[0] == 0 or item.shape[1] == 0:
-        raise InvalidInputError(f"{where}: shape {item.shape} is not (H, W, 3) with H, W > 0")
-    return item
 
 
 def _array_reader(array: np.ndarray) -> ImageSequenceReader:
@@ -146,8 +142,8 @@ def _list_item(item: Any, index: int) -> Any:
         return path
     if isinstance(item, Image.Image):
         return item
-    if isinstance(item, np.ndarray):
-        view = _check_frame_array(item, where).view()
+    if isinstance(item, np.ndarray):  # converted now (uint16, float, gray, RGBA: see to_rgb)
+        view = to_rgb(item, where).view()
         view.flags.writeable = False
         return view
     raise InvalidInputError(

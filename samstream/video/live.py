@@ -23,7 +23,7 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.video.frame_index import check_video_file, import_av
-from samstream.video.frames import IMAGE_SUFFIXES, _load_image, natural_key
+from samstream.video.frames import IMAGE_SUFFIXES, image_frame, natural_key
 
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
@@ -108,7 +108,7 @@ class FrameStream:
             self.frames_read += 1
             if index % (self.skip + 1):
                 continue
-            yield self._resize(_to_rgb(item, f"{self.label}: frame {index}"))
+            yield self._resize(frame_to_rgb(item, f"{self.label}: frame {index}"))
         self.close()
 
     def _resize(self, rgb: np.ndarray) -> np.ndarray:
@@ -182,24 +182,11 @@ def _label(source: Any) -> str:
     return type(source).__name__
 
 
-def _to_rgb(item: Any, where: str) -> np.ndarray:
-    """A decoded frame, image path, PIL image or array -> (H, W, 3) uint8 RGB."""
+def frame_to_rgb(item: Any, where: str) -> np.ndarray:
+    """A decoded PyAV frame, or any image :func:`~samstream.image.transforms.to_rgb` takes -> (H, W, 3) uint8."""
     if hasattr(item, "to_ndarray"):  # a PyAV video frame
         return item.to_ndarray(format="rgb24")
-    if isinstance(item, (str, os.PathLike)):
-        return _load_image(Path(item), where)
-    if isinstance(item, Image.Image):
-        return np.asarray(item.convert("RGB"))
-    try:
-        import torch
+    return image_frame(item, where)
 
-        if isinstance(item, torch.Tensor):
-            item = item.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    arr = np.asarray(item)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or arr.dtype != np.uint8:
-        raise InvalidInputError(f"{where}: expected an (H, W, 3) uint8 RGB image, got {arr.dtype} {arr.shape}")
-    return np.ascontiguousarray(arr[..., :3])
+
+_to_rgb = frame_to_rgb  # the name video/stream.py imports today; new code uses frame_to_rgb

@@ -75,7 +75,8 @@ def test_several_images(tiny_model, image) -> None:
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (np.zeros((10, 10, 3), np.float32), "dtype float32"),
+        (np.full((10, 10, 3), 2.0, np.float32), r"float values must lie in \[0, 1\]"),
+        (np.zeros((10, 10, 3), np.int32), "dtype int32"),
         (np.zeros((10, 10, 2), np.uint8), "shape"),
         (np.zeros((0, 10, 3), np.uint8), "empty"),
         ("/no/such/file.png", "no such file"),
