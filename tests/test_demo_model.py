@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import samstream
 from samstream.checkpoints import build_model, cached_path, download, find_checkpoint, read_checkpoint
 from samstream.eval.synthetic import evaluate_clicks, evaluate_videos, memory_disabled
+from samstream.cli import main
+from samstream.demo import DEMO_MODEL, present_frames_jf
 from samstream.registry import get_variant
 from samstream.data.synthetic import SyntheticConfig
 
@@ -94,3 +97,46 @@ def test_segments_held_out_images_from_one_click(nano, untrained) -> None:
     baseline, _ = evaluate_clicks(untrained, 12, SyntheticConfig(size=128))
     assert objects >= 12
     assert miou >= baseline + CLICK_MARGIN, (miou, baseline)
+
+
+# --- the demo's score ------------------------------------------------------------------------------
+
+def _disc_masks(frames: int, present: int) -> np.ndarray:
+    """(frames, 32, 32) bool: a disc on frames [0, present), then nothing (the object has left)."""
+    yy, xx = np.mgrid[0:32, 0:32]
+    disc = (yy - 16) ** 2 + (xx - 14) ** 2 <= 49
+    masks = np.zeros((frames, 32, 32), bool)
+    masks[:present] = disc
+    return masks
+
+
+def test_demo_score_counts_only_frames_where_the_object_is() -> None:
+    """Prediction right for 5 frames, then empty; the object leaves at frame 12 of 20.
+
+    Scored frames: 0-11 (present in the ground truth); 5 of them exactly right (J = F = 1), 7 with an
+    empty prediction (J = F = 0); frames 12-19 are empty in both and not scored. The old mean over
+    every frame would give (5 + 8) / 20 = 0.65.
+    """
+    gt = _disc_masks(20, 12)
+    pred = gt.copy()
+    pred[5:] = False
+    score = present_frames_jf(gt, pred)
+    assert score["frames_scored"] == 12 and score["frames_tracked"] == 5 and score["first_lost"] == 5
+    assert score["j"] == pytest.approx(5 / 12, abs=1e-4) and score["f"] == pytest.approx(5 / 12, abs=1e-4)
+    assert score["jf"] == pytest.approx(5 / 12, abs=1e-4) and score["jf"] < 0.5
+
+
+def test_demo_score_counts_a_prediction_where_the_object_is_gone() -> None:
+    gt = _disc_masks(10, 4)
+    pred = _disc_masks(10, 10)  # keeps predicting the object after it left: 6 false frames
+    score = present_frames_jf(gt, pred)
+    assert score["frames_scored"] == 10 and score["frames_tracked"] == 4 and score["first_lost"] == 4
+    assert score["jf"] == pytest.approx(0.4, abs=1e-4)
+    empty = present_frames_jf(np.zeros((3, 8, 8), bool), np.zeros((3, 8, 8), bool))
+    assert empty["jf"] is None and empty["frames_scored"] == 0
+
+
+def test_demo_help_names_the_bundled_model(capsys) -> None:
+    assert main(["demo", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"default: {DEMO_MODEL}" in text and "sam2.1-tiny" not in text

@@ -4,29 +4,51 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from samstream.cli.common import Reporter, positive_int
 
+DEMO_MODEL = "samstream-nano"  # the model that ships with samstream (samstream.demo.DEMO_MODEL)
+
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    # "resolve": the demo's own --model (another default) replaces the shared option's
     p = common(sub.add_parser(
-        "demo", help="track objects through a generated sample video and write masks and an overlay video",
+        "demo", conflict_handler="resolve",
+        help="track objects through a generated sample video and write masks and an overlay video",
         description="Generate a synthetic video (with known ground truth), track each object from one click "
-                    "and write sample.mp4, overlay.mp4, masks/ and masks.jsonl into --out; reports J&F. "
-                    "Uses the bundled samstream-nano model unless --model names another."))
+                    "and write sample.mp4, overlay.mp4, masks/ and masks.jsonl into --out; reports J&F per object, "
+                    "scored on the frames where the object is in the ground truth or the prediction. "
+                    f"Uses the bundled {DEMO_MODEL} model unless --model names another."))
+    p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                   help=f"registry name (see `samstream models`) or checkpoint path (default: {DEMO_MODEL}, "
+                        "bundled, no download)")
     p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default: demo_out)")
     p.add_argument("--force", action="store_true", help="overwrite the outputs of an earlier demo")
     p.add_argument("--frames", type=positive_int, default=48, help="length of the generated video (default 48)")
     p.set_defaults(func=run)
 
 
+def describe(summary: dict[str, Any]) -> str:
+    """The one-line result: overall and per-object J&F, and where tracking was lost."""
+    if summary["jf"] is None:
+        return f"{summary['frames']} frames, {summary['objects']} objects"
+    parts = []
+    for obj_id, score in summary["per_object"].items():
+        text = f"object {obj_id} {score['jf']:.3f}, tracked on {score['frames_tracked']}/{score['frames_scored']} frames"
+        if score["first_lost"] is not None:
+            text += f", lost at frame {score['first_lost']}"
+        parts.append(text)
+    return (f"{summary['frames']} frames, {summary['objects']} objects, J&F {summary['jf']:.3f} "
+            f"(frames where the object is present; {'; '.join(parts)})")
+
+
 def run(args: argparse.Namespace) -> int:
-    from samstream.demo import run_demo
+    from samstream.demo import run_demo  # imports torch: not needed for --help
 
     report = Reporter(args)
     summary = run_demo(args.out, args.model, device=args.device, force=args.force, num_frames=args.frames,
                        progress=report.progress)
-    score = "" if summary["jf"] is None else f", J&F {summary['jf']:.3f}"
-    report.summary(f"{summary['frames']} frames, {summary['objects']} objects{score}, {summary['fps']:.1f} fps, "
-                   f"model {summary['model']} -> {summary['overlay']}", summary)
+    report.summary(f"{describe(summary)}, {summary['fps']:.1f} fps, model {summary['model']} -> "
+                   f"{summary['overlay']}", summary)
     return 0
