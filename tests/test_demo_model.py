@@ -140,3 +140,10 @@ def test_demo_help_names_the_bundled_model(capsys) -> None:
     assert main(["demo", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert f"default: {DEMO_MODEL}" in text and "sam2.1-tiny" not in text
+
+
+def test_cli_repeats_the_demo_defaults() -> None:
+    from samstream.cli import demo as cli_demo
+    from samstream.demo import DEMO_FRAMES
+
+    assert (cli_demo.DEMO_MODEL, cli_demo.DEMO_FRAMES) == (DEMO_MODEL, DEMO_FRAMES)

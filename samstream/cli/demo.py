@@ -8,7 +8,9 @@ from typing import Any
 
 from samstream.cli.common import Reporter, positive_int
 
-DEMO_MODEL = "samstream-nano"  # the model that ships with samstream (samstream.demo.DEMO_MODEL)
+# samstream.demo's DEMO_MODEL and DEMO_FRAMES, repeated so that --help does not import torch (a test checks)
+DEMO_MODEL = "samstream-nano"
+DEMO_FRAMES = 24
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
@@ -25,7 +27,8 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
                         "bundled, no download)")
     p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default: demo_out)")
     p.add_argument("--force", action="store_true", help="overwrite the outputs of an earlier demo")
-    p.add_argument("--frames", type=positive_int, default=48, help="length of the generated video (default 48)")
+    p.add_argument("--frames", type=positive_int, default=DEMO_FRAMES,
+                   help=f"length of the generated video (default {DEMO_FRAMES})")
     p.set_defaults(func=run)
 
 
