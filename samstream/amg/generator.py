@@ -30,7 +30,7 @@ from samstream.amg.masks import masks_to_boxes, row_counts, stability_score
 from samstream.amg.options import GeneratorOptions
 from samstream.amg.records import Candidates, build_records
 from samstream.image.predictor import ImagePredictor
-from samstream.image.transforms import to_rgb_array
+from samstream.image.transforms import to_rgb
 from samstream.io.rle import coco_mask_api
 from samstream.model.sam2 import SAM2Model
 
@@ -80,7 +80,7 @@ class MaskGenerator:
         floats), ``predicted_iou``, ``point_coords`` ([[x, y]]), ``stability_score`` and
         ``crop_box`` (XYWH floats).
         """
-        arr = to_rgb_array(image, "image")
+        arr = to_rgb(image, "image")
         h, w = arr.shape[:2]
         boxes, layers = crop_boxes((h, w), self.options.crop_n_layers, self.options.crop_overlap_ratio)
         try:

@@ -35,7 +35,7 @@ from samstream.data.video_datasets import VideoDataset
 from samstream.errors import SamstreamError
 from samstream.eval.predict import predict_video
 from samstream.files import write_json
-from samstream.image.transforms import to_rgb_array
+from samstream.image.transforms import to_rgb
 from samstream.model.sam2 import SAM2Model
 from samstream.video.predictor import VideoPredictor
 
@@ -56,7 +56,7 @@ def mask_json_path(key: str) -> str:
 
 def auto_image(generator: MaskGenerator, item: Item, out_dir: Path) -> tuple[tuple[str, ...], int]:
     """Automatic masks of one image, written to ``masks/<key>.json``; returns (outputs, masks)."""
-    image = to_rgb_array(item.source, "image")  # (H, W, 3) uint8
+    image = to_rgb(item.source, "image")  # (H, W, 3) uint8
     records = generator.generate(image)
     doc = {"image": {"file_name": item.file_name, "height": int(image.shape[0]), "width": int(image.shape[1])},
            "annotations": [{"id": i + 1, **record} for i, record in enumerate(records)]}

@@ -76,7 +76,7 @@ def output_names(stems: list[str], per_mask: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg import MaskGenerator
-    from samstream.image.transforms import to_rgb_array
+    from samstream.image.transforms import to_rgb
     from samstream.io.labels import write_label_png
     from samstream.io.outputs import staged_output
     from samstream.io.overlay import overlay, write_png_atomic
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     report = Reporter(args)
     stems = _check_images(args.images)
     for path in args.images:  # every image readable before any work: a bad one fails the run up front
-        # NOTE(lead): to_rgb_array is today's loader; the one documented `to_rgb` replaces it when it lands
-        to_rgb_array(require_file(path, "IMAGE", "an image file"), "IMAGE")
+        # NOTE(lead): to_rgb is today's loader; the one documented `to_rgb` replaces it when it lands
+        to_rgb(require_file(path, "IMAGE", "an image file"), "IMAGE")
     options = GeneratorOptions(**{field: getattr(args, opt) for opt, field in GENERATOR_OPTIONS.items()})
     with staged_output(args.out, output_names(stems, args.per_mask), args.force) as staging:
         model, _ = load_model(args)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         images, annotations, total = [], [], 0
         for path, stem in report.progress(list(zip(args.images, stems)), len(stems), "images"):
-            image = np.array(to_rgb_array(path, "IMAGE"))  # a writable copy
+            image = np.array(to_rgb(path, "IMAGE"))  # a writable copy
             records = generator.generate(image)
             masks = {i + 1: r["segmentation"] for i, r in enumerate(records)}  # binary_mask records: (H, W) bool
             write_png_atomic(overlay(image, masks), staging / f"{stem}_overlay.png")

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.files import write_json
     from samstream.image.predictor import ImagePredictor
-    from samstream.image.transforms import to_rgb_array
+    from samstream.image.transforms import to_rgb
     from samstream.io.labels import write_label_png
     from samstream.io.masks import mask_bbox
     from samstream.io.outputs import staged_output
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = Reporter(args)
     check_prompts(args)
-    # NOTE(lead): to_rgb_array is today's loader; the one documented `to_rgb` replaces it when it lands
-    image = np.array(to_rgb_array(require_file(args.image, "IMAGE", "an image file"), "IMAGE"))  # writable copy
+    # NOTE(lead): to_rgb is today's loader; the one documented `to_rgb` replaces it when it lands
+    image = np.array(to_rgb(require_file(args.image, "IMAGE", "an image file"), "IMAGE"))  # writable copy
     stem = Path(args.image).stem
     names = output_names(stem, args.multimask, len(args.box))
     with staged_output(args.out, names, args.force) as staging:

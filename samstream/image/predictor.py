@@ -12,7 +12,7 @@ from torch import Tensor
 
 from samstream.errors import InvalidInputError
 from samstream.image.prompts import ModelPrompts, prepare_prompts
-from samstream.image.transforms import preprocess, to_rgb_array
+from samstream.image.transforms import preprocess, to_rgb
 from samstream.model.sam2 import ImageFeatures, SAM2Model
 
 
@@ -83,7 +83,7 @@ class ImagePredictor:
         """Encode several images (in batches of ``batch_size``); select one later with ``image_index``."""
         if isinstance(images, (np.ndarray, str)) or not isinstance(images, Sequence) or len(images) == 0:
             raise InvalidInputError("images: expected a non-empty list of images")
-        arrays = [to_rgb_array(img, f"images[{i}]") for i, img in enumerate(images)]
+        arrays = [to_rgb(img, f"images[{i}]") for i, img in enumerate(images)]
         self.reset()
         cfg = self.model.cfg
         encoded: list[_EncodedImage] = []

@@ -112,7 +112,6 @@ def _to_uint8(values: np.ndarray, name: str) -> np.ndarray:
         f"{name}: dtype {values.dtype} is not supported; expected uint8, uint16, bool or float values in [0, 1]")
 
 
-to_rgb_array = to_rgb  # the earlier name, still used by callers outside the image layer
 
 
 def preprocess(

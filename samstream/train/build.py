@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
@@ -20,6 +19,7 @@ from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource, pick
 from samstream.checkpoints import load_model
 from samstream.data import VideoDataset, open_image_dataset
 from samstream.data.synthetic import SyntheticConfig
+from samstream.image.transforms import to_rgb
 from samstream.presets import micro_config, nano_config
 from samstream.registry import get_variant
 from samstream.train.config import TrainConfig
@@ -41,9 +41,7 @@ def build_train_model(cfg: TrainConfig) -> SAM2Model:
 
 
 def _read_rgb(path: object) -> np.ndarray:
-    # NOTE(lead): to be replaced by the one samstream `to_rgb` (RGBA/16-bit rules) when it lands
-    with Image.open(path) as im:  # type: ignore[arg-type]
-        return np.asarray(im.convert("RGB"))
+    return to_rgb(path, "image")
 
 
 class VideoSource:
