@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction, common: Common) -> None:
     p.add_argument("pred_dir", help="predictions: <pred_dir>/<seq>/<frame>.png indexed PNGs")
     p.add_argument("--subset", default="val", help="ImageSets/2017/<subset>.txt (default: val)")
     p.add_argument("--sequences", type=_names, default=None, help="comma-separated sequences (default: the subset)")
+    p.add_argument("--task", default="semi-supervised", choices=("semi-supervised", "unsupervised"),
+                   help="DAVIS 2017 protocol (unsupervised: up to 20 proposals matched to the objects)")
     _score_outputs(p)
     p.set_defaults(func=_cmd_davis)
 
@@ -87,10 +89,11 @@ def _names(text: str) -> list[str]:
 
 def _cmd_davis(args: argparse.Namespace) -> int:
     from samstream.eval.davis import evaluate_davis  # the library: imported when the command runs
+    from samstream.eval.unsupervised import evaluate_davis_unsupervised
 
     _check_outputs(args)
-    result = evaluate_davis(args.pred_dir, args.gt_root, args.subset, sequences=args.sequences,
-                            workers=args.workers)
+    evaluate = evaluate_davis_unsupervised if args.task == "unsupervised" else evaluate_davis
+    result = evaluate(args.pred_dir, args.gt_root, args.subset, sequences=args.sequences, workers=args.workers)
     return _report_scores(args, "davis", result)
 
 
