@@ -1,0 +1,182 @@
+"""Files of an automatic-masklet run: per-frame JSON lines as frames become final, then the whole-video
+formats (SA-V auto JSON, DAVIS unsupervised PNGs, YouTube-VIS RLE JSON) from those lines.
+
+Layout under ``out``:
+
+* ``masks.jsonl``: one line per frame, ``{"frame", "keyframe", "height", "width", "masklets": [{"id",
+  "area", "bbox" (XYWH), "object_score", "stability", "segmentation" (COCO RLE)}]}`` for the masklets
+  visible on it; written as frames arrive, so its memory does not grow with the video;
+* ``<video>_auto.json``: the SA-V layout (``sav_000001_auto.json``): one COCO RLE per masklet on every
+  ``sav_every``-th frame (``masklet_id`` k is the k-th smallest id of ``masks.jsonl`` seen on those frames), with the per-masklet fields of SA-V (sizes, size bucket, visibility
+  changes, first appearance and frame counts in annotated frames, per-frame stability scores);
+* ``davis/<frame:05d>.png``: indexed PNGs for the DAVIS unsupervised protocol: the
+  :data:`DAVIS_PROPOSALS` best masklets, as ids 1 (best) to 20, ranked by their **score**, the sum
+  over the frames where a masklet is visible of its stability score (long-lived, stable masklets first;
+  ties by id);
+* ``ytvis.json``: YouTube-VIS style: one video, one annotation per masklet with a COCO RLE (or null)
+  per frame, its areas, boxes and ``score`` (mean stability where visible).
+
+The whole-video files read ``masks.jsonl`` back, so the masks are never all in memory as arrays;
+the RLEs of the SA-V and YouTube-VIS files are, because each is one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from samstream.amg.video import MaskletFrame
+from samstream.files import write_json
+from samstream.io.masks import JsonLinesWriter, mask_bbox, write_indexed_png
+from samstream.io.rle import decode_rle, encode_rle, encode_rles
+
+JSONL = "masks.jsonl"
+DAVIS_DIR = "davis"
+YTVIS = "ytvis.json"
+DAVIS_PROPOSALS = 20
+SMALL, MEDIUM = 32**2, 96**2  # COCO's area buckets, as SA-V uses them
+
+
+def output_names(video_id: str) -> list[str]:
+    return [JSONL, DAVIS_DIR + "/", YTVIS, sav_name(video_id)]
+
+
+def sav_name(video_id: str) -> str:
+    return f"{video_id}_auto.json"
+
+
+@dataclass
+class _Stats:
+    score: float = 0.0  # sum of stability where visible
+    visible: int = 0
+
+
+class MaskletWriter:
+    """Writes ``masks.jsonl`` frame by frame; :meth:`close` writes the whole-video files."""
+
+    def __init__(self, out: str | Path, video_id: str, fps: float, sav_every: int = 4) -> None:
+        self.out = Path(out)
+        self.video_id = video_id
+        self.fps = fps
+        self.sav_every = sav_every
+        self.frames = 0
+        self.hw: tuple[int, int] | None = None
+        self.stats: dict[int, _Stats] = {}
+        self._jsonl = JsonLinesWriter(self.out / JSONL)
+
+    def write(self, frame: MaskletFrame) -> dict[str, Any]:
+        """One final frame; returns its JSON record."""
+        self.hw = frame.labels.shape
+        ids = [i for i in frame.obj_ids if (frame.labels == i).any()]
+        masks = frame.labels[None] == np.asarray(ids, np.int32)[:, None, None]  # (N, H, W)
+        items = []
+        for obj_id, mask, rle in zip(ids, masks, encode_rles(masks)):
+            stab = frame.stability.get(obj_id, 1.0)
+            stats = self.stats.setdefault(obj_id, _Stats())
+            stats.score += stab
+            stats.visible += 1
+            items.append({"id": int(obj_id), "area": int(mask.sum()), "bbox": mask_bbox(mask),
+                          "object_score": round(frame.object_scores.get(obj_id, float("nan")), 4),
+                          "stability": round(stab, 4), "segmentation": rle})
+        record = {"frame": frame.frame_idx, "keyframe": frame.is_keyframe, "height": self.hw[0],
+                  "width": self.hw[1], "masklets": items}
+        self._jsonl.write(record)
+        self.frames += 1
+        return record
+
+    def ranking(self) -> list[int]:
+        """Masklet ids, best first (see the module docstring)."""
+        return sorted(self.stats, key=lambda i: (-self.stats[i].score, i))
+
+    def close(self, commit: bool = True) -> None:
+        self._jsonl.close(commit)
+        if not commit or self.hw is None:
+            return
+        write_davis_pngs(self.out / JSONL, self.out / DAVIS_DIR, self.ranking()[:DAVIS_PROPOSALS], self.hw)
+        write_json(self.out / sav_name(self.video_id),
+                   sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps, self.sav_every),
+                   indent=None)
+        write_json(self.out / YTVIS, ytvis_json(self.out / JSONL, self.video_id, self.frames, self.hw), indent=None)
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_davis_pngs(jsonl: Path, folder: Path, ranked: list[int], hw: tuple[int, int]) -> None:
+    """Label PNGs with ``ranked[k]`` as id k + 1 (masks are disjoint, so the order of painting is free)."""
+    rank = {obj_id: k + 1 for k, obj_id in enumerate(ranked)}
+    for rec in read_records(jsonl):
+        labels = np.zeros(hw, np.uint8)
+        for item in rec["masklets"]:
+            if item["id"] in rank:
+                labels[decode_rle(item["segmentation"])] = rank[item["id"]]
+        write_indexed_png(folder / f"{rec['frame']:05d}.png", labels)
+
+
+def sav_auto_json(jsonl: Path, video_id: str, num_frames: int, hw: tuple[int, int], fps: float,
+                  every: int) -> dict[str, Any]:
+    """The SA-V auto-masklet document of the frames ``0, every, 2 * every, ...``."""
+    h, w = hw
+    annotated = [rec for rec in read_records(jsonl) if rec["frame"] % every == 0]
+    per_frame = [{item["id"]: item for item in rec["masklets"]} for rec in annotated]
+    ids = sorted({i for frame in per_frame for i in frame})
+    empty = encode_rle(np.zeros(hw, bool))
+    areas = np.array([[frame[i]["area"] if i in frame else 0 for i in ids] for frame in per_frame],
+                     dtype=np.float64).reshape(len(per_frame), len(ids))
+    visible = areas > 0
+    first = visible.argmax(axis=0) if ids else np.zeros(0, int)
+    size_abs = [float(areas[visible[:, j], j].mean()) for j in range(len(ids))]
+    return {
+        "video_id": video_id, "video_duration": num_frames / fps, "video_frame_count": float(num_frames),
+        "video_height": float(h), "video_width": float(w), "video_resolution": float(h * w),
+        "video_environment": "", "video_split": "",
+        "masklet": [[frame[i]["segmentation"] if i in frame else empty for i in ids] for frame in per_frame],
+        "masklet_id": list(range(len(ids))),
+        "masklet_size_rel": [a / (h * w) for a in size_abs],
+        "masklet_size_abs": size_abs,
+        "masklet_size_bucket": [_bucket(a) for a in size_abs],
+        "masklet_visibility_changes": [int(np.count_nonzero(np.diff(visible[f:, j].astype(np.int8))))
+                                       for j, f in enumerate(first)],
+        "masklet_first_appeared_frame": [int(f) for f in first],
+        "masklet_frame_count": [len(per_frame)] * len(ids),
+        "masklet_edited_frame_count": [0] * len(ids),
+        "masklet_type": ["auto"] * len(ids),
+        "masklet_stability_score": [[frame[i]["stability"] if i in frame else 1.0 for i in ids]
+                                    for frame in per_frame],
+        "masklet_num": len(ids),
+    }
+
+
+def _bucket(area: float) -> str:
+    return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
+
+
+def ytvis_json(jsonl: Path, video_id: str, num_frames: int, hw: tuple[int, int]) -> dict[str, Any]:
+    """A YouTube-VIS style document: one video, one annotation (track) per masklet."""
+    tracks: dict[int, dict[str, Any]] = {}
+    for t, rec in enumerate(read_records(jsonl)):
+        for item in rec["masklets"]:
+            track = tracks.setdefault(item["id"], {
+                "id": item["id"], "video_id": 1, "category_id": 1, "iscrowd": 0,
+                "segmentations": [None] * num_frames, "areas": [None] * num_frames,
+                "bboxes": [None] * num_frames, "stability": []})
+            track["segmentations"][t] = item["segmentation"]
+            track["areas"][t] = item["area"]
+            track["bboxes"][t] = item["bbox"]
+            track["stability"].append(item["stability"])
+    annotations = []
+    for obj_id in sorted(tracks):
+        track = tracks[obj_id]
+        track["score"] = float(np.mean(track.pop("stability")))
+        annotations.append(track)
+    video = {"id": 1, "name": video_id, "height": hw[0], "width": hw[1], "length": num_frames,
+             "file_names": [f"{video_id}/{t:05d}.jpg" for t in range(num_frames)]}
+    return {"videos": [video], "categories": [{"id": 1, "name": "object"}], "annotations": annotations}
