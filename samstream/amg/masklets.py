@@ -90,7 +90,8 @@ def mask_grid(masks: Tensor | np.ndarray) -> Tensor:
     if m.ndim != 3:
         raise InvalidInputError(f"masks: expected shape (N, H, W), got {tuple(m.shape)}")
     step = max(1, math.ceil(max(m.shape[1:]) / GRID_SIDE))
-    return m[:, ::step, ::step].reshape(m.shape[0], -1).float()
+    grid = m[:, ::step, ::step]
+    return grid.reshape(grid.shape[0], grid.shape[1] * grid.shape[2]).float()
 
 
 def explained(generated: Tensor, tracked: Tensor, iou_thresh: float, coverage_thresh: float) -> Tensor:
