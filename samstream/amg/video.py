@@ -106,11 +106,20 @@ class VideoMaskGenerator:
         self.video_options = dict(video_options or {})
         self.masklets: dict[int, Masklet] = {}  # every masklet of the last generate(), by id
         self.tracker: StreamTracker | None = None  # the last generate()'s tracker (for inspection)
+        self._run: _Run | None = None
 
     # ----------------------------------------------------------------- public
+    def nbytes(self) -> int:
+        """Bytes held by the current (or last) :meth:`generate`: the tracker's tensors and the frames not yet
+        final (image, pixel owners and their logits)."""
+        if self._run is None:
+            return 0
+        pending = sum(p.image.nbytes + p.owners.owner.nbytes + p.owners.best.nbytes for p in self._run.pending)
+        return self._run.tracker.nbytes() + pending
+
     def generate(self, source: Any) -> Iterator[MaskletFrame]:
         """Yield every frame of ``source`` with its masklets, in order, each once it is final."""
-        run = _Run(self)
+        run = self._run = _Run(self)
         self.masklets = run.masklets
         self.tracker = run.tracker
         try:
