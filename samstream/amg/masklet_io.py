@@ -31,7 +31,8 @@ import numpy as np
 
 from samstream.amg.video import MaskletFrame
 from samstream.files import write_json
-from samstream.io.masks import JsonLinesWriter, mask_bbox, write_indexed_png
+from samstream.io.labels import write_label_png
+from samstream.io.masks import JsonLinesWriter, mask_bbox
 from samstream.io.rle import decode_rle, encode_rle, encode_rles
 
 JSONL = "masks.jsonl"
@@ -118,7 +119,7 @@ def write_davis_pngs(jsonl: Path, folder: Path, ranked: list[int], hw: tuple[int
         for item in rec["masklets"]:
             if item["id"] in rank:
                 labels[decode_rle(item["segmentation"])] = rank[item["id"]]
-        write_indexed_png(folder / f"{rec['frame']:05d}.png", labels)
+        write_label_png(folder / f"{rec['frame']:05d}.png", labels)
 
 
 def sav_auto_json(jsonl: Path, video_id: str, num_frames: int, hw: tuple[int, int], fps: float,

@@ -59,24 +59,28 @@ def _limited(frames: Any, stop: Any, max_frames: int | None) -> Iterator[np.ndar
 
 
 def run(args: argparse.Namespace) -> int:
+    # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg.masklet_io import MaskletWriter, output_names
     from samstream.amg.video import VideoMaskGenerator
-    from samstream.cli.common import require_file, stop_on_interrupt
-    from samstream.io.masks import prepare_output_dir
+    from samstream.cli.common import stop_on_interrupt
+    from samstream.errors import InvalidInputError
+    from samstream.io.outputs import staged_output
     from samstream.io.overlay import overlay
     from samstream.video.live import read_frames
 
     report = Reporter(args)
-    video = require_file(args.video, "VIDEO")
-    video_id = Path(video).stem
+    video = Path(args.video)
+    if not video.exists():
+        raise InvalidInputError(f"VIDEO: no such file or folder {args.video!r}")
+    video_id = video.stem
     names = output_names(video_id) + ([] if args.no_video else [VIDEO_FILE])
-    out = prepare_output_dir(args.out, names, args.force)
     model, model_name = load_model(args)
-    options = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items()}
+    options = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items() if hasattr(args, opt)}
     gen = VideoMaskGenerator(model, keyframe_interval=args.keyframe_interval, scene_cut_threshold=args.scene_cut,
                              track_backward=args.backward, max_absent_frames=args.max_absent, **options)
     start = time.perf_counter()
-    with read_frames(video, max_size=args.max_size) as frames, stop_on_interrupt() as stop:
+    with staged_output(args.out, names, args.force) as out, read_frames(video, max_size=args.max_size) as frames, \
+            stop_on_interrupt() as stop:
         fps = args.fps or getattr(frames, "fps", None) or 24
         writer = MaskletWriter(out, video_id, fps, args.sav_every)
         masklet_frames = report.progress(gen.generate(_limited(frames, stop, args.max_frames)), args.max_frames,
@@ -94,15 +98,17 @@ def run(args: argparse.Namespace) -> int:
                 for _ in overlays():
                     pass
             else:
-                from samstream.video.decode import write_video
+                from samstream.video.decode import write_video  # PyAV: only when an overlay is written
 
                 write_video(out / VIDEO_FILE, overlays(), fps)
-        finally:
-            writer.close(commit=True)
+        except BaseException:
+            writer.close(commit=False)  # the staged folder is dropped: a failed run leaves nothing
+            raise
+        writer.close()  # masks.jsonl into place, then the whole-video files
     seconds = time.perf_counter() - start
     shown = len(writer.stats)
     note = " (stopped)" if stop else ""
-    report.summary(f"{writer.frames} frames, {shown} masklets, {seconds:.2f} s -> {out}{note}",
-                   {"frames": writer.frames, "masklets": shown, "seconds": round(seconds, 3), "out": str(out),
+    report.summary(f"{writer.frames} frames, {shown} masklets, {seconds:.2f} s -> {args.out}{note}",
+                   {"frames": writer.frames, "masklets": shown, "seconds": round(seconds, 3), "out": str(args.out),
                     "model": model_name, "stopped": bool(stop)})
     return 0

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from samstream.cli import main
-from samstream.eval.io import read_label_png
-from samstream.eval.sav_json import load_sav_annotation
+from samstream.io.labels import read_label_png
+from samstream.data.sav_json import load_sav_annotation
 from samstream.io.rle import decode_rle
 from samstream.video.decode import write_video
 from tests.data.synth import moving_objects
