@@ -373,8 +373,9 @@ class Hiera(nn.Module):
         """(1, h, w, C) positional embedding: the background interpolated, the window one tiled."""
         params = (self.pos_embed, self.pos_embed_window)
         cacheable = not (torch.is_grad_enabled() and any(p.requires_grad for p in params))
-        key = (h, w, *((p.data_ptr(), _version(p), p.device, p.dtype) for p in params))
-        if cacheable and key in self._pos_cache:
+        # no key while tracing for export (no data pointers then): autograd is on and so is requires_grad
+        key = (h, w, *((p.data_ptr(), _version(p), p.device, p.dtype) for p in params)) if cacheable else None
+        if key is not None and key in self._pos_cache:
             return self._pos_cache[key]
         pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
         window = self.pos_embed_window

@@ -164,10 +164,11 @@ class SAM2Model(nn.Module):
         else:
             chosen = masks
         obj_ptr = self.obj_ptr_proj(token)
-        obj_ptr = self._apply_presence_to_ptr(obj_ptr, obj_scores, present.float())
+        obj_ptr = self.apply_presence_to_ptr(obj_ptr, obj_scores, present.float())
         return HeadOutput(masks, ious, chosen, obj_ptr, obj_scores)
 
-    def _apply_presence_to_ptr(self, obj_ptr: Tensor, obj_scores: Tensor, present: Tensor) -> Tensor:
+    def apply_presence_to_ptr(self, obj_ptr: Tensor, obj_scores: Tensor, present: Tensor) -> Tensor:
+        """Object pointers (..., C) with the presence rule: absent objects get the no-object pointer."""
         if not self.cfg.decoder.pred_obj_scores:
             return obj_ptr
         weight = obj_scores.sigmoid() if self.cfg.memory.soft_no_obj_ptr else present
