@@ -15,7 +15,7 @@ import os
 import sys
 
 from samstream import __version__
-from samstream.cli import auto, auto_video, batch, demo, evaluate, models, segment, stream, studio, track, train
+from samstream.cli import auto, auto_video, batch, demo, evaluate, export, models, segment, stream, studio, track, train
 from samstream.cli.common import CliParser, basic, common, set_threads
 from samstream.errors import SamstreamError
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="samstream", description="SAM 2 segmentation and tracking of images and videos")
     parser.add_argument("--version", action="version", version=f"samstream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (segment, auto, auto_video, track, stream, demo, studio, evaluate, train, batch):
+    for module in (segment, auto, auto_video, track, stream, demo, studio, evaluate, train, batch, export):
         module.register(sub, common)
     models.register(sub, basic)  # lists and downloads files: no model runs
     return parser

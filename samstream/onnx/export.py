@@ -147,7 +147,7 @@ def _export_one(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], 
         if fp16:
             from samstream.onnx.precision import to_float16
 
-            to_float16(program.model_proto if hasattr(program, "model_proto") else program, tmp)
+            to_float16(program.model_proto, tmp)
         else:
             program.save(str(tmp))
 
