@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+# this script's own name would hide the onnx package: take its folder off the path, add the repository
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, median_seconds, peak_rss_mb, run_child, table  # noqa: E402
