@@ -93,7 +93,7 @@ def child(args: argparse.Namespace) -> None:
         from sam2.build_sam import build_sam2
     else:
         from samstream.compat import build_sam2
-        from samstream.compat_amg import SAM2AutomaticMaskGenerator
+        from samstream.compat import SAM2AutomaticMaskGenerator
     model = build_sam2(args.config, args.ckpt, device=args.device, hydra_overrides_extra=overrides)
     if args.weights == "shaped":
         _install_discs(model, reference=args.side == "ref")

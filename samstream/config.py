@@ -6,7 +6,7 @@ dataclasses. Presets live in :mod:`samstream.registry`; nothing here names a cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 
 @dataclass(frozen=True)
@@ -45,32 +45,32 @@ class NeckConfig:
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """Memory encoder, memory bank and memory attention."""
+    """Memory encoder, memory bank layout and memory attention: what a checkpoint fixes.
+
+    Which memories tracking attends to is a policy a session may change: :class:`TrackingConfig`.
+    """
 
     mem_dim: int = 64  # channels of a stored memory
-    num_maskmem: int = 7  # 1 current frame + 6 previous frames
-    attention_layers: int = 4
-    attention_heads: int = 1
-    attention_ff_dim: int = 2048
-    attention_dropout: float = 0.1
-    rope_theta: float = 10000.0
-    fuser_layers: int = 2
-    fuser_kernel_size: int = 7
-    mask_downsampler_total_stride: int = 16
-    max_obj_ptrs_in_encoder: int = 16
-    max_cond_frames_in_attn: int = -1  # -1: attend to every conditioning frame
-    memory_temporal_stride_for_eval: int = 1
-    sigmoid_scale_for_mem_enc: float = 20.0
-    sigmoid_bias_for_mem_enc: float = -10.0
-    directly_add_no_mem_embed: bool = True
-    no_obj_embed_spatial: bool = True  # SAM 2.1: learned embedding for occluded frames
-    add_tpos_enc_to_obj_ptrs: bool = True
-    proj_tpos_enc_in_obj_ptrs: bool = True
-    use_signed_tpos_enc_to_obj_ptrs: bool = True
-    only_obj_ptrs_in_the_past_for_eval: bool = True
-    use_mlp_for_obj_ptr_proj: bool = True
-    fixed_no_obj_ptr: bool = True
-    soft_no_obj_ptr: bool = False
+    num_maskmem: int = 7  # memory slots: 1 for conditioning frames + 6 recent frames (learned encodings)
+    attention_layers: int = 4  # memory-attention layers
+    attention_heads: int = 1  # heads of each memory-attention layer
+    attention_ff_dim: int = 2048  # feed-forward width of a memory-attention layer
+    attention_dropout: float = 0.1  # dropout in memory attention (training only)
+    rope_theta: float = 10000.0  # base frequency of the rotary encodings in memory attention
+    fuser_layers: int = 2  # ConvNeXt blocks fusing frame features and mask in the memory encoder
+    fuser_kernel_size: int = 7  # their depthwise kernel size
+    mask_downsampler_total_stride: int = 16  # the memory encoder brings masks to the feature grid
+    max_obj_ptrs_in_encoder: int = 16  # object pointers attended to; also their distance normaliser
+    sigmoid_scale_for_mem_enc: float = 20.0  # mask probabilities are scaled ...
+    sigmoid_bias_for_mem_enc: float = -10.0  # ... and shifted before the memory encoder
+    directly_add_no_mem_embed: bool = True  # a frame without memory gets the learned no-memory embedding
+    no_obj_embed_spatial: bool = True  # SAM 2.1: learned embedding added to memories of occluded frames
+    add_tpos_enc_to_obj_ptrs: bool = True  # object pointers carry a temporal encoding
+    proj_tpos_enc_in_obj_ptrs: bool = True  # ... of hidden_dim channels projected to mem_dim
+    use_signed_tpos_enc_to_obj_ptrs: bool = True  # ... of the signed distance (reverse tracking negative)
+    use_mlp_for_obj_ptr_proj: bool = True  # object pointer projection: 3-layer MLP (else linear)
+    fixed_no_obj_ptr: bool = True  # an absent object's pointer is the learned no-object pointer
+    soft_no_obj_ptr: bool = False  # ... mixed by the presence probability (else by the hard decision)
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,21 @@ class DecoderConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """Inference-time behaviour of the video model (not parameters)."""
+    """The tracking policy: inference-time behaviour, not parameters (a session may change it)."""
 
-    multimask_output_in_sam: bool = True
-    multimask_output_for_tracking: bool = True
-    multimask_min_pt_num: int = 0
-    multimask_max_pt_num: int = 1
-    use_mask_input_as_output_without_sam: bool = True
+    multimask_output_in_sam: bool = True  # the decoder may return several candidate masks ...
+    multimask_output_for_tracking: bool = True  # ... also on tracked frames (else only on first clicks)
+    multimask_min_pt_num: int = 0  # ... when a frame has at least this many clicks
+    multimask_max_pt_num: int = 1  # ... and at most this many
+    use_mask_input_as_output_without_sam: bool = True  # a mask prompt is taken as the output as it is
+    max_cond_frames_in_attn: int = -1  # conditioning frames attended to, the closest first (-1: all)
+    memory_temporal_stride_for_eval: int = 1  # tracked frames in memory are this many frames apart
+    only_obj_ptrs_in_the_past_for_eval: bool = True  # no pointers of prompted frames ahead of the current one
+
+    def multimask(self, is_init: bool, num_points: int) -> bool:
+        """Whether the decoder returns candidate masks for a frame with ``num_points`` clicks."""
+        return (self.multimask_output_in_sam and (is_init or self.multimask_output_for_tracking)
+                and self.multimask_min_pt_num <= num_points <= self.multimask_max_pt_num)
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,13 @@ class ModelConfig:
         return replace(self, image_size=image_size)
 
 
+# fields that moved between sections: old config dicts (the bundled checkpoints') still load
+_MOVED = {
+    ("memory", "max_cond_frames_in_attn"): "tracking",
+    ("memory", "memory_temporal_stride_for_eval"): "tracking",
+    ("memory", "only_obj_ptrs_in_the_past_for_eval"): "tracking",
+}
+
 _SECTIONS = {
     "hiera": HieraConfig,
     "neck": NeckConfig,
@@ -144,7 +159,6 @@ _SECTIONS = {
 
 def config_to_dict(cfg: ModelConfig) -> dict:
     """Plain-data form (dicts, lists, numbers, strings) that ``torch.load(weights_only=True)`` accepts."""
-    from dataclasses import asdict
 
     def plain(value: object) -> object:
         if isinstance(value, tuple):
@@ -157,8 +171,7 @@ def config_to_dict(cfg: ModelConfig) -> dict:
 
 
 def config_from_dict(data: dict) -> ModelConfig:
-    """Inverse of :func:`config_to_dict`; unknown keys are an error."""
-    from dataclasses import fields
+    """Inverse of :func:`config_to_dict` (also of older layouts, see ``_MOVED``); unknown keys are an error."""
 
     def build(cls: type, values: dict) -> object:
         names = {f.name for f in fields(cls)}
@@ -168,7 +181,10 @@ def config_from_dict(data: dict) -> ModelConfig:
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**kwargs)
 
-    top = dict(data)
+    top = {k: dict(v) if k in _SECTIONS else v for k, v in data.items()}
+    for (old, name), new in _MOVED.items():
+        if name in top.get(old, {}):
+            top.setdefault(new, {}).setdefault(name, top[old].pop(name))
     sections = {k: build(cls, top.pop(k, {})) for k, cls in _SECTIONS.items()}
     if "pixel_mean" in top:
         top["pixel_mean"] = tuple(top["pixel_mean"])

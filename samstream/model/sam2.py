@@ -5,7 +5,11 @@ The model holds no per-image or per-video data. Predictors call its steps:
 - :meth:`SAM2Model.encode_image` — images -> multi-scale features (once per image / frame);
 - :meth:`SAM2Model.decode` — prompts against features -> mask logits, IoU, object pointer;
 - :meth:`SAM2Model.mask_as_output` — a given mask used directly as the output (video mask prompts);
-- the memory encoder / memory attention submodules, used by the video predictor.
+- :meth:`SAM2Model.encode_memory` — a frame's features and mask -> a new memory;
+- :meth:`SAM2Model.memory_tokens` — memories and object pointers -> the tokens memory attention reads,
+  with their spatial and temporal encodings (which memories to pass is the tracker's choice,
+  :mod:`samstream.video.memory_bank`);
+- :meth:`SAM2Model.condition_on_memory` — frame features attending to those tokens.
 
 Submodule and parameter names equal the official checkpoints' keys.
 """
@@ -25,6 +29,7 @@ from samstream.model.layers import MLP
 from samstream.model.mask_decoder import MaskDecoder
 from samstream.model.memory_attention import MemoryAttention
 from samstream.model.memory_encoder import MemoryEncoder
+from samstream.model.position import sine_1d
 from samstream.model.prompt_encoder import PromptEncoder
 
 NO_OBJECT_SCORE = -1024.0  # logit given to every pixel of an object predicted absent
@@ -55,6 +60,15 @@ class HeadOutput:
     low_res: Tensor  # (B, 1, 4h, 4w) the chosen mask (best IoU when K > 1)
     obj_ptr: Tensor  # (B, C) object pointer of the chosen mask
     object_score_logits: Tensor  # (B, 1)
+
+
+@dataclass
+class MemoryTokens:
+    """What memory attention reads: memory-frame tokens followed by object-pointer tokens."""
+
+    tokens: Tensor  # (M, B, mem_dim): h*w tokens per memory frame, then the pointer tokens
+    pos: Tensor  # (M, B, mem_dim) spatial + temporal encodings of the tokens
+    num_ptr_tokens: int  # the last num_ptr_tokens of the M tokens are object pointers
 
 
 class SAM2Model(nn.Module):
@@ -213,6 +227,65 @@ class SAM2Model(nn.Module):
         out = self.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
         return out.permute(1, 2, 0).reshape(batch, c, h, w)
 
+    def memory_pos_enc(self, height: int, width: int) -> Tensor:
+        """(1, mem_dim, h, w) float32 position encoding of every memory of an h x w grid.
+
+        It depends only on the grid, so it is computed once per (size, device) and cached (by the
+        memory encoder's sine encoding, which also returns it with each new memory).
+        """
+        return self.memory_encoder.position_encoding.grid(height, width, self.device).unsqueeze(0)
+
+    def memory_tokens(
+        self,
+        memories: list[Tensor],
+        slots: list[int],
+        ptrs: Tensor | None,
+        ptr_distances: list[int],
+        max_ptrs: int,
+        dtype: torch.dtype = torch.float32,
+    ) -> MemoryTokens:
+        """The memory bank as tokens for :meth:`condition_on_memory`, temporal encodings applied.
+
+        memories: one (B, mem_dim, h, w) tensor per memory frame, with ``slots[i]`` its temporal slot:
+        0 for a conditioning (prompted) frame, 1 .. num_maskmem - 1 for tracked frames (the most
+        recent frame has slot num_maskmem - 1); slot ``s`` adds the learned encoding
+        ``maskmem_tpos_enc[num_maskmem - 1 - s]``. ptrs: (P, B, C) object pointers or None, with
+        ``ptr_distances[i]`` the signed temporal distance of pointer i to the current frame, encoded as
+        a sine of ``distance / (max_ptrs - 1)``. A pointer of C = hidden_dim channels becomes
+        hidden_dim / mem_dim tokens. Tokens are cast to ``dtype`` on the model's device.
+        """
+        mem = self.cfg.memory
+        mem_dim, hidden = mem.mem_dim, self.cfg.hidden_dim
+        device = self.device
+        batch = memories[0].shape[0] if memories else (ptrs.shape[1] if ptrs is not None else 1)
+        tokens, token_pos = [], []
+        if memories:
+            grid = self.memory_pos_enc(*memories[0].shape[-2:])
+            pos_tokens = grid.flatten(2).permute(2, 0, 1)  # (hw, 1, mem_dim)
+        for memory, slot in zip(memories, slots, strict=True):
+            tokens.append(memory.to(device=device, dtype=dtype).flatten(2).permute(2, 0, 1))  # (hw, B, mem_dim)
+            enc = pos_tokens + self.maskmem_tpos_enc[mem.num_maskmem - slot - 1]  # (hw, 1, mem_dim)
+            token_pos.append(enc.expand(-1, batch, -1))
+        num_ptr_tokens = 0
+        if ptrs is not None and ptrs.shape[0]:
+            ptrs = ptrs.to(device=device, dtype=dtype)  # (P, B, C)
+            count = ptrs.shape[0]
+            if mem.add_tpos_enc_to_obj_ptrs:
+                dists = torch.tensor(ptr_distances, device=device)
+                tpos_dim = hidden if mem.proj_tpos_enc_in_obj_ptrs else mem_dim
+                ptr_pos = self.obj_ptr_tpos_proj(sine_1d(dists / (max_ptrs - 1), tpos_dim))  # (P, mem_dim)
+                ptr_pos = ptr_pos.unsqueeze(1).expand(-1, batch, mem_dim)
+            else:
+                ptr_pos = ptrs.new_zeros(count, batch, mem_dim)
+            if mem_dim < hidden:  # each pointer becomes hidden_dim / mem_dim tokens
+                split = hidden // mem_dim
+                ptrs = ptrs.reshape(-1, batch, split, mem_dim).permute(0, 2, 1, 3).flatten(0, 1)
+                ptr_pos = ptr_pos.repeat_interleave(split, dim=0)
+            tokens.append(ptrs)
+            token_pos.append(ptr_pos)
+            num_ptr_tokens = ptrs.shape[0]
+        return MemoryTokens(torch.cat(tokens, dim=0), torch.cat(token_pos, dim=0), num_ptr_tokens)
+
     def no_memory_features(self, embed: Tensor, batch: int) -> Tensor:
         """Features of a first prompted frame, which has no memory to attend to: (B, C, h, w)."""
         if not self.cfg.memory.directly_add_no_mem_embed:
@@ -221,11 +294,12 @@ class SAM2Model(nn.Module):
 
     def encode_memory(
         self, embed: Tensor, high_res_masks: Tensor, object_score_logits: Tensor, binarize: bool
-    ) -> tuple[Tensor, Tensor]:
+    ) -> Tensor:
         """A new memory from frame features (1 or B, C, h, w) and (B, 1, S, S) mask logits.
 
         ``binarize`` thresholds the mask (masks made from clicks, as the user saw them) instead of
-        taking its sigmoid. Returns memory (B, mem_dim, h, w) and its position encoding (1, mem_dim, h, w).
+        taking its sigmoid. Returns the memory (B, mem_dim, h, w); its position encoding is
+        :meth:`memory_pos_enc`, the same for every memory.
         """
         mem = self.cfg.memory
         masks = (high_res_masks > 0).float() if binarize else torch.sigmoid(high_res_masks)
@@ -234,8 +308,8 @@ class SAM2Model(nn.Module):
         if mem.sigmoid_bias_for_mem_enc != 0.0:
             masks = masks + mem.sigmoid_bias_for_mem_enc
         batch = masks.shape[0]
-        feats, pos = self.memory_encoder(embed.expand(batch, -1, -1, -1), masks, skip_mask_sigmoid=True)
+        feats, _ = self.memory_encoder(embed.expand(batch, -1, -1, -1), masks, skip_mask_sigmoid=True)
         if self.no_obj_embed_spatial is not None:
             absent = 1.0 - (object_score_logits > 0).float()  # (B, 1)
             feats = feats + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
-        return feats, pos[:1]
+        return feats

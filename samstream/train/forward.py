@@ -12,13 +12,15 @@ outputs, encodes the upsampled low-res logits instead).
 
 Differences from inference, as in the official training: memories are taken from every previous
 frame (temporal stride 1) and the object pointers of every conditioning frame are used, future
-ones included. The memory selection and stacking are the inference engine's
-(:mod:`samstream.video.memory_bank`), so training and inference attend to the same layout.
+ones included. The memory selection is the tracker's (:func:`samstream.video.memory_bank.plan_memory`)
+and the tokens are the model's (:meth:`SAM2Model.memory_tokens`), so training and inference attend
+to the same layout.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,10 +31,32 @@ from samstream.model.sam2 import HeadOutput, ImageFeatures, SAM2Model
 from samstream.train.clips import ClipBatch
 from samstream.train.losses import LossConfig, LossTerms, StepPrediction, count_objects, total_loss
 from samstream.train.prompts import PromptConfig, PromptPlan, initial_prompt, sample_clicks
-from samstream.video.memory_bank import MemoryPlan, plan_memory, stack_memory
-from samstream.video.state import FrameOutput, ObjectTrack
+from samstream.video.engine import plan_tokens
+from samstream.video.memory_bank import plan_memory
+from samstream.video.state import FrameOutput
 
 Points = tuple[Tensor, Tensor]
+
+
+@dataclass
+class ClipMemory:
+    """The memory bank of a training batch: every object at once, row o of each output is object o.
+
+    Outputs hold (O, ...) tensors (:class:`FrameOutput` with a batch of O); a
+    :class:`~samstream.video.memory_bank.MemorySource` for :func:`plan_memory`.
+    """
+
+    cond: dict[int, FrameOutput] = field(default_factory=dict)  # frame -> output of a conditioning frame
+    tracked: dict[int, FrameOutput] = field(default_factory=dict)  # frame -> output of a tracked frame
+
+    def add(self, frame: int, out: FrameOutput, is_cond: bool) -> None:
+        (self.cond if is_cond else self.tracked)[frame] = out
+
+    def conditioning(self) -> Mapping[int, FrameOutput]:
+        return self.cond
+
+    def tracked_output(self, frame: int) -> FrameOutput | None:
+        return self.tracked.get(frame)
 
 
 class ClipForward(nn.Module):
@@ -57,8 +81,8 @@ class ClipForward(nn.Module):
         self.freeze_encoder = freeze_encoder
         self.act_ckpt = activation_checkpointing
         # training attends to every previous frame and to all conditioning frames' pointers
-        self.memory_cfg = replace(
-            model.cfg.memory, memory_temporal_stride_for_eval=1, only_obj_ptrs_in_the_past_for_eval=False
+        self.policy = replace(
+            model.cfg.tracking, memory_temporal_stride_for_eval=1, only_obj_ptrs_in_the_past_for_eval=False
         )
         if freeze_encoder:
             for p in model.image_encoder.parameters():
@@ -90,26 +114,20 @@ class ClipForward(nn.Module):
         """Per frame (time order), the predictions of each step, at the ground truth's resolution."""
         t_frames, n_clips = batch.images.shape[:2]
         feats = self.encode(batch.images.flatten(0, 1))  # row t * B + b
-        track = ObjectTrack(obj_id=0)  # every object at once: outputs hold (O, ...) tensors
-        memory_pos: list[Tensor] = []
+        memory = ClipMemory()
         steps: dict[int, list[StepPrediction]] = {}
         order = plan.order
         for i, t in enumerate(order):
             frame_feats = feats.select(t * n_clips + batch.obj_clip)
-            heads, given = self._frame_heads(frame_feats, batch.masks[t], t, plan, track, memory_pos, gen)
+            heads, given = self._frame_heads(frame_feats, batch.masks[t], t, plan, memory, gen)
             steps[t] = [self._prediction(h, given) for h in heads]
             final = heads[-1]
             out = FrameOutput(final.low_res, final.obj_ptr, final.object_score_logits)
             if i < len(order) - 1:  # the last frame's memory would never be read
                 high = given if given is not None else self._upsample(final.low_res)
-                out.memory, pos = self.model.encode_memory(
-                    frame_feats.embed, high, final.object_score_logits, binarize=False
-                )
-                if not memory_pos:
-                    memory_pos.append(pos)
-                out.memory_pos = memory_pos[0]
-            store = track.cond if plan.is_cond(t, self.prompts.add_corrected_as_cond) else track.non_cond
-            store[t] = out
+                out.memory = self.model.encode_memory(frame_feats.embed, high, final.object_score_logits,
+                                                      binarize=False)
+            memory.add(t, out, plan.is_cond(t, self.prompts.add_corrected_as_cond))
         return [steps[t] for t in range(t_frames)]
 
     def _frame_heads(
@@ -118,8 +136,7 @@ class ClipForward(nn.Module):
         gt: Tensor,
         frame: int,
         plan: PromptPlan,
-        track: ObjectTrack,
-        memory_pos: list[Tensor],
+        memory: ClipMemory,
         gen: torch.Generator,
     ) -> tuple[list[HeadOutput], Tensor | None]:
         """The decoder outputs of every step on one frame (first prediction, then corrections).
@@ -137,7 +154,7 @@ class ClipForward(nn.Module):
             pix = model.no_memory_features(feats.embed, num)
             points: Points | None = initial_prompt(gt, plan.use_box.get(frame, False), self.prompts, gen)
         else:
-            pix = self._conditioned(feats, track, frame, plan.num_frames, memory_pos[0], num)
+            pix = self._conditioned(feats, memory, frame, plan.num_frames)
             points = None
         head = model.heads(pix, feats.high_res, points, None, self._multimask(is_init, points))
         heads = [head]
@@ -152,28 +169,19 @@ class ClipForward(nn.Module):
                 heads.append(head)
         return heads, None
 
-    def _conditioned(
-        self, feats: ImageFeatures, track: ObjectTrack, frame: int, num_frames: int, memory_pos: Tensor, num: int
-    ) -> Tensor:
+    def _conditioned(self, feats: ImageFeatures, memory: ClipMemory, frame: int, num_frames: int) -> Tensor:
         """Frame features conditioned on the memory bank: (O, C, h, w)."""
-        plan = plan_memory(track, frame, self.memory_cfg, num_frames, reverse=False)
-        per_object = [_object_plan(plan, i) for i in range(num)]
+        plan = plan_memory(memory, frame, self.model.cfg.memory, self.policy, num_frames, reverse=False)
         model = self.model
-        memory, pos, num_ptrs = stack_memory(
-            per_object, memory_pos, model.maskmem_tpos_enc, model.obj_ptr_tpos_proj, self.memory_cfg,
-            model.cfg.hidden_dim, feats.embed.device, feats.embed.dtype,
-        )
+        mem = plan_tokens(model, [plan], feats.embed.dtype)
         if self.act_ckpt and torch.is_grad_enabled():
-            return checkpoint(model.condition_on_memory, feats.embed, feats.pos, memory, pos, num_ptrs,
-                              use_reentrant=False)
-        return model.condition_on_memory(feats.embed, feats.pos, memory, pos, num_ptrs)
+            return checkpoint(model.condition_on_memory, feats.embed, feats.pos, mem.tokens, mem.pos,
+                              mem.num_ptr_tokens, use_reentrant=False)
+        return model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens)
 
     # ----------------------------------------------------------- helpers
     def _multimask(self, is_init: bool, points: Points | None) -> bool:
-        t = self.model.cfg.tracking
-        n = 0 if points is None else points[1].shape[1]
-        return (t.multimask_output_in_sam and (is_init or t.multimask_output_for_tracking)
-                and t.multimask_min_pt_num <= n <= t.multimask_max_pt_num)
+        return self.policy.multimask(is_init, 0 if points is None else points[1].shape[1])
 
     def _upsample(self, low: Tensor) -> Tensor:
         size = self.model.image_size
@@ -183,13 +191,3 @@ class ClipForward(nn.Module):
         masks = given if given is not None else self._upsample(head.low_res_multi)
         return StepPrediction(masks, head.ious, head.object_score_logits)
 
-
-def _object_plan(plan: MemoryPlan, i: int) -> MemoryPlan:
-    """The plan of object ``i`` from a plan over all objects (row slices of every output)."""
-
-    def row(out: FrameOutput) -> FrameOutput:
-        mem = None if out.memory is None else out.memory[i : i + 1]
-        return FrameOutput(out.low_res_logits[i : i + 1], out.obj_ptr[i : i + 1], out.object_score[i : i + 1],
-                           mem, out.memory_pos)
-
-    return MemoryPlan([(s, row(o)) for s, o in plan.frames], [(d, row(o)) for d, o in plan.ptrs], plan.max_ptrs)

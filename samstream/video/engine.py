@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samstream.model.sam2 import NO_OBJECT_SCORE, HeadOutput, ImageFeatures, SAM2Model
-from samstream.video.memory_bank import MemoryPlan, plan_memory, stack_memory
+from samstream.image.postprocess import fill_holes
+from samstream.model.sam2 import NO_OBJECT_SCORE, HeadOutput, ImageFeatures, MemoryTokens, SAM2Model
+from samstream.video.memory_bank import MemoryPlan, plan_memory
 from samstream.video.options import VideoOptions
 from samstream.video.state import FrameOutput, ObjectTrack, PointPrompt, SessionState
 
@@ -36,8 +37,14 @@ class Engine:
         self.state = state
         self.device = model.device
         self.storage = torch.device("cpu") if options.offload_state_to_cpu else self.device
+        self.policy = model.cfg.tracking
+        self.set_options(options)
         self._features: OrderedDict[int, ImageFeatures] = OrderedDict()
-        self.memory_pos: Tensor | None = None  # (1, mem_dim, h, w), equal for every memory
+
+    def set_options(self, options: VideoOptions) -> None:
+        """Options for the next steps (where state is stored stays as it was chosen at the start)."""
+        self.opts = options
+        self.policy = options.tracking if options.tracking is not None else self.model.cfg.tracking
 
     # -------------------------------------------------------------- features
     def features(self, frame: int) -> ImageFeatures:
@@ -55,27 +62,19 @@ class Engine:
     def clear_cache(self) -> None:
         self._features.clear()
 
+    def num_cached_features(self) -> int:
+        """Frames whose image features are cached."""
+        return len(self._features)
+
     # ----------------------------------------------------------------- steps
-    def _use_multimask(self, is_init: bool, num_points: int) -> bool:
-        t = self.model.cfg.tracking
-        return (t.multimask_output_in_sam and (is_init or t.multimask_output_for_tracking)
-                and t.multimask_min_pt_num <= num_points <= t.multimask_max_pt_num)
+    def _conditioned(self, feats: ImageFeatures, plans: list[MemoryPlan[FrameOutput]]) -> Tensor:
+        mem = plan_tokens(self.model, plans, feats.embed.dtype)
+        return self.model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens)
 
-    def _conditioned(self, feats: ImageFeatures, plans: list[MemoryPlan]) -> Tensor:
-        mem = self.model.cfg.memory
-        memory, memory_pos, num_ptrs = stack_memory(
-            plans, self.memory_pos if self.memory_pos is not None else torch.zeros(1),
-            self.model.maskmem_tpos_enc, self.model.obj_ptr_tpos_proj, mem, self.model.cfg.hidden_dim,
-            self.device, feats.embed.dtype,
-        )
-        return self.model.condition_on_memory(feats.embed, feats.pos, memory, memory_pos, num_ptrs)
-
-    def _finish(self, head: HeadOutput, memory: Tensor | None, index: int) -> FrameOutput:
+    def output_of(self, head: HeadOutput, memory: Tensor | None, index: int) -> FrameOutput:
         """One object's stored output from batch row ``index``."""
         low = head.low_res[index : index + 1]
         if self.opts.fill_hole_area > 0:
-            from samstream.image.postprocess import fill_holes
-
             low = fill_holes(low, self.opts.fill_hole_area)
         mem = None
         if memory is not None:
@@ -85,14 +84,10 @@ class Engine:
             obj_ptr=head.obj_ptr[index : index + 1],
             object_score=head.object_score_logits[index : index + 1],
             memory=mem,
-            memory_pos=self.memory_pos if mem is not None else None,
         )
 
     def _encode(self, feats: ImageFeatures, high_res_masks: Tensor, scores: Tensor, binarize: bool) -> Tensor:
-        memory, pos = self.model.encode_memory(feats.embed, high_res_masks, scores, binarize)
-        if self.memory_pos is None:
-            self.memory_pos = pos.to(self.storage)
-        return memory
+        return self.model.encode_memory(feats.embed, high_res_masks, scores, binarize)
 
     def _upsample(self, low: Tensor) -> Tensor:
         size = self.model.image_size
@@ -110,22 +105,21 @@ class Engine:
     ) -> FrameOutput:
         """One object's output on a prompted frame (no memory is encoded yet)."""
         feats = self.features(frame)
-        tracking = self.model.cfg.tracking
-        if mask is not None and tracking.use_mask_input_as_output_without_sam:
+        if mask is not None and self.policy.use_mask_input_as_output_without_sam:
             head = self.model.mask_as_output(feats.embed, feats.high_res, mask.to(self.device))
-            return self._finish(head, None, 0)
+            return self.output_of(head, None, 0)
         if is_init:
             pix = self.model.no_memory_features(feats.embed, 1)
         else:
-            plan = plan_memory(track, frame, self.model.cfg.memory, self.state.num_frames, reverse)
+            plan = plan_memory(track, frame, self.model.cfg.memory, self.policy, self.state.num_frames, reverse)
             pix = self._conditioned(feats, [plan])
         pts = (points.coords.to(self.device), points.labels.to(self.device)) if points is not None else None
         mask_in = mask.to(self.device) if mask is not None else None
         if prev_logits is not None:
             mask_in = prev_logits.to(self.device).clamp(-32.0, 32.0)
         num_points = 0 if points is None else points.labels.shape[1]
-        head = self.model.heads(pix, feats.high_res, pts, mask_in, self._use_multimask(is_init, num_points))
-        return self._finish(head, None, 0)
+        head = self.model.heads(pix, feats.high_res, pts, mask_in, self.policy.multimask(is_init, num_points))
+        return self.output_of(head, None, 0)
 
     def commit(self, frame: int, out: FrameOutput) -> None:
         """Encode the memory of a prompted output (clicked masks are binarised)."""
@@ -135,7 +129,6 @@ class Engine:
         high = self._upsample(out.low_res_logits.to(self.device))
         memory = self._encode(feats, high, out.object_score.to(self.device), self.opts.binarize_mask_from_pts)
         out.memory = memory.to(self.opts.memory_dtype).to(self.storage)
-        out.memory_pos = self.memory_pos
 
     def track(self, tracks: list[ObjectTrack], frame: int, reverse: bool) -> list[FrameOutput]:
         """Outputs of objects on a frame they have no prompt on, memories included."""
@@ -143,13 +136,13 @@ class Engine:
             return []
         feats = self.features(frame)
         cfg = self.model.cfg.memory
-        plans = [plan_memory(t, frame, cfg, self.state.num_frames, reverse) for t in tracks]
+        plans = [plan_memory(t, frame, cfg, self.policy, self.state.num_frames, reverse) for t in tracks]
         groups: dict[tuple, list[int]] = {}
         for i, plan in enumerate(plans):
             key = plan.key if self.opts.batch_objects else (i,)
             groups.setdefault(key, []).append(i)
         results: list[FrameOutput | None] = [None] * len(tracks)
-        multimask = self._use_multimask(False, 0)
+        multimask = self.policy.multimask(False, 0)
         # decoder and memory encoder: objects in the memory attention's chunks (one at a time on a
         # CPU, where a batch's activations leave the caches and save no arithmetic; all elsewhere)
         chunk = self.model.memory_attention.chunk_size(self.device, len(tracks))
@@ -161,7 +154,7 @@ class Engine:
                 memory = self._encode(feats, self._upsample(head.low_res), head.object_score_logits,
                                       binarize=False)
                 for j, i in enumerate(part):
-                    results[i] = self._finish(head, memory, j)
+                    results[i] = self.output_of(head, memory, j)
         return results  # type: ignore[return-value]
 
     # ---------------------------------------------------------------- output
@@ -176,6 +169,22 @@ class Engine:
         if self.opts.non_overlap_masks:
             out = non_overlapping(out)
         return out
+
+
+def plan_tokens(model: SAM2Model, plans: list[MemoryPlan[FrameOutput]], dtype: torch.dtype) -> MemoryTokens:
+    """Memory tokens of a batch of plans with one layout key (row b of the batch: plans[b]).
+
+    Each output may itself hold a batch (training tracks all objects of a clip as one): the rows
+    of ``plans[0]`` come first.
+    """
+    first = plans[0]
+    memories = [torch.cat([p.frames[j][1].memory for p in plans], dim=0)  # type: ignore[misc]
+                for j in range(len(first.frames))]  # each (B, mem_dim, h, w)
+    ptrs = None
+    if first.ptrs:
+        ptrs = torch.stack([torch.cat([p.ptrs[j][1].obj_ptr for p in plans], dim=0)
+                            for j in range(len(first.ptrs))], dim=0)  # (P, B, C)
+    return model.memory_tokens(memories, first.slots, ptrs, first.distances, first.max_ptrs, dtype)
 
 
 def non_overlapping(logits: Tensor) -> Tensor:

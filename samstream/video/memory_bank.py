@@ -1,4 +1,4 @@
-"""Which memories an object attends to on a frame, and how they are stacked for attention.
+"""Which memories an object attends to on a frame (the model turns them into tokens).
 
 For a frame ``t`` an object attends to
 
@@ -9,39 +9,63 @@ For a frame ``t`` an object attends to
   ``max_obj_ptrs_in_encoder - 1`` nearest tracked frames, each tagged with its temporal distance.
 
 A :class:`MemoryPlan` records these choices; objects whose plans have the same layout key can be
-stacked into one batch, since their memories have the same shapes and temporal encodings.
+stacked into one batch, since their memories have the same shapes and temporal encodings. The
+tokens themselves are made by :meth:`samstream.model.sam2.SAM2Model.memory_tokens`.
+
+This module is plain Python over any kind of per-frame output (it never touches a tensor), so
+a host without torch (the ONNX runtime host) plans its memories with the same code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-import torch
-from torch import Tensor
+from samstream.config import MemoryConfig, TrackingConfig
 
-from samstream.config import MemoryConfig
-from samstream.model.position import sine_1d
-from samstream.video.state import FrameOutput, ObjectTrack
+Out = TypeVar("Out")
+
+
+class MemorySource(Protocol[Out]):
+    """What a plan reads from a track: its conditioning outputs and its tracked outputs."""
+
+    def conditioning(self) -> Mapping[int, Out]:
+        """frame -> output of every committed conditioning (prompted) frame."""
+        ...
+
+    def tracked_output(self, frame: int) -> Out | None:
+        """The committed output of a tracked (non-conditioning) frame, or None."""
+        ...
 
 
 @dataclass
-class MemoryPlan:
-    frames: list[tuple[int, FrameOutput]]  # (temporal slot, output); slot 0 = conditioning frame
-    ptrs: list[tuple[int, FrameOutput]]  # (temporal distance, output)
+class MemoryPlan(Generic[Out]):
+    frames: list[tuple[int, Out]]  # (temporal slot, output); slot 0 = conditioning frame
+    ptrs: list[tuple[int, Out]]  # (temporal distance, output)
     max_ptrs: int  # min(num_frames, max_obj_ptrs_in_encoder), the distance normaliser + 1
 
     @property
     def key(self) -> tuple:
+        """Plans with equal keys have memories of the same layout (they can run as one batch)."""
         return tuple(t for t, _ in self.frames), tuple(p for p, _ in self.ptrs), self.max_ptrs
 
+    @property
+    def slots(self) -> list[int]:
+        return [t for t, _ in self.frames]
 
-def closest_cond_frames(frame: int, cond: dict[int, FrameOutput], limit: int) -> tuple[dict, dict]:
+    @property
+    def distances(self) -> list[int]:
+        return [d for d, _ in self.ptrs]
+
+
+def closest_cond_frames(frame: int, cond: Mapping[int, Out], limit: int) -> tuple[dict[int, Out], dict[int, Out]]:
     """Split conditioning frames into those attended to and the rest (``limit`` -1: all attended)."""
     if limit == -1 or len(cond) <= limit:
-        return cond, {}
+        return dict(cond), {}
     if limit < 2:
         raise ValueError("max_cond_frames_in_attn must be -1 or at least 2")
-    chosen: dict[int, FrameOutput] = {}
+    chosen: dict[int, Out] = {}
     before = max((t for t in cond if t < frame), default=None)
     if before is not None:
         chosen[before] = cond[before]
@@ -54,7 +78,12 @@ def closest_cond_frames(frame: int, cond: dict[int, FrameOutput], limit: int) ->
     return chosen, {t: v for t, v in cond.items() if t not in chosen}
 
 
-def _recent_frame(frame: int, t_rel: int, stride: int, reverse: bool) -> int:
+def clear_reach(cfg: MemoryConfig, policy: TrackingConfig) -> int:
+    """How far (in frames) a new prompt outdates tracked memories, when they are cleared around it."""
+    return policy.memory_temporal_stride_for_eval * cfg.num_maskmem
+
+
+def memory_frame(frame: int, t_rel: int, stride: int, reverse: bool) -> int:
     """Index of the frame held in memory slot ``t_rel`` frames back (in tracking direction)."""
     if t_rel == 1:
         return frame + 1 if reverse else frame - 1
@@ -65,21 +94,43 @@ def _recent_frame(frame: int, t_rel: int, stride: int, reverse: bool) -> int:
     return base - (t_rel - 2) * stride
 
 
-def plan_memory(track: ObjectTrack, frame: int, cfg: MemoryConfig, num_frames: int, reverse: bool) -> MemoryPlan:
-    """The memories ``track`` attends to on ``frame`` (a frame with no prompt of its own)."""
-    chosen, others = closest_cond_frames(frame, track.cond, cfg.max_cond_frames_in_attn)
-    frames: list[tuple[int, FrameOutput]] = [(0, out) for out in chosen.values()]
-    stride = cfg.memory_temporal_stride_for_eval
+def pointer_normaliser(cfg: MemoryConfig, num_frames: int | None) -> int:
+    """``max_ptrs`` of a plan: pointers' distances are divided by it minus one.
+
+    A video shorter than ``max_obj_ptrs_in_encoder`` frames normalises by its length; a stream
+    (``num_frames`` None, its length unknown) exactly as a video of at least that many frames.
+    """
+    limit = cfg.max_obj_ptrs_in_encoder
+    return limit if num_frames is None else min(num_frames, limit)
+
+
+def plan_memory(
+    source: MemorySource[Out],
+    frame: int,
+    cfg: MemoryConfig,
+    policy: TrackingConfig,
+    num_frames: int | None,
+    reverse: bool,
+) -> MemoryPlan[Out]:
+    """The memories ``source`` attends to on ``frame`` (a frame with no prompt of its own).
+
+    ``cfg``: the model's memory layout; ``policy``: the session's choices (how many conditioning
+    frames, the memory stride, pointers of future prompts). ``num_frames`` None: a stream of
+    unknown length (no frame lies beyond its end).
+    """
+    chosen, others = closest_cond_frames(frame, source.conditioning(), policy.max_cond_frames_in_attn)
+    frames: list[tuple[int, Out]] = [(0, out) for out in chosen.values()]
+    stride = policy.memory_temporal_stride_for_eval
     for slot in range(1, cfg.num_maskmem):
-        t = _recent_frame(frame, cfg.num_maskmem - slot, stride, reverse)
-        out = track.non_cond.get(t)
+        t = memory_frame(frame, cfg.num_maskmem - slot, stride, reverse)
+        out = source.tracked_output(t)
         if out is None:
             out = others.get(t)
         if out is not None:
             frames.append((slot, out))
 
-    max_ptrs = min(num_frames, cfg.max_obj_ptrs_in_encoder)
-    if cfg.only_obj_ptrs_in_the_past_for_eval:
+    max_ptrs = pointer_normaliser(cfg, num_frames)
+    if policy.only_obj_ptrs_in_the_past_for_eval:
         ptr_cond = {t: o for t, o in chosen.items() if (t >= frame if reverse else t <= frame)}
     else:
         ptr_cond = chosen
@@ -88,56 +139,23 @@ def plan_memory(track: ObjectTrack, frame: int, cfg: MemoryConfig, num_frames: i
             for t, o in ptr_cond.items()]
     for dist in range(1, max_ptrs):
         t = frame + dist if reverse else frame - dist
-        if t < 0 or t >= num_frames:
+        if t < 0 or (num_frames is not None and t >= num_frames):
             break
-        out = track.non_cond.get(t, others.get(t))
+        out = source.tracked_output(t)
+        if out is None:
+            out = others.get(t)
         if out is not None:
             ptrs.append((dist, out))
     return MemoryPlan(frames, ptrs, max_ptrs)
 
 
-def stack_memory(
-    plans: list[MemoryPlan],
-    memory_pos: Tensor,
-    tpos_enc: Tensor,
-    ptr_tpos_proj: torch.nn.Module,
-    cfg: MemoryConfig,
-    hidden_dim: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> tuple[Tensor, Tensor, int]:
-    """Memory tokens (M, B, mem_dim), their position encodings and the number of pointer tokens.
+def attendable_frames(frame: int, cfg: MemoryConfig, policy: TrackingConfig) -> tuple[set[int], set[int]]:
+    """Tracked frames that forward tracking of ``frame`` or any later frame can still read.
 
-    All plans must share one layout key. ``memory_pos``: (1, mem_dim, h, w); ``tpos_enc``:
-    (num_maskmem, 1, 1, mem_dim) learned temporal encodings.
+    Returns (memory frames, pointer frames): the memory window of ``frame`` (whose masks and
+    memories are read) and the frames whose object pointers are still within reach.
     """
-    batch = len(plans)
-    first = plans[0]
-    mem_dim = memory_pos.shape[1]
-    pos_tokens = memory_pos.to(device).flatten(2).permute(2, 0, 1)  # (hw, 1, mem_dim)
-    tokens, token_pos = [], []
-    for j, (slot, _) in enumerate(first.frames):
-        feats = torch.cat([p.frames[j][1].memory for p in plans], dim=0)  # (B, mem_dim, h, w)
-        tokens.append(feats.to(device=device, dtype=dtype).flatten(2).permute(2, 0, 1))  # (hw, B, mem_dim)
-        enc = pos_tokens + tpos_enc[cfg.num_maskmem - slot - 1]
-        token_pos.append(enc.expand(-1, batch, -1))
-    num_ptr_tokens = 0
-    if first.ptrs:
-        ptrs = torch.stack(
-            [torch.cat([p.ptrs[j][1].obj_ptr for p in plans], dim=0) for j in range(len(first.ptrs))], dim=0
-        ).to(device=device, dtype=dtype)  # (P, B, C)
-        if cfg.add_tpos_enc_to_obj_ptrs:
-            dists = torch.tensor([d for d, _ in first.ptrs], device=device)
-            tpos_dim = hidden_dim if cfg.proj_tpos_enc_in_obj_ptrs else mem_dim
-            ptr_pos = ptr_tpos_proj(sine_1d(dists / (first.max_ptrs - 1), tpos_dim))
-            ptr_pos = ptr_pos.unsqueeze(1).expand(-1, batch, mem_dim)
-        else:
-            ptr_pos = ptrs.new_zeros(len(first.ptrs), batch, mem_dim)
-        if mem_dim < hidden_dim:  # each pointer becomes hidden_dim / mem_dim tokens
-            split = hidden_dim // mem_dim
-            ptrs = ptrs.reshape(-1, batch, split, mem_dim).permute(0, 2, 1, 3).flatten(0, 1)
-            ptr_pos = ptr_pos.repeat_interleave(split, dim=0)
-        tokens.append(ptrs)
-        token_pos.append(ptr_pos)
-        num_ptr_tokens = ptrs.shape[0]
-    return torch.cat(tokens, dim=0), torch.cat(token_pos, dim=0), num_ptr_tokens
+    stride = policy.memory_temporal_stride_for_eval
+    memory = {memory_frame(frame, t, stride, False) for t in range(1, cfg.num_maskmem)}
+    pointers = set(range(frame - cfg.max_obj_ptrs_in_encoder + 1, frame))
+    return memory, pointers

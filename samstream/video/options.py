@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
+
+from samstream.config import TrackingConfig
 
 
 @dataclass(frozen=True)
@@ -22,3 +25,9 @@ class VideoOptions:
     feature_cache_size: int = 2  # frames whose image features are kept
     max_outputs_in_memory: int | None = None  # per object; older tracked outputs spill to disk (long videos)
     spill_dir: str | None = None  # parent folder of the spill files (default: the system's temp folder)
+    tracking: TrackingConfig | None = None  # tracking policy of the session (None: the model's cfg.tracking)
+    strict_prompts: bool = True  # reject clicks outside the frame and labels other than 0/1 (False: as the official predictor)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Every option by name (for ``VideoPredictor(model, **options.as_kwargs())``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

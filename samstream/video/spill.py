@@ -3,7 +3,7 @@
 The offline predictor keeps every tracked frame's output (for random access: re-propagation, a
 correction anywhere, results on demand). For a long video that grows without bound, so with
 ``VideoOptions(max_outputs_in_memory=N)`` each object's tracked outputs go into a
-:class:`SpilledOutputs`: the ``N`` most recently used stay in memory, older ones are written to a
+:class:`SpilledOutputs` (an :class:`~samstream.video.state.OutputStore`): the ``N`` most recently used stay in memory, older ones are written to a
 temporary folder and read back when asked for. Tracking touches only the last few frames, so
 propagation reads nothing back; the folder is removed when the session closes.
 """
@@ -13,13 +13,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from samstream.video.state import FrameOutput
+from samstream.video.state import FrameOutput, OutputStore
 
 _FIELDS = ("low_res_logits", "obj_ptr", "object_score", "memory")
 
@@ -39,14 +38,13 @@ class SpillFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-class SpilledOutputs(MutableMapping[int, FrameOutput]):
+class SpilledOutputs(OutputStore):
     """frame -> :class:`FrameOutput`, at most ``capacity`` of them in memory, the rest on disk."""
 
-    def __init__(self, folder: SpillFolder, capacity: int, memory_pos: Callable[[], Tensor | None]) -> None:
+    def __init__(self, folder: SpillFolder, capacity: int) -> None:
         self.folder = folder
         self.prefix = folder.new_prefix()
         self.capacity = max(1, capacity)
-        self.memory_pos = memory_pos
         self._hot: OrderedDict[int, FrameOutput] = OrderedDict()
         self._cold: set[int] = set()
         self.reads = 0  # outputs read back from disk (for tests and diagnostics)
@@ -54,24 +52,22 @@ class SpilledOutputs(MutableMapping[int, FrameOutput]):
     def _file(self, frame: int) -> Path:
         return self.folder.path / f"{self.prefix}_{frame}.pt"
 
-    def __getitem__(self, frame: int) -> FrameOutput:
+    def get(self, frame: int) -> FrameOutput | None:
         out = self._hot.get(frame)
         if out is not None:
             self._hot.move_to_end(frame)
             return out
         if frame not in self._cold:
-            raise KeyError(frame)
+            return None
         data: dict[str, Tensor | None] = torch.load(self._file(frame), weights_only=True)
         self.reads += 1
         out = FrameOutput(**data)  # type: ignore[arg-type]
-        if out.memory is not None:
-            out.memory_pos = self.memory_pos()
         self._cold.discard(frame)
         self._file(frame).unlink(missing_ok=True)
         self._put(frame, out)
         return out
 
-    def __setitem__(self, frame: int, out: FrameOutput) -> None:
+    def put(self, frame: int, out: FrameOutput) -> None:
         if frame in self._cold:
             self._cold.discard(frame)
             self._file(frame).unlink(missing_ok=True)
@@ -85,28 +81,23 @@ class SpilledOutputs(MutableMapping[int, FrameOutput]):
             torch.save({k: getattr(old, k) for k in _FIELDS}, self._file(old_frame))
             self._cold.add(old_frame)
 
-    def __delitem__(self, frame: int) -> None:
+    def drop(self, frame: int) -> None:
         if frame in self._hot:
             del self._hot[frame]
         elif frame in self._cold:
             self._cold.discard(frame)
             self._file(frame).unlink(missing_ok=True)
-        else:
-            raise KeyError(frame)
 
-    def __contains__(self, frame: object) -> bool:
+    def __contains__(self, frame: int) -> bool:
         return frame in self._hot or frame in self._cold
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(sorted([*self._hot, *self._cold]))
+    def frames(self) -> list[int]:
+        return sorted([*self._hot, *self._cold])
 
     def __len__(self) -> int:
         return len(self._hot) + len(self._cold)
 
-    def in_memory(self) -> int:
-        return len(self._hot)
-
-    def in_memory_outputs(self) -> list[FrameOutput]:
+    def in_memory(self) -> list[FrameOutput]:
         return list(self._hot.values())
 
     def clear(self) -> None:

@@ -1,20 +1,24 @@
 """Typed state of a video session: objects, their prompts and their memories.
 
-Nothing here runs the model. A :class:`SessionState` holds one :class:`ObjectTrack` per object id;
-a track holds the object's prompts per frame and one :class:`FrameOutput` per frame it was
-segmented on, split into conditioning frames (frames with prompts), non-conditioning frames
-(frames reached by propagation) and pending outputs (prompted but not yet committed to memory).
+Nothing here runs the model. A :class:`SessionState` holds one :class:`ObjectTrack` per object id.
+A track keeps, per frame, one :class:`FrameEntry`: the prompts given on the frame, its committed
+conditioning output (a prompted frame in memory), outputs of prompts not yet committed, and the
+direction it was tracked in. Outputs of tracked (non-conditioning) frames go to the track's
+:class:`OutputStore` (in memory, or partly on disk for long videos: :mod:`samstream.video.spill`).
+The rules that change a track (prompt, commit, record, prune, bound the conditioning frames,
+clear a frame, reset) are its methods; no other module touches its stores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
-from samstream.errors import UnknownObjectError
+from samstream.errors import PromptError, UnknownObjectError
 
 
 @dataclass
@@ -30,100 +34,386 @@ class PointPrompt:
 
 @dataclass
 class FrameOutput:
-    """One object's result on one frame, and the memory made from it."""
+    """One object's result on one frame, and the memory made from it (batch B = 1 in a track)."""
 
-    low_res_logits: Tensor | None  # (1, 1, S/4, S/4) mask logits (holes filled); None once only the pointer is kept
-    obj_ptr: Tensor  # (1, C) object pointer
-    object_score: Tensor  # (1, 1) object-presence logit
-    memory: Tensor | None = None  # (1, mem_dim, h, w) encoded memory, None until committed
-    memory_pos: Tensor | None = None  # (1, mem_dim, h, w) its position encoding (shared by all)
+    low_res_logits: Tensor | None  # (B, 1, S/4, S/4) mask logits (holes filled); None once only the pointer is kept
+    obj_ptr: Tensor  # (B, C) object pointer
+    object_score: Tensor  # (B, 1) object-presence logit
+    memory: Tensor | None = None  # (B, mem_dim, h, w) encoded memory, None until committed
 
     def nbytes(self) -> int:
         tensors = [self.low_res_logits, self.obj_ptr, self.object_score, self.memory]
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
+    def pointer_only(self) -> "FrameOutput":
+        """This output past the memory window: only its object pointer is still attended to."""
+        return replace(self, low_res_logits=None, memory=None)
+
+
+class OutputStore(ABC):
+    """frame -> output of a tracked (non-conditioning) frame: where a track keeps them."""
+
+    @abstractmethod
+    def get(self, frame: int) -> FrameOutput | None: ...
+
+    @abstractmethod
+    def put(self, frame: int, out: FrameOutput) -> None: ...
+
+    @abstractmethod
+    def drop(self, frame: int) -> None:
+        """Forget a frame's output (nothing happens when there is none)."""
+
+    @abstractmethod
+    def frames(self) -> list[int]:
+        """Frames that have an output, in increasing order."""
+
+    @abstractmethod
+    def in_memory(self) -> list[FrameOutput]:
+        """Outputs held in memory (not those on disk)."""
+
+    @abstractmethod
+    def clear(self) -> None: ...
+
+    def __contains__(self, frame: int) -> bool:
+        return self.get(frame) is not None
+
+    def __len__(self) -> int:
+        return len(self.frames())
+
+
+class MemoryOutputs(OutputStore):
+    """Tracked outputs kept in a dict."""
+
+    def __init__(self) -> None:
+        self._outs: dict[int, FrameOutput] = {}
+
+    def get(self, frame: int) -> FrameOutput | None:
+        return self._outs.get(frame)
+
+    def put(self, frame: int, out: FrameOutput) -> None:
+        self._outs[frame] = out
+
+    def drop(self, frame: int) -> None:
+        self._outs.pop(frame, None)
+
+    def frames(self) -> list[int]:
+        return sorted(self._outs)
+
+    def in_memory(self) -> list[FrameOutput]:
+        return list(self._outs.values())
+
+    def clear(self) -> None:
+        self._outs.clear()
+
+    def __contains__(self, frame: int) -> bool:
+        return frame in self._outs
+
+    def __len__(self) -> int:
+        return len(self._outs)
+
 
 @dataclass
-class ObjectTrack:
-    """Everything known about one object in one video."""
+class FrameEntry:
+    """What one object has on one frame (all None: nothing; the entry is then dropped)."""
 
-    obj_id: int
-    points: dict[int, PointPrompt] = field(default_factory=dict)  # frame -> clicks
-    masks: dict[int, Tensor] = field(default_factory=dict)  # frame -> (1, 1, S, S) binary mask prompt
-    cond: dict[int, FrameOutput] = field(default_factory=dict)  # committed conditioning frames
-    non_cond: MutableMapping[int, FrameOutput] = field(default_factory=dict)  # committed tracked frames
-    pending_cond: dict[int, FrameOutput] = field(default_factory=dict)  # prompted, not yet in memory
-    pending_non_cond: dict[int, FrameOutput] = field(default_factory=dict)  # corrections kept as non-cond
-    tracked: dict[int, bool] = field(default_factory=dict)  # frame -> was it reached in reverse
+    points: PointPrompt | None = None  # clicks (and box corners)
+    mask: Tensor | None = None  # (1, 1, S, S) binary mask prompt
+    cond: FrameOutput | None = None  # committed conditioning output (memory included)
+    pending_cond: FrameOutput | None = None  # prompted, to become a conditioning frame on commit
+    pending_tracked: FrameOutput | None = None  # a correction kept as a tracked frame on commit
+    reverse: bool | None = None  # the direction the frame was tracked in; None: never tracked
+    cond_seq: int = 0  # order in which conditioning outputs (and pending ones) were added:
+    pending_seq: int = 0  # memory attention reads conditioning frames in that order
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.points, self.mask, self.cond, self.pending_cond,
+                                       self.pending_tracked, self.reverse))
+
+
+class ObjectTrack:
+    """Everything known about one object in one video, and the rules that change it."""
+
+    def __init__(self, obj_id: int, outputs: OutputStore | None = None,
+                 entries: dict[int, FrameEntry] | None = None, next_seq: int = 1) -> None:
+        """``entries`` and ``next_seq``: those of a :meth:`snapshot`, to rebuild a saved track."""
+        self.obj_id = obj_id
+        self._frames: dict[int, FrameEntry] = {t: e for t, e in (entries or {}).items() if not e.is_empty()}
+        self._tracked: OutputStore = outputs if outputs is not None else MemoryOutputs()
+        self._next_seq = next_seq  # the next conditioning / pending order number
+        self._cond_index: dict[int, FrameOutput] | None = None  # conditioning(), rebuilt when it changes
+
+    def _take_seq(self) -> int:
+        self._next_seq += 1
+        return self._next_seq - 1
+
+    # ------------------------------------------------------------ reading
+    def _entry(self, frame: int) -> FrameEntry:
+        entry = self._frames.get(frame)
+        if entry is None:
+            entry = self._frames[frame] = FrameEntry()
+        return entry
+
+    def _tidy(self, frame: int) -> None:
+        entry = self._frames.get(frame)
+        if entry is not None and entry.is_empty():
+            del self._frames[frame]
+
+    def points_on(self, frame: int) -> PointPrompt | None:
+        entry = self._frames.get(frame)
+        return None if entry is None else entry.points
+
+    def mask_on(self, frame: int) -> Tensor | None:
+        entry = self._frames.get(frame)
+        return None if entry is None else entry.mask
+
+    def prompted_frames(self) -> list[int]:
+        """Frames with clicks, a box or a mask of this object, in increasing order."""
+        return sorted(t for t, e in self._frames.items() if e.points is not None or e.mask is not None)
+
+    def reached(self, frame: int) -> bool | None:
+        """The direction ``frame`` was tracked in (True: reverse), None if it never was."""
+        entry = self._frames.get(frame)
+        return None if entry is None else entry.reverse
+
+    def reached_frames(self) -> list[int]:
+        return sorted(t for t, e in self._frames.items() if e.reverse is not None)
+
+    def conditioning(self) -> dict[int, FrameOutput]:
+        """frame -> committed conditioning output, in the order they were added (do not modify)."""
+        if self._cond_index is None:  # read on every tracked frame: kept until a conditioning frame changes
+            entries = sorted((e.cond_seq, t) for t, e in self._frames.items() if e.cond is not None)
+            self._cond_index = {t: self._frames[t].cond for _, t in entries}  # type: ignore[misc]
+        return self._cond_index
+
+    def cond_frames(self) -> list[int]:
+        return sorted(self.conditioning())
+
+    def is_cond(self, frame: int) -> bool:
+        entry = self._frames.get(frame)
+        return entry is not None and entry.cond is not None
+
+    def tracked_output(self, frame: int) -> FrameOutput | None:
+        return self._tracked.get(frame)
+
+    def tracked_frames(self) -> list[int]:
+        return self._tracked.frames()
+
+    @property
+    def outputs(self) -> OutputStore:
+        """The store of tracked outputs (read it; change it through the track's methods)."""
+        return self._tracked
+
+    def pending_frames(self, cond: bool) -> list[int]:
+        """Frames with an uncommitted output that will be a conditioning (or tracked) frame."""
+        name = "pending_cond" if cond else "pending_tracked"
+        return sorted(t for t, e in self._frames.items() if getattr(e, name) is not None)
+
+    def has_pending(self) -> bool:
+        return any(e.pending_cond is not None or e.pending_tracked is not None for e in self._frames.values())
 
     def output_on(self, frame: int, prefer_cond: bool | None = None) -> FrameOutput | None:
-        """The freshest output on a frame: pending first, then committed."""
-        pendings = (self.pending_cond, self.pending_non_cond)
-        if prefer_cond is False:
-            pendings = (self.pending_non_cond,)
-        elif prefer_cond is True:
-            pendings = (self.pending_cond,)
-        for store in (*pendings, self.cond, self.non_cond):
-            if frame in store:
-                return store[frame]
-        return None
+        """The freshest output on a frame: pending first (of the preferred kind), then committed."""
+        entry = self._frames.get(frame)
+        if entry is not None:
+            pendings = {None: (entry.pending_cond, entry.pending_tracked), True: (entry.pending_cond,),
+                        False: (entry.pending_tracked,)}[prefer_cond]
+            for out in (*pendings, entry.cond):
+                if out is not None:
+                    return out
+        return self._tracked.get(frame)
 
-    def prompted_frames(self) -> set[int]:
-        return set(self.points) | set(self.masks)
+    def final_output(self, frame: int) -> FrameOutput | None:
+        """The committed output on a frame: its conditioning output, else its tracked one."""
+        entry = self._frames.get(frame)
+        if entry is not None and entry.cond is not None:
+            return entry.cond
+        return self._tracked.get(frame)
 
+    # ------------------------------------------------------------ prompts
+    def set_points(self, frame: int, points: PointPrompt, clear_old: bool = True) -> None:
+        """Clicks on a frame: they replace the frame's prompts, or extend its clicks (``clear_old=False``)."""
+        entry = self._entry(frame)
+        old = entry.points
+        entry.points = old.extended(points.coords, points.labels) if (old is not None and not clear_old) else points
+        entry.mask = None
+
+    def set_mask(self, frame: int, mask: Tensor) -> None:
+        """A (1, 1, S, S) binary mask on a frame; it replaces the frame's clicks."""
+        entry = self._entry(frame)
+        entry.mask, entry.points = mask, None
+
+    def set_pending(self, frame: int, out: FrameOutput, cond: bool) -> None:
+        """The output of a frame's prompts, to be committed to memory by :meth:`commit`."""
+        entry = self._entry(frame)
+        if cond:
+            if entry.pending_cond is None:
+                entry.pending_seq = self._take_seq()
+            entry.pending_cond = out
+        else:
+            entry.pending_tracked = out
+
+    def commit(self, encode: Callable[[int, FrameOutput], None], clear_reach: int | None = None) -> None:
+        """Move pending outputs into memory, ``encode(frame, out)`` giving each its memory.
+
+        Corrections kept as tracked frames are committed first, then conditioning frames (in the
+        order they were prompted). ``clear_reach``: tracked outputs within that many frames of each
+        committed frame are forgotten. A frame that is a conditioning frame has no tracked output.
+        """
+        tracked = [(t, e) for t, e in sorted(self._frames.items()) if e.pending_tracked is not None]
+        for t, entry in tracked:
+            out, entry.pending_tracked = entry.pending_tracked, None
+            encode(t, out)  # type: ignore[arg-type]
+            self._tracked.put(t, out)  # type: ignore[arg-type]
+            if clear_reach is not None:
+                self.clear_around(t, clear_reach)
+        cond = sorted(((e.pending_seq, t, e) for t, e in self._frames.items() if e.pending_cond is not None))
+        for _, t, entry in cond:
+            out, entry.pending_cond = entry.pending_cond, None
+            encode(t, out)  # type: ignore[arg-type]
+            if entry.cond is None:
+                entry.cond_seq = self._take_seq()
+            entry.cond = out
+            self._cond_index = None
+            if clear_reach is not None:
+                self.clear_around(t, clear_reach)
+        if not self.cond_frames():
+            raise PromptError(f"propagate: object {self.obj_id} has no prompts; add some or remove it")
+        for t in self.cond_frames():
+            self._tracked.drop(t)
+
+    # ------------------------------------------------------------ tracking
+    def record(self, frame: int, out: FrameOutput) -> None:
+        """The output of tracking this object into ``frame`` (its memory included)."""
+        self._tracked.put(frame, out)
+
+    def mark_reached(self, frame: int, reverse: bool) -> None:
+        self._entry(frame).reverse = reverse
+
+    def clear_around(self, frame: int, reach: int) -> None:
+        """Forget tracked outputs within ``reach`` frames of ``frame`` (a new prompt outdates them)."""
+        for t in self._tracked.frames():
+            if frame - reach <= t <= frame + reach:
+                self._tracked.drop(t)
+
+    def prune(self, memory_frames: set[int], pointer_frames: set[int]) -> None:
+        """Keep only what tracking can still read: outputs of ``memory_frames``, pointers of
+        ``pointer_frames``; prompts and tracking marks of other frames (not conditioning ones) go too."""
+        for t in self._tracked.frames():
+            if t in memory_frames:
+                continue
+            out = self._tracked.get(t)
+            if t in pointer_frames and out is not None:
+                if out.memory is not None or out.low_res_logits is not None:
+                    self._tracked.put(t, out.pointer_only())
+            else:
+                self._tracked.drop(t)
+        keep = memory_frames | pointer_frames
+        for t, entry in list(self._frames.items()):
+            if t not in keep and entry.cond is None:
+                entry.points = entry.mask = entry.reverse = None
+                self._tidy(t)
+
+    def bound_cond(self, limit: int) -> None:
+        """At most ``limit`` conditioning frames: the first, then the most recent (see stream.py)."""
+        frames = self.cond_frames()
+        if len(frames) <= limit:
+            return
+        for t in frames[1 : len(frames) - limit + 1]:
+            entry = self._frames[t]
+            entry.cond = entry.points = entry.mask = None
+            self._tidy(t)
+        self._cond_index = None
+
+    # ------------------------------------------------------------ editing
     def clear_frame(self, frame: int) -> None:
         """Forget prompts on a frame; a committed conditioning output stays as a tracked output."""
-        self.points.pop(frame, None)
-        self.masks.pop(frame, None)
-        self.pending_cond.pop(frame, None)
-        self.pending_non_cond.pop(frame, None)
-        out = self.cond.pop(frame, None)
-        if out is not None:
-            self.non_cond[frame] = out
-            self.tracked.pop(frame, None)
+        entry = self._frames.get(frame)
+        if entry is None:
+            return
+        entry.points = entry.mask = entry.pending_cond = entry.pending_tracked = None
+        if entry.cond is not None:
+            self._tracked.put(frame, entry.cond)
+            entry.cond = entry.reverse = None
+            self._cond_index = None
+        self._tidy(frame)
 
     def reset(self) -> None:
-        for store in (self.points, self.masks, self.cond, self.non_cond, self.pending_cond,
-                      self.pending_non_cond, self.tracked):
-            store.clear()
+        self._frames.clear()
+        self._tracked.clear()
+        self._cond_index = None
+
+    # ------------------------------------------------------------ saving
+    def snapshot(self) -> tuple[dict[int, FrameEntry], dict[int, FrameOutput], int]:
+        """Copies of the per-frame entries, the tracked outputs and the order counter (to save the track)."""
+        entries = {t: replace(e) for t, e in sorted(self._frames.items())}
+        tracked = {t: out for t in self._tracked.frames() if (out := self._tracked.get(t)) is not None}
+        return entries, tracked, self._next_seq
 
     def nbytes(self) -> int:
         """Bytes held in memory (outputs spilled to disk not counted)."""
-        tracked = getattr(self.non_cond, "in_memory_outputs", self.non_cond.values)()
-        outs = [*self.cond.values(), *tracked, *self.pending_cond.values(),
-                *self.pending_non_cond.values()]
-        return sum(o.nbytes() for o in outs)
+        outs: list[FrameOutput | None] = [*self._tracked.in_memory()]
+        for e in self._frames.values():
+            outs += [e.cond, e.pending_cond, e.pending_tracked]
+        return sum(o.nbytes() for o in outs if o is not None)
+
+    def num_outputs(self) -> int:
+        """Outputs held (conditioning, tracked and pending)."""
+        pending = sum((e.cond is not None) + (e.pending_cond is not None) + (e.pending_tracked is not None)
+                      for e in self._frames.values())
+        return pending + len(self._tracked)
 
 
 @dataclass
 class SessionState:
-    """Objects of one video session, in the order they were first prompted."""
+    """Objects of one video session, in the order they were first prompted.
 
-    num_frames: int
+    ``num_frames`` None: a stream, whose length is unknown. ``new_outputs`` makes the store of each
+    new track's tracked outputs.
+    """
+
+    num_frames: int | None
     video_hw: tuple[int, int]
-    objects: dict[int, ObjectTrack] = field(default_factory=dict)
-    new_outputs: Callable[[], MutableMapping[int, FrameOutput]] = dict  # store of each new track's non_cond
+    new_outputs: Callable[[], OutputStore] = MemoryOutputs
+
+    def __post_init__(self) -> None:
+        self._objects: dict[int, ObjectTrack] = {}
 
     @property
     def obj_ids(self) -> list[int]:
-        return list(self.objects)
+        return list(self._objects)
+
+    def tracks(self) -> list[ObjectTrack]:
+        return list(self._objects.values())
+
+    def __contains__(self, obj_id: int) -> bool:
+        return obj_id in self._objects
+
+    def __len__(self) -> int:
+        return len(self._objects)
 
     def track(self, obj_id: int, create: bool = False) -> ObjectTrack:
-        track = self.objects.get(obj_id)
+        track = self._objects.get(obj_id)
         if track is None:
             if not create:
-                known = ", ".join(str(i) for i in self.objects) or "none"
+                known = ", ".join(str(i) for i in self._objects) or "none"
                 raise UnknownObjectError(f"obj_id: unknown object {obj_id!r} (known ids: {known})")
-            track = self.objects[obj_id] = ObjectTrack(obj_id, non_cond=self.new_outputs())
+            track = self._objects[obj_id] = ObjectTrack(obj_id, self.new_outputs())
         return track
 
-    def remove(self, obj_id: int) -> ObjectTrack:
+    def remove(self, obj_id: int) -> list[int]:
+        """Forget an object (its outputs, and any spilled to disk, are gone); returns its prompted frames."""
         track = self.track(obj_id)
-        del self.objects[obj_id]
-        track.non_cond.clear()  # its outputs (and any spilled to disk) are gone with it
-        return track
+        del self._objects[obj_id]
+        prompted = track.prompted_frames()
+        track.reset()
+        return prompted
 
     def reset(self) -> None:
-        for track in self.objects.values():
-            track.non_cond.clear()
-        self.objects.clear()
+        for track in self._objects.values():
+            track.reset()
+        self._objects.clear()
+
+    def add_track(self, track: ObjectTrack) -> None:
+        """Add a restored track (see :mod:`samstream.video.saved`)."""
+        self._objects[track.obj_id] = track
+

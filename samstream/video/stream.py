@@ -19,35 +19,30 @@ what the model can still attend to:
   corrections in between are forgotten. A correction that stays a tracked (non-conditioning) frame,
   the default, never adds to this count.
 
-The stream has no known length, so the pointers' temporal encoding is normalised by
-``max_obj_ptrs_in_encoder`` exactly as for an offline video of at least that many frames.
+The stream has no known length (its :class:`~samstream.video.tracker.Tracker` has ``num_frames``
+None), so the pointers' temporal encoding is normalised by ``max_obj_ptrs_in_encoder`` exactly as
+for an offline video of at least that many frames.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from samstream.errors import InvalidInputError, PromptError
+from samstream.image.transforms import to_rgb_array
 from samstream.model.sam2 import SAM2Model
-from samstream.video.live import _to_rgb
-from samstream.video.memory_bank import _recent_frame
+from samstream.video.frames import normalisation_table, preprocess_frame
 from samstream.video.options import VideoOptions
-from samstream.video.predictor import FrameResult, VideoSession
-from samstream.video.state import FrameOutput, ObjectTrack
-
-UNBOUNDED = 2**62  # the "length" of a stream: larger than any frame index it will reach
+from samstream.video.tracker import FrameResult, Tracker
 
 
 class _LiveFrames:
-    """The one current frame of a stream, in the shape a :class:`VideoSession` reads frames."""
+    """The one current frame of a stream: ``tensor(index)`` as a :class:`Tracker` reads frames."""
 
     def __init__(self, model: SAM2Model, first: np.ndarray, device: torch.device) -> None:
-        from samstream.video.frames import normalisation_table
-
         cfg = model.cfg
         self.image_size = cfg.image_size
         self.table = normalisation_table(cfg.pixel_mean, cfg.pixel_std).to(device)
@@ -55,12 +50,7 @@ class _LiveFrames:
         self.index = -1
         self._tensor: torch.Tensor | None = None
 
-    def __len__(self) -> int:
-        return UNBOUNDED
-
     def advance(self, rgb: np.ndarray) -> int:
-        from samstream.video.frames import preprocess_frame
-
         if rgb.shape[:2] != (self.height, self.width):
             raise InvalidInputError(
                 f"frame: size {rgb.shape[1]}x{rgb.shape[0]} differs from the stream's "
@@ -89,7 +79,7 @@ class StreamTracker:
         self.model = model
         self.max_cond_frames = max_cond_frames
         self._frames: _LiveFrames | None = None
-        self._session: VideoSession | None = None
+        self._tracker: Tracker | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -99,37 +89,44 @@ class StreamTracker:
 
     @property
     def obj_ids(self) -> list[int]:
-        return [] if self._session is None else self._session.obj_ids
+        return [] if self._tracker is None else self._tracker.obj_ids
 
     @property
     def video_size(self) -> tuple[int, int] | None:
         """(height, width) of the stream's frames, once the first frame has arrived."""
         return None if self._frames is None else (self._frames.height, self._frames.width)
 
-    def _current(self, what: str) -> VideoSession:
-        if self._session is None:
+    @property
+    def tracker(self) -> Tracker | None:
+        """The tracker core (None before the first frame)."""
+        return self._tracker
+
+    def _current(self, what: str) -> Tracker:
+        if self._tracker is None:
             raise PromptError(f"{what}: no frame yet; call step(frame) first, then prompt on that frame")
-        return self._session
+        return self._tracker
 
     # ------------------------------------------------------------------ steps
     def step(self, frame: Any) -> FrameResult:
         """Track every object into the next frame ((H, W, 3) uint8 RGB array or PIL image)."""
-        rgb = _to_rgb(frame, "frame")
-        if self._session is None:
+        rgb = to_rgb_array(frame, "frame")
+        if self._tracker is None:
             storage = torch.device("cpu") if self.options.offload_video_to_cpu else self.model.device
-            self._frames = _LiveFrames(self.model, rgb, storage)
-            self._frames.advance(rgb)
-            self._session = VideoSession(self.model, self.options, self._frames)
-            return self._session.result_on(0)
-        session, frames = self._session, self._frames
+            self._frames = frames = _LiveFrames(self.model, rgb, storage)
+            frames.advance(rgb)
+            self._tracker = Tracker(self.model, self.options, frames.tensor, (frames.height, frames.width),
+                                    num_frames=None)
+            self._tracker.engine.features(0)
+            return self._tracker.result_on(0)
+        tracker, frames = self._tracker, self._frames
         assert frames is not None
-        if any(t.pending_cond or t.pending_non_cond for t in session.state.objects.values()):
-            session._commit_prompts()
+        if tracker.has_pending():
+            tracker.commit()
         index = frames.advance(rgb)
-        self._prune(index)
-        if not session.state.objects:
-            return session.result_on(index)
-        return session._propagate_frame(index, reverse=False)
+        tracker.forget_unreachable(index, self.max_cond_frames)
+        if not tracker.obj_ids:
+            return tracker.result_on(index)
+        return tracker.track_frame(index, reverse=False)
 
     def add_points(self, obj_id: int, points: Any, labels: Any, clear_old: bool = True) -> FrameResult:
         """Clicks on the current frame for a new or known object; returns the frame's updated result."""
@@ -148,8 +145,8 @@ class StreamTracker:
         self._current("remove_object").remove_object(obj_id)
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        if self._tracker is not None:
+            self._tracker.close()
 
     def __enter__(self) -> StreamTracker:
         return self
@@ -158,52 +155,10 @@ class StreamTracker:
         self.close()
 
     # ----------------------------------------------------------------- memory
-    def _prune(self, frame: int) -> None:
-        """Forget what no future frame can attend to (``frame`` is about to be tracked)."""
-        mem = self.model.cfg.memory
-        stride = mem.memory_temporal_stride_for_eval
-        memory_frames = {_recent_frame(frame, t, stride, False) for t in range(1, mem.num_maskmem)}
-        pointer_frames = set(range(frame - mem.max_obj_ptrs_in_encoder + 1, frame))
-        assert self._session is not None
-        for track in self._session.state.objects.values():
-            self._bound_cond(track)
-            for t in list(track.non_cond):
-                if t in memory_frames:
-                    continue
-                if t in pointer_frames:
-                    out = track.non_cond[t]
-                    if out.memory is not None or out.low_res_logits is not None:
-                        track.non_cond[t] = _pointer_only(out)
-                else:
-                    del track.non_cond[t]
-            keep = memory_frames | pointer_frames | set(track.cond)
-            for store in (track.tracked, track.points, track.masks):
-                for t in [t for t in store if t not in keep]:
-                    del store[t]
-
-    def _bound_cond(self, track: ObjectTrack) -> None:
-        if len(track.cond) <= self.max_cond_frames:
-            return
-        frames = sorted(track.cond)
-        for t in frames[1 : len(frames) - self.max_cond_frames + 1]:
-            del track.cond[t]
-            track.points.pop(t, None)
-            track.masks.pop(t, None)
-
     def nbytes(self) -> int:
         """Bytes of every tensor the tracker holds for its objects (features and frame excluded)."""
-        if self._session is None:
-            return 0
-        return sum(t.nbytes() for t in self._session.state.objects.values())
+        return 0 if self._tracker is None else self._tracker.nbytes()
 
     def num_outputs(self) -> int:
         """Number of per-frame outputs held, over all objects."""
-        if self._session is None:
-            return 0
-        return sum(len(t.cond) + len(t.non_cond) + len(t.pending_cond) + len(t.pending_non_cond)
-                   for t in self._session.state.objects.values())
-
-
-def _pointer_only(out: FrameOutput) -> FrameOutput:
-    """A tracked frame past the memory window: only its object pointer is still attended to."""
-    return replace(out, low_res_logits=None, memory=None, memory_pos=None)
+        return 0 if self._tracker is None else self._tracker.num_outputs()

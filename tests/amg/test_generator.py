@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from samstream.amg import MaskGenerator
-from samstream.compat_amg import SAM2AutomaticMaskGenerator
+from samstream.compat import SAM2AutomaticMaskGenerator
 from samstream.errors import InvalidInputError
 from samstream.io.rle import decode_rle, uncompressed_to_mask
 

@@ -18,7 +18,7 @@ import torch
 
 import samstream
 from samstream.amg import MaskGenerator
-from samstream.compat_amg import SAM2AutomaticMaskGenerator as CompatAMG
+from samstream.compat import SAM2AutomaticMaskGenerator as CompatAMG
 
 from .conftest import build_reference, save_reference
 

@@ -50,7 +50,8 @@ def test_propagation_shapes_and_order(tiny_model, video) -> None:
         back = list(s.propagate(start=3, reverse=True))
         assert [r.frame_idx for r in back] == [3, 2, 1, 0]
         assert all(r.masks.shape == (2, H, W) and r.masks.dtype == torch.bool for r in back)
-        assert [r.frame_idx for r in s.propagate(start=0, max_frames=2)] == [0, 1, 2]
+        assert [r.frame_idx for r in s.propagate(start=0, max_frames=2)] == [0, 1]  # max_frames frames
+        assert [r.frame_idx for r in s.propagate(start=3, max_frames=2, reverse=True)] == [3, 2]
 
 
 def test_objects_are_independent(tiny_model, video) -> None:
@@ -81,7 +82,7 @@ def test_bfloat16_memory_close_to_float32(tiny_model, video) -> None:
         assert s.options.memory_dtype == torch.bfloat16
         s.add_points(0, 1, [[12, 17]], [1])
         results = {r.frame_idx: r.logits[0] for r in s.propagate()}
-        assert s.state.track(1).non_cond[3].memory.dtype == torch.bfloat16
+        assert s.state.track(1).tracked_output(3).memory.dtype == torch.bfloat16
     for frame, logits in results.items():
         assert _rel(f32[1][frame], logits) <= 5e-2
 
@@ -93,11 +94,11 @@ def test_correction_remove_clear_reset(tiny_model, video) -> None:
         list(s.propagate())
         corrected = s.add_points(3, 1, [[20, 20]], [0], clear_old=False)
         assert corrected.obj_ids == [1, 2]
-        assert 3 in s.state.track(1).pending_non_cond  # a correction on a tracked frame
+        assert 3 in s.state.track(1).pending_frames(cond=False)  # a correction on a tracked frame
         list(s.propagate())
-        assert 3 in s.state.track(1).non_cond and not s.state.track(1).pending_non_cond
+        assert 3 in s.state.track(1).tracked_frames() and not s.state.track(1).pending_frames(cond=False)
         s.clear_frame(0, 2)
-        assert 0 not in s.state.track(2).cond and 0 not in s.state.track(2).points
+        assert 0 not in s.state.track(2).cond_frames() and 0 not in s.state.track(2).prompted_frames()
         updated = s.remove_object(1)
         assert [r.frame_idx for r in updated] == [0, 3] and all(r.obj_ids == [2] for r in updated)
         s.reset()
@@ -142,5 +143,5 @@ def test_mask_prompt_and_hole_filling(tiny_model, video) -> None:
         low[..., 10:12, 10:12] = -3.0  # 4-pixel hole: filled (fill_hole_area=8)
         low[..., 30:34, 30:34] = -3.0  # 16-pixel hole: kept
         head = HeadOutput(low, torch.ones(1, 1), low, torch.zeros(1, 256), torch.ones(1, 1))
-        out = s.engine._finish(head, None, 0).low_res_logits
+        out = s.tracker.engine.output_of(head, None, 0).low_res_logits
         assert torch.all(out[..., 10:12, 10:12] == 0.1) and torch.all(out[..., 30:34, 30:34] == -3.0)

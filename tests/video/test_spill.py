@@ -35,14 +35,14 @@ def test_spilled_session_matches_and_stays_within_its_cap(tmp_path, one_thread) 
         got = []
         for r in spilled.propagate():
             got.append(r.logits)
-            for track in spilled.state.objects.values():
-                assert track.non_cond.in_memory() <= 10
+            for track in spilled.state.tracks():
+                assert len(track.outputs.in_memory()) <= 10
         got_rev = [r.logits for r in spilled.propagate(start=23, reverse=True)]
     for a, b in zip(expected + expected_rev, got + got_rev, strict=True):
         assert torch.equal(a, b)
-    track = spilled.state.objects[1]
-    assert len(track.non_cond) == 23 and track.non_cond.in_memory() == 10
-    assert plain.state.objects[1].nbytes() > 2 * track.nbytes()  # what is held in memory is capped
+    track = spilled.state.track(1)
+    assert len(track.outputs) == 23 and len(track.outputs.in_memory()) == 10
+    assert plain.state.track(1).nbytes() > 2 * track.nbytes()  # what is held in memory is capped
     folder = next(tmp_path.iterdir())
     assert len(list(folder.iterdir())) == 2 * (23 - 10)
     spilled.remove_object(2)

@@ -118,10 +118,10 @@ def _held_over_stream(frames: int, every: int) -> tuple[list[tuple], StreamTrack
                 tracker.add_box(2, [30, 30, 50, 44])
             elif t % every == 0:  # corrections, each a new conditioning frame of object 1
                 tracker.add_points(1, [[22, 20]], [1], clear_old=False)
-            state = tracker._session.state  # noqa: SLF001 - the test inspects what is held
-            held = tuple((len(tr.cond), len(tr.non_cond), len(tr.tracked), len(tr.points) + len(tr.masks))
-                         for tr in state.objects.values())
-            sizes.append((tracker.num_outputs(), tracker.nbytes(), held, len(tracker._session.engine._features)))
+            core = tracker.tracker
+            held = tuple((len(tr.cond_frames()), len(tr.tracked_frames()), len(tr.reached_frames()),
+                          len(tr.prompted_frames())) for tr in core.state.tracks())
+            sizes.append((tracker.num_outputs(), tracker.nbytes(), held, core.engine.num_cached_features()))
     return sizes, tracker
 
 
@@ -137,7 +137,7 @@ def _check_bounded(sizes: list[tuple], tracker: StreamTracker, every: int) -> No
     per_object = [s[2][0] for s in sizes]
     for j in range(4):
         assert max(p[j] for p in per_object[half:]) == max(p[j] for p in per_object[settled:half]), j
-    cond = tracker._session.state.objects[1].cond  # noqa: SLF001
+    cond = tracker.tracker.track(1).cond_frames()
     last = ((len(sizes) - 1) // every) * every
     assert len(cond) == 3 and min(cond) == 0 and max(cond) == last  # the first kept, then the most recent
 

@@ -1,17 +1,46 @@
-"""The official video predictor's interface over :class:`samstream.video.predictor.VideoSession`."""
+"""The official video predictor's interface over :class:`samstream.video.predictor.VideoSession`.
+
+Settings the official predictor reads from itself at call time work the same here: assigning
+``predictor.fill_hole_area = 0`` (or ``non_overlap_masks``, ``clear_non_cond_mem_around_input``,
+``add_all_frames_to_correct_as_cond``, ``binarize_mask_from_pts_for_mem_enc``, or a tracking policy
+such as ``max_cond_frames_in_attn``) applies to the next call, also on states opened before.
+Assigning an official setting that the checkpoint fixes (``num_maskmem``, ``mem_dim``, ...) raises.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import weakref
+from dataclasses import fields, replace
 from typing import Any, Iterator
 
 import torch
 from torch import Tensor
 
+from samstream.config import TrackingConfig
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
 from samstream.video.options import VideoOptions
 from samstream.video.predictor import VideoPredictor, VideoSession
+
+# official attribute -> VideoOptions field (the settings of the official predictor itself)
+_OPTION_ATTRS = {
+    "fill_hole_area": "fill_hole_area",
+    "non_overlap_masks": "non_overlap_masks",
+    "clear_non_cond_mem_around_input": "clear_non_cond_mem_around_input",
+    "add_all_frames_to_correct_as_cond": "add_all_frames_to_correct_as_cond",
+    "binarize_mask_from_pts_for_mem_enc": "binarize_mask_from_pts",
+}
+# official attributes that are samstream's tracking policy (TrackingConfig fields)
+_POLICY_ATTRS = {f.name for f in fields(TrackingConfig)}
+# official attributes the checkpoint fixes: assigning them would change nothing here, so it raises
+_FIXED_ATTRS = {
+    "image_size", "num_maskmem", "mem_dim", "hidden_dim", "max_obj_ptrs_in_encoder", "backbone_stride",
+    "sigmoid_scale_for_mem_enc", "sigmoid_bias_for_mem_enc", "directly_add_no_mem_embed", "add_tpos_enc_to_obj_ptrs",
+    "proj_tpos_enc_in_obj_ptrs", "use_signed_tpos_enc_to_obj_ptrs", "use_mlp_for_obj_ptr_proj", "fixed_no_obj_ptr",
+    "soft_no_obj_ptr", "pred_obj_scores", "pred_obj_scores_mlp", "use_obj_ptrs_in_encoder", "use_high_res_features_in_sam",
+    "use_multimask_token_for_obj_ptr", "iou_prediction_use_sigmoid", "non_overlap_masks_for_mem_enc",
+    "num_feature_levels", "sam_mask_decoder_extra_args",
+}
 
 
 class InferenceState:
@@ -25,7 +54,7 @@ class InferenceState:
     def __getitem__(self, key: str) -> Any:
         s = self.session
         values = {"num_frames": s.num_frames, "video_height": s.video_size[0], "video_width": s.video_size[1],
-                  "obj_ids": s.obj_ids, "device": s.engine.device}
+                  "obj_ids": s.obj_ids, "device": s.model.device}
         if key not in values:
             raise KeyError(f"{key!r} (readable keys: {', '.join(self._KEYS)})")
         return values[key]
@@ -33,6 +62,16 @@ class InferenceState:
 
 def _output(frame_idx: int, obj_ids: list[int], logits: Tensor) -> tuple[int, list[int], Tensor]:
     return frame_idx, list(obj_ids), logits[:, None]
+
+
+def _setting_value(name: str, value: Any, like: Any) -> Any:
+    """``value`` checked against the type of the current setting ``like``."""
+    if isinstance(like, bool):
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+    elif isinstance(like, int) and not isinstance(value, bool) and isinstance(value, int):
+        return int(value)
+    raise InvalidInputError(f"{name}: expected {type(like).__name__}, got {value!r}")
 
 
 class SAM2VideoPredictor:
@@ -48,7 +87,43 @@ class SAM2VideoPredictor:
             clear_non_cond_mem_around_input=clear_non_cond_mem_around_input,
             add_all_frames_to_correct_as_cond=add_all_frames_to_correct_as_cond,
             binarize_mask_from_pts=binarize_mask_from_pts_for_mem_enc, memory_dtype=memory_dtype,
+            tracking=model.cfg.tracking, strict_prompts=False,
         )
+        self._states: weakref.WeakSet[InferenceState] = weakref.WeakSet()  # open states follow the settings
+
+    # ---------------------------------------------------------- settings
+    def __getattr__(self, name: str) -> Any:  # called only for names not found the ordinary way
+        if name in _OPTION_ATTRS:
+            return getattr(self.options, _OPTION_ATTRS[name])
+        if name in _POLICY_ATTRS:
+            return getattr(self.options.tracking, name)
+        if name in _FIXED_ATTRS:
+            cfg = self.model.cfg
+            for section in (cfg, cfg.memory, cfg.decoder):
+                if hasattr(section, name):
+                    return getattr(section, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OPTION_ATTRS:
+            field = _OPTION_ATTRS[name]
+            self._apply(**{field: _setting_value(name, value, getattr(self.options, field))})
+        elif name in _POLICY_ATTRS:
+            tracking = self.options.tracking
+            assert tracking is not None
+            self._apply(tracking=replace(tracking, **{name: _setting_value(name, value, getattr(tracking, name))}))
+        elif name in _FIXED_ATTRS:
+            raise InvalidInputError(
+                f"{name}: fixed by the model's checkpoint and configuration; build the predictor with "
+                f"hydra_overrides_extra=['++model.{name}=...'] where samstream supports it"
+            )
+        else:
+            object.__setattr__(self, name, value)
+
+    def _apply(self, **changes: Any) -> None:
+        object.__setattr__(self, "options", replace(self.options, **changes))
+        for state in list(self._states):
+            state.session.update_options(**changes)
 
     @property
     def device(self) -> torch.device:
@@ -58,12 +133,15 @@ class SAM2VideoPredictor:
     def image_size(self) -> int:
         return self.model.image_size
 
+    # ---------------------------------------------------------- the official methods
     @torch.inference_mode()
     def init_state(self, video_path: Any, offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
                    async_loading_frames: bool = False) -> InferenceState:
         opts = replace(self.options, offload_video_to_cpu=offload_video_to_cpu,
                        offload_state_to_cpu=offload_state_to_cpu)
-        return InferenceState(VideoPredictor(self.model).open(video_path, **vars_of(opts)))
+        state = InferenceState(VideoPredictor(self.model).open(video_path, **opts.as_kwargs()))
+        self._states.add(state)
+        return state
 
     @staticmethod
     def _session(state: Any) -> VideoSession:
@@ -77,7 +155,7 @@ class SAM2VideoPredictor:
         s = self._session(inference_state)
         if (points is None) != (labels is None):
             raise InvalidInputError("points and labels must be provided together")
-        r = s._add_clicks(frame_idx, obj_id, points, labels, box, clear_old_points, normalize_coords, strict=False)
+        r = s.tracker.add_clicks(frame_idx, obj_id, points, labels, box, clear_old_points, normalize_coords)
         return _output(r.frame_idx, r.obj_ids, r.logits)
 
     def add_new_points(self, *args: Any, **kwargs: Any) -> tuple[int, list[int], Tensor]:
@@ -92,13 +170,15 @@ class SAM2VideoPredictor:
                            max_frame_num_to_track: int | None = None,
                            reverse: bool = False) -> Iterator[tuple[int, list[int], Tensor]]:
         s = self._session(inference_state)
-        for r in s.propagate(start_frame_idx, max_frame_num_to_track, reverse):
+        # the official count leaves out the start frame: N more frames, N + 1 in all
+        count = None if max_frame_num_to_track is None else max_frame_num_to_track + 1
+        for r in s.propagate(start_frame_idx, count, reverse):
             yield _output(r.frame_idx, r.obj_ids, r.logits)
 
     def clear_all_prompts_in_frame(self, inference_state: InferenceState, frame_idx: int, obj_id: int,
                                    need_output: bool = True) -> tuple[int, list[int], Tensor] | None:
         s = self._session(inference_state)
-        s.state.track(int(obj_id), create=True)  # the official predictor registers unknown ids here
+        s.tracker.add_object(obj_id)  # the official predictor registers unknown ids here
         r = s.clear_frame(frame_idx, obj_id)
         return _output(r.frame_idx, r.obj_ids, r.logits) if need_output else None
 
@@ -116,9 +196,3 @@ class SAM2VideoPredictor:
 
     def reset_state(self, inference_state: InferenceState) -> None:
         self._session(inference_state).reset()
-
-
-def vars_of(options: VideoOptions) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(options, f.name) for f in fields(options)}

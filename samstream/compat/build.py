@@ -1,37 +1,32 @@
-"""Drop-in names and signatures of the official ``sam2`` package.
+"""The official builders: ``build_sam2``, ``build_sam2_video_predictor`` and ``build_sam2_hf``.
 
-Scripts written for the official package run after changing only their imports::
-
-    from samstream.compat import build_sam2, SAM2ImagePredictor
-
-Everything here is a thin adapter over samstream's native API.
+Official config names (``configs/sam2.1/sam2.1_hiera_t.yaml``, ``sam2.1_hiera_t.yaml``, ``sam2.1_hiera_t``)
+map to samstream's registry; ``hydra_overrides_extra`` entries ``++model.<field>=<value>`` change
+the settings samstream has and are refused otherwise.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from samstream.checkpoints import load_state_dict_strict, read_checkpoint, resolve_device, state_dict_of
+from samstream.checkpoints import (find_checkpoint, load_state_dict_strict, read_checkpoint, resolve_device,
+                                   state_dict_of)
+from samstream.compat.video import SAM2VideoPredictor
 from samstream.config import ModelConfig
 from samstream.errors import InvalidInputError
-from samstream.image.predictor import ImagePredictor
-from samstream.image.prompts import prepare_prompts
 from samstream.model.sam2 import SAM2Model
 from samstream.registry import get_variant
 
 # model settings an override of the form ``++model.<field>=<value>`` may change (besides image_size)
 _MEMORY_FIELDS = {
-    "num_maskmem", "max_obj_ptrs_in_encoder", "max_cond_frames_in_attn", "memory_temporal_stride_for_eval",
-    "sigmoid_scale_for_mem_enc", "sigmoid_bias_for_mem_enc",
+    "num_maskmem", "max_obj_ptrs_in_encoder", "sigmoid_scale_for_mem_enc", "sigmoid_bias_for_mem_enc",
 }
 _TRACKING_FIELDS = {
     "multimask_output_in_sam", "multimask_output_for_tracking", "multimask_min_pt_num", "multimask_max_pt_num",
-    "use_mask_input_as_output_without_sam",
+    "use_mask_input_as_output_without_sam", "max_cond_frames_in_attn", "memory_temporal_stride_for_eval",
+    "only_obj_ptrs_in_the_past_for_eval",
 }
 
 
@@ -104,9 +99,14 @@ def build_sam2(
     mode: str = "eval",
     hydra_overrides_extra: list[str] = [],  # noqa: B006 - the official signature
     apply_postprocessing: bool = True,
+    vos_optimized: bool = False,
     **kwargs: Any,
 ) -> SAM2Model:
-    """Build a model from an official config name (``configs/sam2.1/sam2.1_hiera_t.yaml``, ``sam2.1_hiera_t``, ...)."""
+    """Build a model from an official config name (``configs/sam2.1/sam2.1_hiera_t.yaml``, ``sam2.1_hiera_t``, ...).
+
+    ``vos_optimized``: see :func:`build_sam2_video_predictor`.
+    """
+    _check_vos_optimized(vos_optimized)
     return _build(config_file, ckpt_path, device, mode, hydra_overrides_extra, apply_postprocessing)
 
 
@@ -118,98 +118,24 @@ _HF_IDS = {
 }
 
 
+def _check_vos_optimized(vos_optimized: bool) -> None:
+    """The official flag compiles the same modules with ``torch.compile``: the numbers do not change.
+
+    samstream has no compiled variant, so ``True`` maps to the ordinary model, with a warning.
+    """
+    if not isinstance(vos_optimized, bool):
+        raise InvalidInputError(f"vos_optimized: expected True or False, got {vos_optimized!r}")
+    if vos_optimized:
+        warnings.warn("vos_optimized=True: samstream has no torch.compile'd VOS predictor; the ordinary "
+                      "predictor is used (it computes the same masks)", stacklevel=3)
+
+
 def build_sam2_hf(model_id: str, **kwargs: Any) -> SAM2Model:
     """The official model ids map to samstream's registry; weights come from the official URLs."""
-    from samstream.checkpoints import find_checkpoint
-
     if model_id not in _HF_IDS:
         raise InvalidInputError(f"model_id: unknown {model_id!r}; known: {', '.join(_HF_IDS)}")
     name = _HF_IDS[model_id]
     return build_sam2(get_variant(name).official_config, str(find_checkpoint(name)), **kwargs)
-
-
-class SAM2ImagePredictor:
-    """The official image predictor's interface over :class:`samstream.ImagePredictor`."""
-
-    def __init__(
-        self, sam_model: SAM2Model, mask_threshold: float = 0.0, max_hole_area: float = 0.0,
-        max_sprinkle_area: float = 0.0, **kwargs: Any,
-    ) -> None:
-        self.model = sam_model
-        self.mask_threshold = mask_threshold
-        self._predictor = ImagePredictor(sam_model, mask_threshold, max_hole_area, max_sprinkle_area)
-        self._is_batch = False
-
-    @classmethod
-    def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2ImagePredictor":
-        return cls(build_sam2_hf(model_id, **kwargs), **kwargs)
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    @property
-    def _is_image_set(self) -> bool:
-        return self._predictor.is_image_set
-
-    @property
-    def _orig_hw(self) -> list[tuple[int, int]]:
-        return [self._predictor.original_size(i) for i in range(self._predictor.num_images)]
-
-    def reset_predictor(self) -> None:
-        self._predictor.reset()
-        self._is_batch = False
-
-    def set_image(self, image: Any) -> None:
-        self._predictor.set_image(image)
-        self._is_batch = False
-
-    def set_image_batch(self, image_list: list[np.ndarray]) -> None:
-        if not isinstance(image_list, list):
-            raise InvalidInputError("image_list: expected a list of (H, W, 3) uint8 arrays")
-        self._predictor.set_images(image_list)
-        self._is_batch = True
-
-    def get_image_embedding(self) -> torch.Tensor:
-        if not self._predictor.is_image_set:
-            raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
-        embeds = [self._predictor.image_embedding(i) for i in range(self._predictor.num_images)]
-        return torch.cat(embeds, dim=0)
-
-    def _one(self, image_index: int, point_coords: Any, point_labels: Any, box: Any, mask_input: Any,
-             multimask_output: bool, return_logits: bool, normalize_coords: bool) -> tuple[np.ndarray, ...]:
-        if point_coords is not None and point_labels is None:
-            raise InvalidInputError("point_labels must be supplied if point_coords is supplied.")
-        hw = self._predictor.original_size(image_index)
-        prompts = prepare_prompts(point_coords, point_labels, box, mask_input, hw, self.model.image_size,
-                                  self.device, normalize_coords, strict=False)
-        masks, ious, low = self._predictor.predict_tensors(prompts, multimask_output, image_index, return_logits)
-        squeeze = (lambda a: a[0]) if masks.shape[0] == 1 else (lambda a: a)
-        return (squeeze(masks.float().cpu().numpy()), squeeze(ious.float().cpu().numpy()),
-                squeeze(low.float().cpu().numpy()))
-
-    def predict(self, point_coords: Any = None, point_labels: Any = None, box: Any = None, mask_input: Any = None,
-                multimask_output: bool = True, return_logits: bool = False,
-                normalize_coords: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self._predictor.is_image_set:
-            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
-        return self._one(0, point_coords, point_labels, box, mask_input, multimask_output, return_logits,
-                         normalize_coords)
-
-    def predict_batch(self, point_coords_batch: Any = None, point_labels_batch: Any = None, box_batch: Any = None,
-                      mask_input_batch: Any = None, multimask_output: bool = True, return_logits: bool = False,
-                      normalize_coords: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        if not self._is_batch:
-            raise InvalidInputError("predict_batch: call set_image_batch(...) first")
-        outs: tuple[list, list, list] = ([], [], [])
-        for i in range(self._predictor.num_images):
-            def pick(batch: Any) -> Any:
-                return batch[i] if batch is not None else None
-            res = self._one(i, pick(point_coords_batch), pick(point_labels_batch), pick(box_batch),
-                            pick(mask_input_batch), multimask_output, return_logits, normalize_coords)
-            for acc, r in zip(outs, res):
-                acc.append(r)
-        return outs
 
 
 _VIDEO_KEYS = {
@@ -230,12 +156,16 @@ def build_sam2_video_predictor(
     apply_postprocessing: bool = True,
     vos_optimized: bool = False,
     **kwargs: Any,
-):
+) -> SAM2VideoPredictor:
     """The official video builder: with post-processing, dynamic multi-mask, binarised click masks for
     memory and hole filling of 8 pixels. ``memory_dtype`` (samstream only) sets the storage type of
-    memory features (default bfloat16, as the official predictor stores them)."""
-    from samstream.compat_video import SAM2VideoPredictor
+    memory features (default bfloat16, as the official predictor stores them).
 
+    ``vos_optimized=True`` is accepted and maps to the ordinary predictor (with a warning): the
+    official flag only compiles the memory encoder, memory attention and SAM heads with
+    ``torch.compile``, which computes the same masks.
+    """
+    _check_vos_optimized(vos_optimized)
     overrides = list(hydra_overrides_extra)
     if apply_postprocessing:
         overrides += [
@@ -259,16 +189,3 @@ def build_sam2_video_predictor(
     if "memory_dtype" in kwargs:
         video_kwargs["memory_dtype"] = kwargs["memory_dtype"]
     return SAM2VideoPredictor(model, **video_kwargs)
-
-
-def __getattr__(name: str) -> Any:
-    """The video and mask-generator adapters, imported on first use (they pull in more modules)."""
-    if name in ("SAM2VideoPredictor", "InferenceState"):
-        from samstream import compat_video
-
-        return getattr(compat_video, name)
-    if name == "SAM2AutomaticMaskGenerator":
-        from samstream.compat_amg import SAM2AutomaticMaskGenerator
-
-        return SAM2AutomaticMaskGenerator
-    raise AttributeError(f"module 'samstream.compat' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from torchvision.ops import batched_nms
 
 from samstream.amg.generator import MaskGenerator
 from samstream.amg.masks import masks_to_boxes, remove_small_regions
+from samstream.compat.build import build_sam2_hf
 from samstream.model.sam2 import SAM2Model
 
 
@@ -60,8 +61,6 @@ class SAM2AutomaticMaskGenerator:
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2AutomaticMaskGenerator":
         """Build from an official model id (``facebook/sam2.1-hiera-tiny``, ...)."""
-        from samstream.compat import build_sam2_hf
-
         return cls(build_sam2_hf(model_id, **kwargs), **kwargs)
 
     @property

@@ -1,0 +1,287 @@
+"""The video tracker core: typed per-object state plus the engine, with the verbs every front end needs.
+
+:class:`Tracker` is what :class:`~samstream.video.predictor.VideoSession` (random access over a
+finite video), :class:`~samstream.video.stream.StreamTracker` (an unbounded stream, one frame at a
+time) and ``samstream.compat.SAM2VideoPredictor`` are built on. It knows nothing of where frames
+come from: ``frames(index)`` returns the preprocessed (3, S, S) frame, and ``num_frames`` is the
+video's length, or None for a stream of unknown length.
+
+>>> tracker = Tracker(model, VideoOptions(), frames.tensor, video_hw=(480, 640), num_frames=None)
+>>> tracker.add_points(0, obj_id=1, points=[[210, 350]], labels=[1])   # prompt, not yet in memory
+>>> tracker.commit()                                                     # prompts become memories
+>>> result = tracker.track_frame(1)                                      # every object on frame 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
+from samstream.image.prompts import check_obj_id, prepare_prompts
+from samstream.model.sam2 import SAM2Model
+from samstream.video.engine import Engine
+from samstream.video.memory_bank import attendable_frames, clear_reach
+from samstream.video.options import VideoOptions
+from samstream.video.state import FrameOutput, MemoryOutputs, ObjectTrack, OutputStore, PointPrompt, SessionState
+
+
+@dataclass
+class FrameResult:
+    """All objects' results on one frame, at video resolution (tensors on the CPU)."""
+
+    frame_idx: int
+    obj_ids: list[int]
+    logits: Tensor  # (N, H, W) float32 mask logits; -1024 where an object has no output
+    object_scores: Tensor  # (N,) object-presence logits (NaN where an object has no output)
+
+    @property
+    def masks(self) -> Tensor:
+        """(N, H, W) bool masks."""
+        return self.logits > 0
+
+    def mask(self, obj_id: int) -> Tensor:
+        """(H, W) bool mask of one object."""
+        if obj_id not in self.obj_ids:
+            known = ", ".join(str(i) for i in self.obj_ids) or "none"
+            raise UnknownObjectError(f"obj_id: no object {obj_id!r} on frame {self.frame_idx} (objects: {known})")
+        return self.masks[self.obj_ids.index(obj_id)]
+
+
+class Tracker:
+    """Objects tracked through one video or stream with SAM 2's memory.
+
+    Prompts (:meth:`add_points`, :meth:`add_box`, :meth:`add_mask`) give an output at once but
+    enter memory only at :meth:`commit`; :meth:`track_frame` then tracks every object into a frame
+    it has no prompt on. ``options.strict_prompts`` False accepts what the official predictor
+    accepts (clicks outside the frame, labels -1, 2 and 3).
+    """
+
+    def __init__(
+        self,
+        model: SAM2Model,
+        options: VideoOptions,
+        frames: Callable[[int], Tensor],
+        video_hw: tuple[int, int],
+        num_frames: int | None,
+        outputs: Callable[[], OutputStore] = MemoryOutputs,
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.state = SessionState(num_frames, video_hw, outputs)
+        self.engine = Engine(model, options, frames, self.state)
+
+    # the options a session may change as it goes (the others fix how its state is stored)
+    CHANGEABLE = frozenset({"fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input",
+                            "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects",
+                            "tracking", "strict_prompts"})
+
+    def update_options(self, **changes: Any) -> None:
+        """Change options for the following calls (outputs already computed stay as they are)."""
+        fixed = sorted(set(changes) - self.CHANGEABLE)
+        if fixed:
+            raise InvalidInputError(f"update_options: {', '.join(fixed)} cannot change in an open session "
+                                    f"(changeable: {', '.join(sorted(self.CHANGEABLE))})")
+        self.options = replace(self.options, **changes)
+        self.engine.set_options(self.options)
+
+    @property
+    def num_frames(self) -> int | None:
+        """The video's length; None for a stream."""
+        return self.state.num_frames
+
+    @property
+    def video_hw(self) -> tuple[int, int]:
+        return self.state.video_hw
+
+    @property
+    def obj_ids(self) -> list[int]:
+        return self.state.obj_ids
+
+    def track(self, obj_id: int) -> ObjectTrack:
+        """An object's track (read it; change it through the tracker's verbs)."""
+        return self.state.track(check_obj_id(obj_id))
+
+    def check_frame(self, frame: Any) -> int:
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
+            raise InvalidInputError(f"frame: expected an integer frame index, got {frame!r}")
+        n = self.num_frames
+        if int(frame) < 0 or (n is not None and int(frame) >= n):
+            bounds = f"frames 0 to {n - 1}" if n is not None else "frames from 0"
+            raise InvalidInputError(f"frame: {frame} is outside the video ({bounds})")
+        return int(frame)
+
+    # --------------------------------------------------------------- prompts
+    def add_points(self, frame: int, obj_id: int, points: Any, labels: Any, clear_old: bool = True,
+                   normalize_coords: bool = True) -> FrameResult:
+        """Clicks: pixel (x, y) ``points`` (N, 2), ``labels`` (N,) 1 = object, 0 = background.
+
+        ``clear_old=False`` adds the clicks to the frame's earlier ones (a correction).
+        """
+        return self.add_clicks(frame, obj_id, points, labels, None, clear_old, normalize_coords)
+
+    def add_box(self, frame: int, obj_id: int, box: Any, points: Any = None, labels: Any = None,
+                normalize_coords: bool = True) -> FrameResult:
+        """A box (x0, y0, x1, y1), optionally with clicks; replaces the frame's earlier clicks."""
+        return self.add_clicks(frame, obj_id, points, labels, box, True, normalize_coords)
+
+    def add_clicks(self, frame: int, obj_id: int, points: Any, labels: Any, box: Any = None,
+                   clear_old: bool = True, normalize_coords: bool = True) -> FrameResult:
+        """Clicks and/or a box on a frame (the general form of :meth:`add_points` and :meth:`add_box`)."""
+        frame, obj_id = self.check_frame(frame), check_obj_id(obj_id)
+        if points is None and box is None:
+            raise PromptError("points: give points with labels, or a box")
+        if box is not None and not clear_old:
+            raise PromptError("box: a box must come before any click on a frame; use clear_old=True")
+        prompts = prepare_prompts(points, labels, box, None, self.video_hw, self.model.image_size,
+                                  torch.device("cpu"), normalize_coords, strict=self.options.strict_prompts)
+        if prompts.batched or prompts.batch_size != 1:
+            raise PromptError("points: one object at a time; give (N, 2) points and (N,) labels")
+        track = self.state.track(obj_id, create=True)
+        track.set_points(frame, PointPrompt(prompts.coords, prompts.labels), clear_old)  # type: ignore[arg-type]
+        return self._run_prompt(track, frame, use_previous=True)
+
+    def add_mask(self, frame: int, obj_id: int, mask: Any) -> FrameResult:
+        """A binary (H, W) mask of the object on a frame (any size; resized to the model input)."""
+        frame, obj_id = self.check_frame(frame), check_obj_id(obj_id)
+        arr = mask.detach().cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+        if arr.ndim != 2 or arr.size == 0:
+            raise PromptError(f"mask: shape {arr.shape} is not a 2-D (H, W) mask")
+        if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+            raise PromptError("mask: values must be boolean or 0/1")
+        m = torch.from_numpy(arr.astype(bool)).float()[None, None]  # (1, 1, H, W)
+        size = self.model.image_size
+        if m.shape[-2:] != (size, size):
+            m = F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            m = (m >= 0.5).float()
+        track = self.state.track(obj_id, create=True)
+        track.set_mask(frame, m)
+        return self._run_prompt(track, frame, use_previous=False)
+
+    def add_object(self, obj_id: int) -> None:
+        """Know an object before it has prompts (the official predictor does so on some calls)."""
+        self.state.track(check_obj_id(obj_id), create=True)
+
+    def _run_prompt(self, track: ObjectTrack, frame: int, use_previous: bool) -> FrameResult:
+        reached = track.reached(frame)
+        is_init = reached is None
+        reverse = bool(reached)
+        is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
+        prev = track.output_on(frame, prefer_cond=is_cond) if use_previous else None
+        with torch.inference_mode():
+            out = self.engine.prompt(track, frame, track.points_on(frame), track.mask_on(frame), is_init,
+                                     reverse, prev.low_res_logits if prev is not None else None)
+        track.set_pending(frame, out, is_cond)
+        return self.result_on(frame, is_cond)
+
+    def has_pending(self) -> bool:
+        """Whether some prompt's output is not yet in memory."""
+        return any(t.has_pending() for t in self.state.tracks())
+
+    def commit(self) -> None:
+        """Encode the memories of every pending prompt output (before tracking)."""
+        if not len(self.state):
+            raise PromptError("propagate: no object has prompts; add points, a box or a mask first")
+        reach = None
+        if self.options.clear_non_cond_mem_around_input:
+            reach = self._clear_reach()
+        with torch.inference_mode():
+            for track in self.state.tracks():
+                track.commit(self._encode, reach)
+
+    def _encode(self, frame: int, out: FrameOutput) -> None:
+        self.engine.commit(frame, out)
+
+    def _clear_reach(self) -> int:
+        return clear_reach(self.model.cfg.memory, self.engine.policy)
+
+    def first_cond_frame(self) -> int:
+        """The earliest committed conditioning frame of any object (where propagation starts)."""
+        frames = [t for track in self.state.tracks() for t in track.cond_frames()]
+        if not frames:
+            raise PromptError("propagate: no object has prompts; add points, a box or a mask first")
+        return min(frames)
+
+    # -------------------------------------------------------------- tracking
+    def track_frame(self, frame: int, reverse: bool = False) -> FrameResult:
+        """Track every object into ``frame`` (forward: from the frames before it; reverse: after it).
+
+        Objects with a conditioning output on the frame keep it. Call :meth:`commit` first.
+        """
+        tracks = self.state.tracks()
+        reach = self._clear_reach() if self.options.clear_non_cond_mem_around_input else None
+        to_run = []
+        for track in tracks:
+            if track.is_cond(frame):
+                if reach is not None:
+                    track.clear_around(frame, reach)
+            else:
+                to_run.append(track)
+        with torch.inference_mode():
+            outs = self.engine.track(to_run, frame, reverse)
+        for track, out in zip(to_run, outs):
+            track.record(frame, out)
+        for track in tracks:
+            track.mark_reached(frame, reverse)
+        return self._result(frame, [t.final_output(frame) for t in tracks])
+
+    def forget_unreachable(self, frame: int, max_cond_frames: int) -> None:
+        """The bounded policy of a stream: keep only what tracking ``frame`` and later frames can read.
+
+        Per object: the memory window's outputs, the pointers within reach, and at most
+        ``max_cond_frames`` conditioning frames (the first, then the most recent).
+        """
+        memory_frames, pointer_frames = attendable_frames(frame, self.model.cfg.memory, self.engine.policy)
+        for track in self.state.tracks():
+            track.bound_cond(max_cond_frames)
+            track.prune(memory_frames, pointer_frames)
+
+    # --------------------------------------------------------------- results
+    def result_on(self, frame: int, prefer_cond: bool | None = None) -> FrameResult:
+        """Every object's current result on a frame (from prompts or tracking)."""
+        return self._result(frame, [t.output_on(frame, prefer_cond) for t in self.state.tracks()])
+
+    def _result(self, frame: int, outs: list[FrameOutput | None]) -> FrameResult:
+        with torch.inference_mode():
+            logits = self.engine.video_logits([o.low_res_logits if o is not None else None for o in outs])
+        scores = torch.tensor([float(o.object_score) if o is not None else float("nan") for o in outs])
+        return FrameResult(frame, self.obj_ids, logits[:, 0].float().cpu(), scores)
+
+    def _prefers_cond(self, frame: int) -> bool:
+        return any(frame in t.pending_frames(cond=True) for t in self.state.tracks())
+
+    # --------------------------------------------------------------- editing
+    def clear_frame(self, frame: int, obj_id: int) -> FrameResult:
+        """Remove an object's prompts on a frame; returns the frame's updated result."""
+        frame = self.check_frame(frame)
+        self.track(obj_id).clear_frame(frame)
+        return self.result_on(frame, self._prefers_cond(frame))
+
+    def remove_object(self, obj_id: int) -> list[FrameResult]:
+        """Forget an object; returns the updated results on the frames it had prompts on."""
+        frames = self.state.remove(check_obj_id(obj_id))
+        if not len(self.state):
+            return []
+        return [self.result_on(frame, self._prefers_cond(frame)) for frame in frames]
+
+    def reset(self) -> None:
+        """Forget every object and prompt (the frames and their cached features stay)."""
+        self.state.reset()
+
+    def nbytes(self) -> int:
+        """Bytes of every tensor held for the objects (image features and frames excluded)."""
+        return sum(t.nbytes() for t in self.state.tracks())
+
+    def num_outputs(self) -> int:
+        """Number of per-frame outputs held, over all objects."""
+        return sum(t.num_outputs() for t in self.state.tracks())
+
+    def close(self) -> None:
+        """Drop cached image features."""
+        self.engine.clear_cache()
