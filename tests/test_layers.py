@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("image", "video"),
     ("io", "amg", "data"),
     ("eval", "train", "onnx"),
-    ("compat", "compat_amg", "compat_video", "batch", "studio", "demo", "samstream"),
+    ("compat", "batch", "studio", "demo", "samstream"),
     ("cli",),
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
@@ -145,9 +145,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Circles in files owned by another engineer's work in progress (issue 15: compat becomes a package).
-# Reported by the xfail test below until that work lands; then delete the entry.
-PENDING_CIRCLES = [["compat", "compat_amg"]]
+# Circles in files owned by another engineer's work in progress, reported by the test below until
+# that work lands (issue 15's compat <-> compat_amg is gone: compat is a package).
+PENDING_CIRCLES: list[list[str]] = []
 
 
 def _circles() -> tuple[list[list[str]], list[str]]:
@@ -168,7 +168,6 @@ def test_no_circle_between_packages() -> None:
     assert not new, "import circles between packages:\n" + "\n".join(new)
 
 
-@pytest.mark.xfail(reason="compat <-> compat_amg until compat becomes a package (issue 15)", strict=False)
 def test_no_pending_circle() -> None:
     circles, text = _circles()
     assert not circles, "import circles between packages:\n" + "\n".join(text)
