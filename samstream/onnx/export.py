@@ -131,8 +131,7 @@ def _graph(model: SAM2Model, name: str) -> tuple[nn.Module, tuple[Tensor, ...], 
 def memory_position(model: SAM2Model) -> Tensor:
     """(1, D, h, w) position encoding of every memory (a constant of the input size)."""
     side = model.cfg.embedding_size
-    probe = torch.zeros(1, model.cfg.memory.mem_dim, side, side)
-    return model.memory_encoder.position_encoding(probe)[:1].detach().clone()
+    return model.memory_pos_enc(side, side).detach().clone()
 
 
 def _export_one(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], outputs: list[str], dynamic: dict,

@@ -104,14 +104,15 @@ class MemoryEncoderGraph(nn.Module):
         # the values the thresholded mask gives
         hard = torch.where(high > 0, SATURATED, -SATURATED)
         high = torch.where(binarize.reshape(1, 1, 1, 1), hard, high)
-        memory, _ = self.model.encode_memory(image_embed, high, object_score_logits, binarize=False)
+        memory = self.model.encode_memory(image_embed, high, object_score_logits, binarize=False)
         return memory
 
 
 class MemoryTokens(nn.Module):
     """Memory frames and object pointers -> memory tokens and their encodings, sequence-first.
 
-    The same assembly as :func:`samstream.video.memory_bank.stack_memory`, from plain tensors:
+    The assembly of :meth:`samstream.model.sam2.SAM2Model.memory_tokens` in tensor form, so that the
+    number of frames and pointers stays dynamic in the graph (the model method takes Python lists):
     memory (F, B, D, h, w) with memory_slots (F,) int64 temporal slots (0 = conditioning frame),
     obj_ptrs (P, B, C) with ptr_distances (P,) float32 and ptr_normaliser (1,) float32 (the plan's
     ``max_ptrs - 1``). Returns tokens (F*h*w + P*C/D, B, D), encodings of the same shape, and the

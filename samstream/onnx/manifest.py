@@ -51,10 +51,10 @@ def tracking_settings(cfg: ModelConfig) -> dict[str, Any]:
     mem, dec, trk = cfg.memory, cfg.decoder, cfg.tracking
     return {
         "num_maskmem": mem.num_maskmem,
-        "memory_temporal_stride": mem.memory_temporal_stride_for_eval,
+        "memory_temporal_stride": trk.memory_temporal_stride_for_eval,
         "max_obj_ptrs_in_encoder": mem.max_obj_ptrs_in_encoder,
-        "max_cond_frames_in_attn": mem.max_cond_frames_in_attn,
-        "only_obj_ptrs_in_the_past": mem.only_obj_ptrs_in_the_past_for_eval,
+        "max_cond_frames_in_attn": trk.max_cond_frames_in_attn,
+        "only_obj_ptrs_in_the_past": trk.only_obj_ptrs_in_the_past_for_eval,
         "use_signed_tpos_enc_to_obj_ptrs": mem.use_signed_tpos_enc_to_obj_ptrs,
         "multimask_output_in_sam": trk.multimask_output_in_sam,
         "multimask_output_for_tracking": trk.multimask_output_for_tracking,

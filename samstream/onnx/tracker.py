@@ -28,7 +28,6 @@ from samstream.onnx.prompts import Heads, heads, prepare_points
 from samstream.onnx.runtime import OnnxGraphs, to_rgb
 from samstream.video.memory_bank import plan_memory
 
-UNBOUNDED = 2**62  # the "length" of a stream, as StreamTracker's
 
 
 @dataclass
@@ -50,6 +49,13 @@ class HostTrack:
     pending_cond: dict[int, HostOutput] = field(default_factory=dict)
     pending_non_cond: dict[int, HostOutput] = field(default_factory=dict)
     tracked: set[int] = field(default_factory=set)  # frames reached by tracking
+
+    def conditioning(self) -> dict[int, HostOutput]:
+        """What the memory plan reads (:class:`samstream.video.memory_bank.MemorySource`)."""
+        return self.cond
+
+    def tracked_output(self, frame: int) -> HostOutput | None:
+        return self.non_cond.get(frame)
 
     def output_on(self, frame: int, prefer_cond: bool) -> HostOutput | None:
         pending = self.pending_cond if prefer_cond else self.pending_non_cond
@@ -90,6 +96,7 @@ class OnnxTracker:
                                         f"{self.graphs.manifest.parts!r}); export with --parts all to track")
         self.settings = self.graphs.manifest.tracking
         self.memory_cfg = self.graphs.config.memory
+        self.policy = self.graphs.config.tracking
         self.max_cond_frames = max_cond_frames
         self.objects: dict[int, HostTrack] = {}
         self.frame_idx = -1
@@ -168,7 +175,7 @@ class OnnxTracker:
     def _conditioned(self, track: HostTrack, frame: int) -> np.ndarray:
         """(1, C, h, w) features of the current frame conditioned on ``track``'s memory."""
         assert self._feats is not None
-        plan = plan_memory(track, frame, self.memory_cfg, UNBOUNDED, False)  # type: ignore[arg-type]
+        plan = plan_memory(track, frame, self.memory_cfg, self.policy, None, False)  # a stream: no known length
         memories = np.stack([out.memory for _, out in plan.frames])  # (F, 1, D, h, w)
         slots = np.array([slot for slot, _ in plan.frames], dtype=np.int64)
         ptrs = np.stack([out.obj_ptr for _, out in plan.ptrs])  # (P, 1, C)
@@ -228,7 +235,7 @@ class OnnxTracker:
         """Forget what no future frame attends to: memories past the memory window (a bound a little
         wider than the plan's), pointers past the pointer window, the oldest corrections' prompts."""
         mem = self.memory_cfg
-        memory_reach = mem.memory_temporal_stride_for_eval * mem.num_maskmem + 1
+        memory_reach = self.policy.memory_temporal_stride_for_eval * mem.num_maskmem + 1
         for track in self.objects.values():
             if len(track.cond) > self.max_cond_frames:  # keep the first prompted frame and the latest
                 for t in sorted(track.cond)[1 : len(track.cond) - self.max_cond_frames + 1]:

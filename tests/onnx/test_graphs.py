@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from samstream.onnx.runtime import OnnxGraphs
-from samstream.video.memory_bank import MemoryPlan, stack_memory
+from samstream.video.memory_bank import MemoryPlan
 from samstream.video.state import FrameOutput
 from tests.onnx.conftest import SIZE, rel_diff
 
@@ -69,7 +69,7 @@ def test_memory_encoder(onnx_model, graphs, features, binarize) -> None:
     scores = torch.tensor([[1.5], [-2.0]])  # present and absent (the no-object embedding)
     high = F.interpolate(low, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
     with torch.inference_mode():
-        ref, _ = onnx_model.encode_memory(feats.embed, high, scores, binarize)
+        ref = onnx_model.encode_memory(feats.embed, high, scores, binarize)
     assert rel_diff(ref, graphs.encode_memory(got["image_embed"], low.numpy(), scores.numpy(), binarize)) <= TOL
 
 
@@ -84,11 +84,10 @@ def test_memory_attention_dynamic_frames_and_pointers(onnx_model, graphs, featur
                         torch.randn(1, cfg.memory.mem_dim, side, side, generator=gen)) for _ in range(8)]
     plan = MemoryPlan([(s, outs[i]) for i, s in zip(frames, slots)], [(d, outs[d]) for d in dists], 16)
     with torch.inference_mode():
-        pos = onnx_model.encode_memory(feats.embed, torch.zeros(1, 1, SIZE, SIZE), torch.ones(1, 1), True)[1]
-        memory, memory_pos, num_ptrs = stack_memory([plan], pos, onnx_model.maskmem_tpos_enc,
-                                                    onnx_model.obj_ptr_tpos_proj, cfg.memory, cfg.hidden_dim,
-                                                    torch.device("cpu"), torch.float32)
-        ref = onnx_model.condition_on_memory(feats.embed, feats.pos, memory, memory_pos, num_ptrs)
+        ptrs = torch.stack([o.obj_ptr for _, o in plan.ptrs])  # (P, 1, C)
+        tokens = onnx_model.memory_tokens([o.memory for _, o in plan.frames], plan.slots, ptrs, plan.distances,
+                                          plan.max_ptrs)
+        ref = onnx_model.condition_on_memory(feats.embed, feats.pos, tokens.tokens, tokens.pos, tokens.num_ptr_tokens)
     ours = graphs.attend(got["image_embed"], torch.stack([o.memory for _, o in plan.frames]).numpy(),
                          np.array(slots), torch.stack([o.obj_ptr for _, o in plan.ptrs]).numpy(),
                          np.array(dists, dtype=np.float32), 15.0)

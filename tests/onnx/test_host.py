@@ -125,8 +125,6 @@ def test_bad_inputs_are_samstream_errors(onnx_export, graphs, tmp_path) -> None:
         predictor.predict(points=[[1, 1]], labels=[1])
 
 
-@pytest.mark.xfail(strict=True, reason="video/memory_bank.py (plan_memory) still imports torch "
-                                       "(itself, video/state.py, model/position.py); lifts when it is torch-free")
 def test_host_runs_without_torch() -> None:
     code = ("import sys, samstream.onnx.tracker, samstream.onnx.image; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
