@@ -189,4 +189,3 @@ def frame_to_rgb(item: Any, where: str) -> np.ndarray:
     return image_frame(item, where)
 
 
-_to_rgb = frame_to_rgb  # the name video/stream.py imports today; new code uses frame_to_rgb

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from samstream.errors import InvalidInputError, PromptError
-from samstream.image.transforms import to_rgb
+from samstream.video.live import frame_to_rgb
 from samstream.model.sam2 import SAM2Model
 from samstream.video.frames import normalisation_table, preprocess_frame
 from samstream.video.options import VideoOptions
@@ -109,7 +109,7 @@ class StreamTracker:
     # ------------------------------------------------------------------ steps
     def step(self, frame: Any) -> FrameResult:
         """Track every object into the next frame ((H, W, 3) uint8 RGB array or PIL image)."""
-        rgb = to_rgb(frame, "frame")
+        rgb = frame_to_rgb(frame, "frame")
         if self._tracker is None:
             storage = torch.device("cpu") if self.options.offload_video_to_cpu else self.model.device
             self._frames = frames = _LiveFrames(self.model, rgb, storage)
