@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from samstream.config import ModelConfig, config_from_dict, config_to_dict
 from samstream.errors import CheckpointError, InvalidInputError
 from samstream.files import atomic_write, write_text
+from samstream.model.runtime import RuntimeOptions
 from samstream.model.sam2 import SAM2Model
 from samstream.registry import VARIANTS, Variant, cache_dir, cached_path, get_variant  # noqa: F401 (re-exported)
 
@@ -214,14 +215,22 @@ def load_model(
     device: str | torch.device = "auto",
     image_size: int | None = None,
     allow_download: bool = True,
+    *,
+    dtype: str | torch.dtype = "float32",
+    compile: bool = False,
+    runtime: RuntimeOptions | None = None,
 ) -> SAM2Model:
-    """Build a model and load its weights.
+    """Build a model and load its weights, placed on ``device`` in eval mode.
 
     ``name_or_path``: a registry name such as ``"sam2.1-tiny"`` (see ``samstream models``) or a path to
     a checkpoint file. ``image_size`` overrides the input resolution (a positive multiple of 32, the
     trunk's total stride; the weights are resolution independent apart from windowed position
-    embeddings, which are interpolated).
+    embeddings, which are interpolated). ``dtype`` ("float32" or "bfloat16" compute) and ``compile``
+    are shortcuts for ``runtime=RuntimeOptions(dtype=..., compile=...)``, the full setting (see
+    ``samstream.model.runtime``).
     """
+    options = runtime if runtime is not None else RuntimeOptions(dtype=dtype, compile=compile)
+
     dev = resolve_device(device)
     text = str(name_or_path)
     path = Path(text).expanduser()
@@ -246,7 +255,7 @@ def load_model(
         cfg = cfg.with_image_size(image_size)
     model = SAM2Model(cfg)
     load_state_dict_strict(model, sd, path)
-    return model.to(dev).eval()
+    return model.to(dev).eval().optimize(options)
 
 
 def build_model(name_or_config: str | ModelConfig, device: str | torch.device = "cpu", seed: int | None = None) -> SAM2Model:

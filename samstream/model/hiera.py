@@ -12,15 +12,14 @@ size is max-pooling the whole map. So tokens are reordered only where the window
 where windows do not tile the map (the reference pads there; :mod:`samstream.model.padded_windows`
 gets its result without computing the padding) and where a stage's output is returned. :class:`TokenGrid` records the order of a tensor.
 
-Without autograd, residuals are added in place, and on the CPU the blocks work through the
-tokens in chunks, so that the large intermediates (qkv, the 4x MLP hidden layer) stay in cache
-instead of being allocated (and page-faulted) at full size.
+With the inference kernels (:mod:`samstream.model.kernels`) residuals are added in place, and with
+the CPU's the blocks work through the tokens in chunks, so that the large intermediates (qkv, the 4x
+MLP hidden layer) stay in cache instead of being allocated (and page-faulted) at full size.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 from samstream.config import HieraConfig
 from samstream.errors import InvalidInputError
 from samstream.model import padded_windows
+from samstream.model.kernels import KernelUser, map_chunks
 from samstream.model.layers import DropPath
 
 PATCH_STRIDE = 4  # the patch embedding's stride
@@ -123,33 +123,16 @@ def max_pool(x: Tensor, stride: tuple[int, int]) -> Tensor:
     return x
 
 
-def _inference() -> bool:
-    return not torch.is_grad_enabled()
-
-
-def _residual(base: Tensor, update: Tensor) -> Tensor:
-    """``base + update``, written into ``update`` (a fresh tensor) when autograd is off."""
+def _residual(base: Tensor, update: Tensor, in_place: bool) -> Tensor:
+    """``base + update``, written into ``update`` (a fresh tensor) when ``in_place`` (inference forms)."""
     if (
-        _inference()
+        in_place
         and update.shape == base.shape
         and update.dtype == torch.result_type(base, update)
         and update.is_contiguous()
     ):
         return update.add_(base)
     return base + update
-
-
-def _map_chunks(fn: Callable[[Tensor], Tensor], x: Tensor, per_chunk: int) -> Tensor:
-    """``fn`` applied to chunks of ``per_chunk`` entries along the first axis, results joined."""
-    if x.shape[0] <= per_chunk:
-        return fn(x)
-    out = None
-    for start in range(0, x.shape[0], per_chunk):
-        y = fn(x[start : start + per_chunk])
-        if out is None:
-            out = y.new_empty((x.shape[0], *y.shape[1:]))
-        out[start : start + y.shape[0]] = y
-    return out
 
 
 class PatchEmbed(nn.Module):
@@ -163,7 +146,7 @@ class PatchEmbed(nn.Module):
         return self.proj(x).permute(0, 2, 3, 1)
 
 
-class MLP(nn.Module):
+class MLP(KernelUser):
     """Two linear layers with GELU between them (key names ``layers.0``, ``layers.1``)."""
 
     def __init__(self, dim: int, hidden_dim: int, out_dim: int) -> None:
@@ -173,7 +156,7 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.layers[0](x)
-        h = torch.ops.aten.gelu_(h) if _inference() else self.act(h)
+        h = torch.ops.aten.gelu_(h) if self.fast else self.act(h)
         return self.layers[1](h)
 
 
@@ -212,7 +195,7 @@ class MultiScaleAttention(nn.Module):
         return self.proj(x)
 
 
-class MultiScaleBlock(nn.Module):
+class MultiScaleBlock(KernelUser):
     """Pre-norm transformer block: (windowed or global) attention, then an MLP."""
 
     def __init__(
@@ -256,11 +239,6 @@ class MultiScaleBlock(nn.Module):
         return x, grid
 
     # ------------------------------------------------------------------ parts
-    def _chunked(self, x: Tensor) -> bool:
-        """Work piecewise: on the CPU (where it keeps intermediates in cache), without autograd,
-        and only while drop path (which decides per image) is off."""
-        return x.device.type == "cpu" and _inference() and not (self.training and self.drop_path.p > 0)
-
     def _chunk_tokens(self) -> int:
         return max(1, CHUNK_ELEMENTS // self.mlp.layers[0].out_features)
 
@@ -279,13 +257,13 @@ class MultiScaleBlock(nn.Module):
     def _attend(self, x: Tensor, groups_per_batch: int, batch: int) -> Tensor:
         """shortcut + attention, in the order of ``x`` (G, h, w, C)."""
         xn = self.norm1(x)
-        return _residual(self._shortcut(x, xn), self._drop(self.attn(xn, groups_per_batch), batch))
+        return _residual(self._shortcut(x, xn), self._drop(self.attn(xn, groups_per_batch), batch), self.fast)
 
     def _mlp(self, x: Tensor, batch: int) -> Tensor:
         """x + MLP(norm2(x)); piecewise and in place in inference (``x`` is always a fresh tensor)."""
         rows_per_chunk = self._chunk_tokens()
-        if not self._chunked(x) or not x.is_contiguous() or x.numel() <= rows_per_chunk * x.shape[-1]:
-            return _residual(x, self._drop(self.mlp(self.norm2(x)), batch))
+        if not self.blocked or not x.is_contiguous() or x.numel() <= rows_per_chunk * x.shape[-1]:
+            return _residual(x, self._drop(self.mlp(self.norm2(x)), batch), self.fast)
         flat = x.view(-1, x.shape[-1])
         for rows in flat.split(rows_per_chunk):
             rows.add_(self.mlp(self.norm2(rows)))
@@ -293,10 +271,10 @@ class MultiScaleBlock(nn.Module):
 
     def _windowed(self, x: Tensor, batch: int) -> Tensor:
         """Windowed attention on window-ordered tokens (G, w, w, C); windows are independent."""
-        if not self._chunked(x):
+        if not self.blocked:
             return self._mlp(self._attend(x, 1, batch), batch)
         per_chunk = max(1, self._chunk_tokens() // (x.shape[1] * x.shape[2]))
-        return _map_chunks(lambda part: self._mlp(self._attend(part, 1, batch), batch), x, per_chunk)
+        return map_chunks(lambda part: self._mlp(self._attend(part, 1, batch), batch), x, per_chunk)
 
     def _global(self, x: Tensor, grid: TokenGrid) -> Tensor:
         """Global attention: every token of an image attends to all of them, in any order."""
@@ -308,21 +286,21 @@ class MultiScaleBlock(nn.Module):
         xn = self.norm1(x)
         shortcut = self._shortcut(x, xn)
         if padded_windows.supports(x.shape[1], x.shape[2], ws, self.q_stride):  # same result, less work
-            y = padded_windows.attend_padded(self.attn, xn, ws, self._chunk_tokens() if self._chunked(xn) else None)
-            return self._mlp(_residual(shortcut, self._drop(y, batch)), batch)
+            y = padded_windows.attend_padded(self.attn, xn, ws, self._chunk_tokens() if self.blocked else None)
+            return self._mlp(_residual(shortcut, self._drop(y, batch), self.fast), batch)
         windows, padded_hw = window_partition(xn, ws)
-        if self._chunked(windows):
-            y = _map_chunks(self.attn, windows, max(1, self._chunk_tokens() // (ws * ws)))
+        if self.blocked:
+            y = map_chunks(self.attn, windows, max(1, self._chunk_tokens() // (ws * ws)))
         else:
             y = self.attn(windows)
         if self.q_stride is not None:  # pooling shrank the windows and the map
             ws = ws // self.q_stride[0]
             padded_hw = tuple(n + (-n % ws) for n in shortcut.shape[1:3])
         y = window_unpartition(y, ws, padded_hw, shortcut.shape[1:3])
-        return self._mlp(_residual(shortcut, self._drop(y, batch)), batch)
+        return self._mlp(_residual(shortcut, self._drop(y, batch), self.fast), batch)
 
 
-class Hiera(nn.Module):
+class Hiera(KernelUser):
     """Hiera trunk: (B, 3, H, W) images -> one (B, C_i, H_i, W_i) map per stage, finest first.
 
     Stage i has ``embed_dim * dim_mul**i`` channels and stride ``4 * 2**i`` (for the default
@@ -372,8 +350,8 @@ class Hiera(nn.Module):
     def _pos_embed(self, h: int, w: int) -> Tensor:
         """(1, h, w, C) positional embedding: the background interpolated, the window one tiled."""
         params = (self.pos_embed, self.pos_embed_window)
-        cacheable = not (torch.is_grad_enabled() and any(p.requires_grad for p in params))
-        # no key while tracing for export (no data pointers then): autograd is on and so is requires_grad
+        cacheable = self.fast  # a cached tensor must not carry an autograd graph from call to call
+        # no key while tracing for export (no data pointers then): the export traces the plain kernels
         key = (h, w, *((p.data_ptr(), _version(p), p.device, p.dtype) for p in params)) if cacheable else None
         if key is not None and key in self._pos_cache:
             return self._pos_cache[key]

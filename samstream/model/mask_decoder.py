@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samstream.config import DecoderConfig
+from samstream.model.kernels import KernelUser, upscale_masks
 from samstream.model.layers import MLP, LayerNorm2d
 from samstream.model.transformer import TwoWayTransformer
 
@@ -32,13 +33,13 @@ def stability_score(logits: Tensor, threshold: float, offset: float) -> Tensor:
     return torch.where(outer > 0, inner / outer, torch.ones_like(outer))
 
 
-# Inference decodes prompts in groups of this many: the two-way transformer's per-prompt image
+# The CPU's kernels decode prompts in groups of this many: the two-way transformer's per-prompt image
 # tokens (4 MB each at 1024 input) then stay in the CPU's cache between its element-wise steps
 # (measured on 2-core x86_64: 64 prompts at 1024, 1 thread, 7.1 s in one batch, 5.0-6.0 s in groups of 4).
 _PROMPT_GROUP = 4
 
 
-class MaskDecoder(nn.Module):
+class MaskDecoder(KernelUser):
     def __init__(self, dim: int, cfg: DecoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -94,19 +95,9 @@ class MaskDecoder(nn.Module):
 
         ``image`` and ``high_res`` may have batch 1 and are then shared by every prompt set.
         """
-        weights = [self.iou_token.weight, self.mask_tokens.weight]
-        if self.cfg.pred_obj_scores:
-            weights.insert(0, self.obj_score_token.weight)
-        first = len(weights) - 2  # index of the IoU token
-        out_tokens = torch.cat(weights, dim=0).unsqueeze(0).expand(sparse.shape[0], -1, -1)
-        tokens = torch.cat((out_tokens, sparse), dim=1)  # (B, T, C)
-        shared = image.shape[0] == 1 and (dense.shape[0] == 1 or dense.stride(0) == 0)
-        if shared and not torch.is_grad_enabled():
-            src = image + dense[:1]  # (1, C, h, w): the transformer shares it by all prompts
-        else:
-            src = image + dense  # (B, C, h, w)
+        tokens, src, first = self._tokens_and_image(image, sparse, dense)
         b = tokens.shape[0]
-        if torch.is_grad_enabled() or b <= _PROMPT_GROUP:
+        if not self.blocked or b <= _PROMPT_GROUP:
             return self._predict_group(src, image_pe, tokens, high_res, first)
         parts = [
             self._predict_group(
@@ -117,6 +108,20 @@ class MaskDecoder(nn.Module):
             for s in range(0, b, _PROMPT_GROUP)
         ]
         return tuple(torch.cat(outs) for outs in zip(*parts))  # type: ignore[return-value]
+
+    def _tokens_and_image(self, image: Tensor, sparse: Tensor, dense: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Output + prompt tokens (B, T, C), image features with the dense prompt (B or 1, C, h, w), and
+        the index of the IoU token."""
+        weights = [self.iou_token.weight, self.mask_tokens.weight]
+        if self.cfg.pred_obj_scores:
+            weights.insert(0, self.obj_score_token.weight)
+        first = len(weights) - 2  # index of the IoU token
+        out_tokens = torch.cat(weights, dim=0).unsqueeze(0).expand(sparse.shape[0], -1, -1)
+        tokens = torch.cat((out_tokens, sparse), dim=1)  # (B, T, C)
+        shared = image.shape[0] == 1 and (dense.shape[0] == 1 or dense.stride(0) == 0)
+        if shared and self.fast:
+            return tokens, image + dense[:1], first  # (1, C, h, w): the transformer shares it by all prompts
+        return tokens, image + dense, first  # (B, C, h, w)
 
     def _predict_group(
         self, src: Tensor, image_pe: Tensor, tokens: Tensor, high_res: tuple[Tensor, Tensor] | None, first: int
@@ -129,12 +134,12 @@ class MaskDecoder(nn.Module):
         hyper = torch.stack(
             [mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # (B, 4, C/8)
-        if torch.is_grad_enabled():
+        if self.blocked:
+            masks = upscale_masks(self.output_upscaling, src, (h, w), high_res, hyper)
+        else:
             up = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), high_res)  # (B, C/8, 4h, 4w)
             b, c8, uh, uw = up.shape
             masks = (hyper @ up.reshape(b, c8, uh * uw)).reshape(b, -1, uh, uw)
-        else:
-            masks = upscale_masks(self.output_upscaling, src, (h, w), high_res, hyper)
         iou = self.iou_prediction_head(iou_out)
         if self.cfg.pred_obj_scores:
             obj = self.pred_obj_score_head(hs[:, 0])
@@ -182,72 +187,6 @@ class MaskDecoder(nn.Module):
 def _group(t: Tensor, start: int, stop: int, batch: int) -> Tensor:
     """Rows start:stop of a per-prompt tensor; one shared by all prompts (batch 1) as it is."""
     return t[start:stop] if t.shape[0] == batch else t
-
-
-_CHUNK_FLOATS = 1 << 19  # second-stage activations per chunk of upscale_masks (2 MiB of float32)
-
-
-def upscale_masks(
-    upscaling: nn.Sequential, src: Tensor, hw: tuple[int, int], high_res: tuple[Tensor, Tensor] | None, hyper: Tensor
-) -> Tensor:
-    """Mask logits (B, K, 4h, 4w) from transformer image tokens src (B, hw, C) and hyper weights (B, K, C/8).
-
-    The same arithmetic as running ``upscaling`` (two 2x2 stride-2 transposed convolutions, a channel
-    layer norm and GELUs, plus the high-resolution features) on (B, C, h, w) and taking the product
-    with ``hyper``, reordered for the CPU: a 2x2 stride-2 transposed convolution maps each input
-    pixel to its own 2x2 output block, so it is one matrix product over channels-last pixels. Pixels
-    stay in block order (i, j, block row/column of each stage) until the K mask logits are formed,
-    so only those are rearranged into the image grid. Every output row block depends on one row of
-    ``src`` only, so the work runs in chunks of rows (and of prompts) small enough that all the
-    intermediate activations of a chunk stay in the CPU's cache: written whole, the second stage
-    alone is 8 MB per prompt at 1024 input, and the element-wise steps were bound by memory traffic.
-    """
-    up1, norm1, _, up2, _ = upscaling
-    b, n, c = src.shape
-    h, w = hw
-    c4, c8 = up1.weight.shape[1], up2.weight.shape[1]
-    k = hyper.shape[1]
-    w1 = up1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c4)  # (in, (kh, kw, out))
-    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
-    add1, add2 = up1.bias, up2.bias  # what is added to each stage's output (bias, high-res features)
-    if high_res is not None:
-        feat_s0, feat_s1 = high_res
-        add1 = feat_s1.reshape(-1, c4, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1) + add1  # (1|B, h, w, 2, 2, C/4)
-        # pixel (4i + 2a + p, 4j + 2b + q) of the stride-4 features, ordered (i, j, a, b, p, q)
-        add2 = feat_s0.reshape(-1, c8, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1) + add2
-        if add1.shape[0] == 1:  # shared by every prompt: lay it out in block order once
-            add1, add2 = add1.contiguous(), add2.contiguous()
-    per_row = w * 16 * c8  # second-stage floats of one row of src
-    rows = max(1, min(h, _CHUNK_FLOATS // per_row))
-    prompts = max(1, _CHUNK_FLOATS // (per_row * h)) if rows == h else 1
-    grid = src.reshape(b, h, w, c)
-    hyper_t = hyper.transpose(1, 2)  # (B, C/8, K)
-    out = src.new_empty(b, k, h, 4, w, 4)
-    for p0 in range(0, b, prompts):
-        p1 = min(b, p0 + prompts)
-        for i0 in range(0, h, rows):
-            i1 = min(h, i0 + rows)
-            q, r = p1 - p0, i1 - i0
-            x = torch.mm(grid[p0:p1, i0:i1].reshape(-1, c), w1).reshape(q, r, w, 2, 2, c4)
-            x += _rows(add1, p0, p1, i0, i1)
-            x = F.gelu(F.layer_norm(x, (c4,), norm1.weight, norm1.bias, norm1.eps))
-            y = torch.mm(x.reshape(-1, c4), w2).reshape(q, r, w, 2, 2, 2, 2, c8)
-            y += _rows(add2, p0, p1, i0, i1)
-            y = F.gelu(y)
-            m = torch.bmm(y.reshape(q, -1, c8), hyper_t[p0:p1])  # (q, pixels, K)
-            # (q, i, j, a, b, p, q', K) -> (q, K, i, (a, p), j, (b, q'))
-            m = m.reshape(q, r, w, 2, 2, 2, 2, k).permute(0, 7, 1, 3, 5, 2, 4, 6)
-            out[p0:p1, :, i0:i1] = m.reshape(q, k, r, 4, w, 4)
-    return out.reshape(b, k, 4 * h, 4 * w)
-
-
-def _rows(add: Tensor, p0: int, p1: int, i0: int, i1: int) -> Tensor:
-    """The part of a stage's addend (a bias vector, or per-pixel features of batch 1 or B) for a chunk."""
-    if add.ndim == 1:
-        return add
-    if add.shape[0] == 1:
-        return add[:, i0:i1]
-    return add[p0:p1, i0:i1]
 
 
 def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:

@@ -18,6 +18,8 @@ Three changes, all exact, make video tracking cheaper than a literal evaluation:
 - At inference on a CPU objects run one at a time after that shared start: a batch of objects
   multiplies every activation (the feed-forward block's is 8 MB per object at the 512 input) and
   leaves the caches, for no saving in arithmetic. On other devices all objects run as one batch.
+
+Which of these forms runs is the model's :class:`~samstream.model.kernels.Kernels` choice.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ from torch import Tensor, nn
 
 from samstream.config import MemoryConfig
 from samstream.errors import InvalidInputError
+from samstream.model.kernels import KernelUser, attend_in_blocks
 from samstream.model.layers import Attention
 from samstream.model.rope import AxialRope, rotate, rotate_keys
 
 INPUT_POS_SCALE = 0.1  # weight of the frame's position encoding added at the input
-QUERY_ROWS = 128  # query rows per block of scores on a CPU (a few MB of scores at a time)
 
 
-class RopeAttention(Attention):
+class RopeAttention(Attention, KernelUser):
     """Attention with axial rotary encoding of queries and keys.
 
     Queries are the tokens of one square grid. With ``rope_k_repeat`` the keys may be several
@@ -73,7 +75,8 @@ class RopeAttention(Attention):
     def memory_keys(self, keys: Tensor, num_k_exclude_rope: int, num_queries: int) -> Tensor:
         """Projected, rotated keys (B, nh, Nk, hd) of memory tokens (B, Nk, kv_in_dim)."""
         k = self.split_heads(self.k_proj(keys))
-        return rotate_keys(k, self.rope.square_table(num_queries, k.device), num_k_exclude_rope, inplace=True)
+        table = self.rope.square_table(num_queries, k.device)
+        return rotate_keys(k, table, num_k_exclude_rope, inplace=self.fast)
 
     def memory_queries(self, x: Tensor) -> Tensor:
         """Projected, rotated queries (B, nh, Nq, hd) of frame tokens (B, Nq, C)."""
@@ -87,14 +90,14 @@ class RopeAttention(Attention):
     def memory_values(self, values: Tensor) -> Tensor:
         """Raw memory values (B, Nk, kv_in_dim) as :meth:`attend_memory` takes them: unchanged, or
         zero-padded to (B, 1, Nk, hd) where the fused kernel attends to them after projection."""
-        if self.values_after() and not attends_in_blocks(values.device):
+        if self.values_after() and not self.blocked:
             return F.pad(values, (0, self.internal_dim - values.shape[-1])).unsqueeze(1)
         return values
 
     def attend_memory(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
         """Queries (1 or B, nh, Nq, hd) from :meth:`memory_queries` against keys (B, nh, Nk, hd)
         from :meth:`memory_keys` and values from :meth:`memory_values` -> (B, Nq, C)."""
-        if self.values_after() and attends_in_blocks(q.device):
+        if self.values_after() and self.blocked:
             return self.out_proj(self.v_proj(attend_in_blocks(q[:, 0], keys[:, 0], values)))
         if q.shape[0] != keys.shape[0]:
             q = q.expand(keys.shape[0], -1, -1, -1)
@@ -102,33 +105,6 @@ class RopeAttention(Attention):
             return self.attend(q, keys, self.split_heads(self.v_proj(values)))
         mixed = F.scaled_dot_product_attention(q, keys, values)[:, 0, :, : self.kv_in_dim]  # (B, Nq, kv)
         return self.out_proj(self.v_proj(mixed))
-
-
-def attends_in_blocks(device: torch.device) -> bool:
-    """Whether memory attention on ``device`` uses :func:`attend_in_blocks` (else the fused kernel)."""
-    return device.type == "cpu"
-
-
-def attend_in_blocks(q: Tensor, keys: Tensor, values: Tensor, rows: int = QUERY_ROWS) -> Tensor:
-    """One head's ``softmax(q k^T / sqrt(d)) v``, object by object and in blocks of query rows.
-
-    q (1 or B, Nq, d), keys (B, Nk, d), values (B, Nk, dv) with any dv -> (B, Nq, dv). Each block of
-    scores is (rows, Nk) and is used in place: shifted by its row maximum, exponentiated, multiplied
-    by the values, and the product divided by the row sums.
-    """
-    batch, num_q = keys.shape[0], q.shape[1]
-    q = q * q.shape[-1] ** -0.5
-    outs = []
-    for i in range(batch):
-        qi, kt, vi = q[i if q.shape[0] > 1 else 0], keys[i].t(), values[i]
-        blocks = []
-        for start in range(0, num_q, rows):
-            scores = qi[start : start + rows] @ kt  # (rows, Nk)
-            scores -= scores.amax(dim=-1, keepdim=True)
-            scores.exp_()
-            blocks.append((scores @ vi) / scores.sum(dim=-1, keepdim=True))  # (rows, dv)
-        outs.append(torch.cat(blocks))
-    return torch.stack(outs)
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -178,7 +154,7 @@ class MemoryAttentionLayer(nn.Module):
         return x + self.dropout3(self.linear2(self.dropout(h)))
 
 
-class MemoryAttention(nn.Module):
+class MemoryAttention(KernelUser):
     """A stack of :class:`MemoryAttentionLayer` and a final layer norm."""
 
     def __init__(self, d_model: int, cfg: MemoryConfig) -> None:
@@ -186,8 +162,6 @@ class MemoryAttention(nn.Module):
         self.d_model = d_model
         self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, cfg) for _ in range(cfg.attention_layers))
         self.norm = nn.LayerNorm(d_model)
-        # objects conditioned together at inference; None: one at a time on a CPU, all at once elsewhere
-        self.object_chunk: int | None = None
 
     def forward(
         self,
@@ -217,39 +191,48 @@ class MemoryAttention(nn.Module):
         batch = mem_values.shape[0]
         if not self.layers:  # (no released model)
             return self.norm(x.expand(batch, -1, -1)).transpose(0, 1)
-        chunk = self.chunk_size(x.device, batch)
-        first, num_q = self.layers[0], x.shape[1]
+        chunk = self.objects_per_batch(batch)
         shared = None
         if x.shape[0] == 1:  # every object sees the same frame: the first steps run once
-            x = first.self_attend(x)
-            shared = first.cross_queries(x)
+            x = self.layers[0].self_attend(x)
+            shared = self.layers[0].cross_queries(x)
+        if chunk >= batch:
+            return self._objects(x, shared, mem_keys, mem_values, num_obj_ptr_tokens).transpose(0, 1)
         outs = []
         for start in range(0, batch, chunk):
             rows = slice(start, start + chunk)
-            keys = mem_keys[rows]
-            values = first.cross_attn_image.memory_values(mem_values[rows])  # once for every layer
-            if shared is None:
-                y = first.self_attend(x[rows])
-                queries = first.cross_queries(y)
+            part = x if shared is not None else x[rows]
+            outs.append(self._objects(part, shared, mem_keys[rows], mem_values[rows], num_obj_ptr_tokens))
+        return torch.cat(outs, dim=0).transpose(0, 1)
+
+    def _objects(
+        self, x: Tensor, shared: Tensor | None, mem_keys: Tensor, mem_values: Tensor, num_ptr: int
+    ) -> Tensor:
+        """The layers for a batch of objects: x (1 or B, L, C) frame tokens (after the first
+        self-attention when ``shared`` holds its cross-attention queries), memory (B, M, mem_dim) -> (B, L, C)."""
+        first, num_q = self.layers[0], x.shape[1]
+        values = first.cross_attn_image.memory_values(mem_values)  # once for every layer
+        if shared is None:
+            y = first.self_attend(x)
+            queries = first.cross_queries(y)
+        else:
+            y, queries = x, shared
+        for index, layer in enumerate(self.layers):
+            prepared = layer.cross_attn_image.memory_keys(mem_keys, num_ptr, num_q)
+            if index == 0:
+                y = layer.finish(y, queries, prepared, values)
             else:
-                y, queries = x, shared
-            for index, layer in enumerate(self.layers):
-                prepared = layer.cross_attn_image.memory_keys(keys, num_obj_ptr_tokens, num_q)
-                if index == 0:
-                    y = layer.finish(y, queries, prepared, values)
-                else:
-                    y = layer.forward_prepared(y, prepared, values)
-            outs.append(self.norm(y))
-        out = torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
-        return out.transpose(0, 1)
+                y = layer.forward_prepared(y, prepared, values)
+        return self.norm(y)
+
+    def objects_per_batch(self, batch: int) -> int:
+        """How many of ``batch`` objects run together: ``Kernels.object_chunk`` in eval mode, else all."""
+        chunk = self.kernels.object_chunk
+        return batch if self.training or chunk is None else min(batch, chunk)
 
     def chunk_size(self, device: torch.device, batch: int) -> int:
-        """How many of ``batch`` objects run together (see the module notes; ``object_chunk`` overrides)."""
-        if torch.is_grad_enabled():
-            return batch
-        if self.object_chunk is not None:
-            return max(1, self.object_chunk)
-        return 1 if device.type == "cpu" else batch
+        """:meth:`objects_per_batch` (``device`` is not used: the kernels were chosen for it)."""
+        return self.objects_per_batch(batch)
 
 
 def _single(x: Tensor | Sequence[Tensor] | None, name: str) -> Tensor | None:

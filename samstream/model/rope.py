@@ -93,8 +93,9 @@ def rotate(x: Tensor, rotations: Tensor) -> Tensor:
 def rotate_keys(k: Tensor, rotations: Tensor, num_exclude: int = 0, inplace: bool = False) -> Tensor:
     """Rotate (..., N, hd) keys except the last ``num_exclude`` tokens, which pass unchanged.
 
-    With ``inplace`` (float32 keys whose last axis is contiguous, e.g. fresh projections, outside
-    autograd) the keys are rotated where they lie and returned, with no copy of the whole tensor.
+    With ``inplace`` (the caller's inference form, see :mod:`samstream.model.kernels`; float32 keys
+    whose last axis is contiguous, e.g. fresh projections) the keys are rotated where they lie and
+    returned, with no copy of the whole tensor.
     """
     n = k.shape[-2]
     if not 0 <= num_exclude <= n:
@@ -107,8 +108,7 @@ def rotate_keys(k: Tensor, rotations: Tensor, num_exclude: int = 0, inplace: boo
             f"{n} keys less num_exclude={num_exclude} unrotated ones leave {n_rot} keys, not a multiple "
             f"of the grid's {rotations.shape[0]} tokens"
         )
-    if inplace and rotations.is_complex() and k.dtype == torch.float32 and k.stride(-1) == 1 \
-            and not torch.is_grad_enabled():
+    if inplace and rotations.is_complex() and k.dtype == torch.float32 and k.stride(-1) == 1:
         head = k[..., :n_rot, :]
         pairs = head.unflatten(-2, (n_rot // rotations.shape[0], rotations.shape[0])).unflatten(-1, (-1, 2))
         torch.view_as_complex(pairs).mul_(rotations)  # (..., frames, L, hd/2) complex, a view of k

@@ -11,11 +11,16 @@ The model holds no per-image or per-video data. Predictors call its steps:
   :mod:`samstream.video.memory_bank`);
 - :meth:`SAM2Model.condition_on_memory` — frame features attending to those tokens.
 
+How the steps compute (float32 or bfloat16, compiled or eager, which kernels) is one
+:class:`~samstream.model.runtime.RuntimeOptions` value, resolved whenever the model is placed on a
+device (:meth:`SAM2Model.optimize`, and again on every ``.to()``/``.cuda()``/``.cpu()``).
+
 Submodule and parameter names equal the official checkpoints' keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,12 +30,14 @@ from torch.nn.init import trunc_normal_
 
 from samstream.config import ModelConfig
 from samstream.model.image_encoder import ImageEncoder, build_image_encoder
+from samstream.model.kernels import apply_kernels
 from samstream.model.layers import MLP
 from samstream.model.mask_decoder import MaskDecoder
 from samstream.model.memory_attention import MemoryAttention
 from samstream.model.memory_encoder import MemoryEncoder
 from samstream.model.position import sine_1d
 from samstream.model.prompt_encoder import PromptEncoder
+from samstream.model.runtime import Runtime, RuntimeOptions
 
 NO_OBJECT_SCORE = -1024.0  # logit given to every pixel of an object predicted absent
 
@@ -97,6 +104,23 @@ class SAM2Model(nn.Module):
             trunc_normal_(p, std=0.02)
         if self.no_obj_embed_spatial is not None:
             trunc_normal_(self.no_obj_embed_spatial, std=0.02)
+        self.optimize(RuntimeOptions())
+
+    # --------------------------------------------------------------- runtime
+    def optimize(self, options: RuntimeOptions) -> "SAM2Model":
+        """Choose how the steps compute on the model's current device (see :mod:`samstream.model.runtime`).
+
+        Returns the model. Training mode always runs the plain, differentiable forms."""
+        self.runtime = Runtime(options, self.device, self.image_encoder, self.memory_attention, self.sam_mask_decoder)
+        apply_kernels(self, self.runtime.kernels)
+        return self
+
+    def _apply(self, fn: Callable, recurse: bool = True) -> "SAM2Model":
+        # every move or cast (to, cuda, cpu, float, ...) ends here: the runtime follows the device
+        super()._apply(fn, recurse)
+        if hasattr(self, "runtime"):
+            self.optimize(self.runtime.options)
+        return self
 
     @property
     def device(self) -> torch.device:
@@ -108,12 +132,13 @@ class SAM2Model(nn.Module):
 
     # ----------------------------------------------------------------- image
     def encode_image(self, images: Tensor) -> ImageFeatures:
-        """(B, 3, S, S) normalised images -> features (the heavy step, once per image)."""
-        feats, pos = self.image_encoder(images)
-        s0, s1, embed = feats[0], feats[1], feats[-1]
-        if self.cfg.decoder.use_high_res_features:
-            s0, s1 = self.sam_mask_decoder.project_high_res(s0, s1)
-        return ImageFeatures(embed, (s0, s1), pos[-1][:1])
+        """(B, 3, S, S) normalised images -> float32 features (the heavy step, once per image)."""
+        with self.runtime.autocast():
+            feats, pos = self.runtime.image_encoder(images)
+            s0, s1, embed = feats[0], feats[1], feats[-1]
+            if self.cfg.decoder.use_high_res_features:
+                s0, s1 = self.sam_mask_decoder.project_high_res(s0, s1)
+        return ImageFeatures(embed.float(), (s0.float(), s1.float()), pos[-1][:1].float())
 
     def prompt_ready_embed(self, features: ImageFeatures) -> Tensor:
         """Stride-16 features as the decoder sees them on a frame with no memory."""
@@ -134,15 +159,15 @@ class SAM2Model(nn.Module):
 
         embed: (B or 1, C, h, w); points: (B, N, 2) coordinates at model input scale with (B, N) labels
         (box corners are points labelled 2 and 3); mask_logits: (B, 1, 4h, 4w) or None.
-        Returns low-res logits (B, K, 4h, 4w), IoU (B, K), output tokens (B, K', C), object scores (B, 1).
+        Returns low-res logits (B, K, 4h, 4w), IoU (B, K), output tokens (B, K', C), object scores (B, 1),
+        all float32.
         """
         if not self.cfg.decoder.use_high_res_features:
             high_res = None
-        sparse, dense = self.sam_prompt_encoder(points=points, boxes=None, masks=mask_logits)
-        out = self.sam_mask_decoder(
-            embed, self.sam_prompt_encoder.dense_pe(), sparse, dense, multimask=multimask, high_res=high_res
-        )
-        return out.masks, out.iou, out.tokens, out.object_score_logits
+        with self.runtime.autocast():
+            sparse, dense = self.sam_prompt_encoder(points=points, boxes=None, masks=mask_logits)
+            out = self.runtime.mask_decoder(embed, self.sam_prompt_encoder.dense_pe(), sparse, dense, multimask, high_res)
+        return out.masks.float(), out.iou.float(), out.tokens.float(), out.object_score_logits.float()
 
     def heads(
         self,
@@ -224,8 +249,9 @@ class SAM2Model(nn.Module):
         curr_pos = pos.flatten(2).permute(2, 0, 1)
         if curr_pos.shape[1] != curr.shape[1]:
             curr_pos = curr_pos.expand(-1, curr.shape[1], -1)
-        out = self.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
-        return out.permute(1, 2, 0).reshape(batch, c, h, w)
+        with self.runtime.autocast():
+            out = self.runtime.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
+        return out.float().permute(1, 2, 0).reshape(batch, c, h, w)
 
     def memory_pos_enc(self, height: int, width: int) -> Tensor:
         """(1, mem_dim, h, w) float32 position encoding of every memory of an h x w grid.
@@ -308,7 +334,9 @@ class SAM2Model(nn.Module):
         if mem.sigmoid_bias_for_mem_enc != 0.0:
             masks = masks + mem.sigmoid_bias_for_mem_enc
         batch = masks.shape[0]
-        feats, _ = self.memory_encoder(embed.expand(batch, -1, -1, -1), masks, skip_mask_sigmoid=True)
+        with self.runtime.autocast():
+            feats, _ = self.memory_encoder(embed.expand(batch, -1, -1, -1), masks, skip_mask_sigmoid=True)
+        feats = feats.float()
         if self.no_obj_embed_spatial is not None:
             absent = 1.0 - (object_score_logits > 0).float()  # (B, 1)
             feats = feats + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]

@@ -2,9 +2,9 @@
 upscaling) against the plain order that training uses, on the same weights and inputs.
 
 The plain order is the module-by-module computation (``nn.MultiheadAttention``-style projections,
-``ConvTranspose2d``, ``LayerNorm2d``) that the parity tests compare with the reference; it runs
-whenever autograd is on. Without autograd the decoder takes the cheaper order, which must give the
-same numbers to float rounding.
+``ConvTranspose2d``, ``LayerNorm2d``) that the parity tests compare with the reference; it runs in
+training mode and with the plain kernels. In eval mode the CPU's kernels take the cheaper order, which
+must give the same numbers to float rounding.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from samstream.checkpoints import build_model
-from samstream.model import mask_decoder
+from samstream.model import kernels
+from samstream.model.kernels import PLAIN, apply_kernels, current_kernels
 from samstream.model.layers import Attention
 from samstream.model.token_attention import image_to_tokens, tokens_to_image
 from samstream.registry import get_variant
@@ -40,9 +41,15 @@ def model():
     return m
 
 
-def _plain(fn):
-    with torch.enable_grad():  # parameters need no grad: the plain order, without a graph
-        return fn()
+def _plain(model, fn):
+    """``fn()`` with the model's plain (training) forms selected, then its kernels restored."""
+    chosen = current_kernels(model)
+    apply_kernels(model, PLAIN)
+    try:
+        with torch.no_grad():
+            return fn()
+    finally:
+        apply_kernels(model, chosen)
 
 
 @pytest.mark.parametrize("tokens", [3, 8, 20])  # 20 tokens x 8 heads > 128 inner width: plain fallback
@@ -71,7 +78,7 @@ def test_cross_attention_orders(tokens: int, shared: bool) -> None:
                                   "no high-res features"])
 def test_decoder_orders(model, case: str, chunk_floats: int | None, monkeypatch) -> None:
     if chunk_floats is not None:
-        monkeypatch.setattr(mask_decoder, "_CHUNK_FLOATS", chunk_floats)
+        monkeypatch.setattr(kernels, "CHUNK_FLOATS", chunk_floats)
     dec, pe = model.sam_mask_decoder, model.sam_prompt_encoder
     g = torch.Generator().manual_seed(2)
     b = 5  # more than one group of prompts (mask_decoder._PROMPT_GROUP), the last one short
@@ -86,6 +93,7 @@ def test_decoder_orders(model, case: str, chunk_floats: int | None, monkeypatch)
     sparse, dense = pe(points=points, boxes=None, masks=masks)
     with torch.no_grad():
         fast = dec.predict_all(image, pe.dense_pe(), sparse, dense, high_res)
-    plain = _plain(lambda: dec.predict_all(image.expand(b, -1, -1, -1), pe.dense_pe(), sparse, dense, high_res))
+    plain = _plain(model, lambda: dec.predict_all(image.expand(b, -1, -1, -1), pe.dense_pe(), sparse, dense,
+                                                  high_res))
     for f, p in zip(fast, plain):
         _close(f, p)

@@ -13,6 +13,7 @@ from samstream.errors import InvalidInputError
 from samstream.model import hiera as hiera_module
 from samstream.model.hiera import Hiera, TokenGrid, max_pool, to_raster, to_windows, window_partition
 from samstream.model.image_encoder import ImageEncoder, build_image_encoder
+from samstream.model.kernels import PLAIN, apply_kernels, current_kernels
 from samstream.registry import HIERA_BASE_PLUS, HIERA_LARGE, HIERA_SMALL, HIERA_TINY
 
 # a 2-2-2-1 block trunk with the tiny model's layout (windows, global blocks, pooling, padding at 256)
@@ -97,13 +98,18 @@ def test_batch_items_are_independent(encoder: ImageEncoder) -> None:
 
 @pytest.mark.parametrize("size", [(256, 256), (160, 224)])
 def test_inference_shortcuts_equal_plain_path(encoder: ImageEncoder, size: tuple[int, int], monkeypatch) -> None:
-    """Chunked, in-place inference gives what the autograd path (one piece, out of place) gives."""
+    """The CPU kernels (chunked, in place) give what the plain path (one piece, out of place) gives."""
     monkeypatch.setattr(hiera_module, "CHUNK_ELEMENTS", 300 * 128)  # many chunks, ragged last ones
     x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(size[1]))
     with torch.inference_mode():
         fast = encoder(x)[0]
-    with torch.enable_grad():
+    chosen = current_kernels(encoder)
+    assert chosen is not None and chosen.cpu_blocks  # a module built on its own has the CPU's kernels
+    apply_kernels(encoder, PLAIN)
+    try:
         plain = encoder(x.requires_grad_())[0]
+    finally:
+        apply_kernels(encoder, chosen)
     for a, b in zip(fast, plain):
         # summation order differs between the paths: compare as the parity tests do, relative to the
         # level's largest value (an element-wise 1e-5 failed on ~1 in 30,000 elements near zero)

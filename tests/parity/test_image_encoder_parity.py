@@ -9,6 +9,7 @@ import torch
 
 from samstream.config import HieraConfig, NeckConfig
 from samstream.model.image_encoder import ImageEncoder, build_image_encoder
+from samstream.model.kernels import PLAIN, apply_kernels, current_kernels
 from samstream.registry import HIERA_BASE_PLUS, HIERA_LARGE, HIERA_SMALL, HIERA_TINY
 
 from .conftest import rel_diff
@@ -150,8 +151,17 @@ def test_non_square_input_matches_reference(pairs) -> None:
 
 
 def test_autograd_path_matches_reference(pairs) -> None:
-    """With autograd on, no chunking and no in-place ops; results and input gradients agree."""
+    """With the plain kernels (training's), no chunking and no in-place ops; results and input gradients agree."""
     ref, ours = pairs("tiny")
+    chosen = current_kernels(ours)
+    apply_kernels(ours, PLAIN)  # eval mode keeps the inference kernels unless told otherwise
+    try:
+        _autograd_case(ref, ours)
+    finally:
+        apply_kernels(ours, chosen)
+
+
+def _autograd_case(ref: torch.nn.Module, ours: ImageEncoder) -> None:
     images = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(7))
     x_ref, x_ours = images.clone().requires_grad_(), images.clone().requires_grad_()
     want = ref(x_ref)["backbone_fpn"]

@@ -63,12 +63,14 @@ def test_objects_are_independent(tiny_model, video) -> None:
 
 
 @pytest.mark.parametrize("chunk", [None, 2, 3])  # None: the CPU's schedule (one object at a time)
-def test_batched_objects_equal_one_by_one(tiny_model, video, chunk, monkeypatch) -> None:
+def test_batched_objects_equal_one_by_one(tiny_model, video, chunk) -> None:
     """Objects grouped by memory layout, in any chunks (3: all together, as on a GPU), match singles."""
     objects = {1: (0, [[12, 17]]), 2: (0, [[50, 37]]), 3: (0, [[30, 5]])}
-    monkeypatch.setattr(tiny_model.memory_attention, "object_chunk", chunk)
-    batched = _run(tiny_model, video, objects, batch_objects=True)
-    monkeypatch.setattr(tiny_model.memory_attention, "object_chunk", None)
+    chosen = tiny_model.runtime.options
+    try:
+        batched = _run(tiny_model.optimize(chosen.with_(object_chunk=chunk)), video, objects, batch_objects=True)
+    finally:
+        tiny_model.optimize(chosen)
     single = _run(tiny_model, video, objects, batch_objects=False)
     for obj_id in objects:
         for frame in batched[obj_id]:
