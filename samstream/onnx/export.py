@@ -23,6 +23,7 @@ from samstream.config import config_to_dict
 from samstream.errors import InvalidInputError
 from samstream.files import atomic_write
 from samstream.model.rope import use_real_rotations
+from samstream.model.runtime import RuntimeOptions
 from samstream.model.sam2 import SAM2Model
 from samstream.onnx import graphs
 from samstream.onnx.manifest import GRAPH_FILES, MANIFEST_NAME, Manifest, file_sha256, tracking_settings
@@ -74,8 +75,10 @@ def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = 
 
 
 def export_copy(model: SAM2Model) -> SAM2Model:
-    """A CPU float32 copy of ``model`` in eval mode with real-valued rotary tables."""
+    """A CPU float32 copy of ``model`` in eval mode with the plain (exportable) kernels and
+    real-valued rotary tables."""
     prepared = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    prepared.optimize(RuntimeOptions(kernels="plain"))  # the literal form of every step is traced
     use_real_rotations(prepared)
     return prepared
 
