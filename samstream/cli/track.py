@@ -147,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
             if args.start is not None and args.start >= session.num_frames:
                 raise InvalidInputError(f"--start: frame {args.start} is past the end of the video "
                                         f"({session.num_frames} frames: 0 to {session.num_frames - 1})")
-            limit = None if args.max_frames is None else args.max_frames - 1  # the library counts frames after start
-            results = session.propagate(start=args.start, max_frames=limit, reverse=args.reverse)
+            results = session.propagate(start=args.start, max_frames=args.max_frames, reverse=args.reverse)
             total = _expected_frames(session.num_frames, args, prompts)
             fps = args.fps or session.frames.fps or 24
             start = time.perf_counter()

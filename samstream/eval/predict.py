@@ -102,7 +102,7 @@ def _track(session: VideoSession, prompts: list[ObjectPrompt]) -> Iterable[Frame
         for p in by_frame[start]:
             session.add_mask(start, p.obj_id, p.mask)
         end = starts[i + 1] - 1 if i + 1 < len(starts) else n - 1
-        yield from session.propagate(start=start, max_frames=end - start)
+        yield from session.propagate(start=start, max_frames=end - start + 1)
 
 
 def write_frame(

@@ -265,13 +265,13 @@ class Annotator:
             stop = n - 1 if end is None or direction == "both" else self.store.check_frame(video_id, end)
             if stop < start:
                 raise InvalidInputError(f"end: {stop} is before start {start} for a forward propagation")
-            legs.append((start, stop - start, False))
+            legs.append((start, stop - start + 1, False))  # (start, frames, reverse)
         if direction in ("backward", "both"):
             stop = 0 if end is None or direction == "both" else self.store.check_frame(video_id, end)
             if stop > start:
                 raise InvalidInputError(f"end: {stop} is after start {start} for a backward propagation")
-            legs.append((start, start - stop, True))
-        total = sum(m + 1 for s, m, r in legs if not (r and s == 0)) if legs else 0
+            legs.append((start, start - stop + 1, True))
+        total = sum(m for s, m, r in legs if not (r and s == 0)) if legs else 0  # reverse from 0 yields none
         pid = self.store.start_propagation(video_id, start, -1 if end is None else int(end), direction, total)
         job = Propagation(self, session, video_id, pid, legs, total, set(net))
         self.running[video_id] = job
