@@ -273,8 +273,9 @@ def test_second_tab_sees_a_new_object(setup):
     other = browser.new_page(viewport={"width": 1920, "height": 1080})
     other.goto(url(setup, "#/video/1"))
     other.wait_for_function("window.studio.annotation.state !== null")
-    count = other.eval_on_selector_all("#objects li", "els => els.length")
+    count = other.evaluate("window.studio.annotation.state.objects.size")  # the list may not be drawn yet
     page.click("#add-object")
-    other.wait_for_function(f"document.querySelectorAll('#objects li').length === {count + 1}", timeout=30000)
+    other.wait_for_function(f"window.studio.annotation.state.objects.size === {count + 1} && "
+                            f"document.querySelectorAll('#objects li').length === {count + 1}", timeout=60000)
     shot(other, "second_tab")
     other.close()
