@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from samstream.errors import InvalidInputError, PromptError
-from samstream.video.live import frame_to_rgb
 from samstream.model.sam2 import SAM2Model
 from samstream.video.frames import normalisation_table, preprocess_frame
+from samstream.video.live import frame_to_rgb
 from samstream.video.options import VideoOptions
 from samstream.video.tracker import FrameResult, Tracker
 
