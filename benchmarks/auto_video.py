@@ -116,7 +116,7 @@ def quality(args: argparse.Namespace, model) -> None:
     from samstream.eval.results import EvalResult
     from samstream.eval.synthetic import held_out_clip
     from samstream.eval.unsupervised import score_unsupervised
-    from samstream.train.synthetic import SyntheticConfig
+    from samstream.data.synthetic import SyntheticConfig
 
     cfg = SyntheticConfig(size=model.image_size, num_frames=args.frames)
     amg = {"points_per_side": args.points_per_side, "pred_iou_thresh": args.pred_iou_thresh,
@@ -152,7 +152,7 @@ def scale_child(keyframes: int, interval: int, points: int) -> dict:
     import samstream
     from samstream.amg.video import VideoMaskGenerator
     from samstream.eval.synthetic import held_out_clip
-    from samstream.train.synthetic import SyntheticConfig
+    from samstream.data.synthetic import SyntheticConfig
 
     model = samstream.load_model("samstream-nano", device="cpu")
     n = keyframes * interval

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, table  # noqa: E402
 
 import samstream  # noqa: E402
-from samstream.train.synthetic import SyntheticConfig, generate_clip  # noqa: E402
+from samstream.data.synthetic import SyntheticConfig, generate_clip  # noqa: E402
 from samstream.video.decode import write_video  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """The demo behind ``make demo``: track several objects through a generated video from one click each.
 
 The video is a synthetic clip (two textured shapes that move slowly, turn and overlap, see
-:mod:`samstream.train.synthetic`) from a seed the demo model never saw in training, so its ground
+:mod:`samstream.data.synthetic`) from a seed the demo model never saw in training, so its ground
 truth is known and the demo reports how well the tracking did: J&F per object, scored only on the
 frames where the object is in the ground truth or in the prediction (:data:`PROTOCOL`; a frame
 empty in both says nothing about tracking), with the number of frames tracked (J >= 0.5) and the
@@ -32,7 +32,7 @@ from samstream.eval.synthetic import visible_objects
 from samstream.files import write_json
 from samstream.io.masks import tracked_frames, write_tracking_run
 from samstream.io.outputs import staged_output
-from samstream.train.synthetic import SyntheticClip, SyntheticConfig, generate_clip
+from samstream.data.synthetic import SyntheticClip, SyntheticConfig, generate_clip
 from samstream.video.decode import write_video
 
 PROTOCOL = ("J&F per object over the frames where it is in the ground truth or in the prediction "

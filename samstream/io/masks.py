@@ -34,7 +34,6 @@ __all__ = [
     "label_map",
     "mask_bbox",
     "prepare_output_dir",
-    "write_json_atomic",
     "write_object_pngs",
     "tracked_frames",
     "write_tracking_run",
@@ -42,7 +41,6 @@ __all__ = [
 
 
 # the name samstream/demo.py imports; the writer is samstream.files.write_json
-write_json_atomic = write_json
 
 
 def label_map(obj_ids: Sequence[int], masks: np.ndarray, hw: tuple[int, int] | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import samstream
-from samstream.train.synthetic import SyntheticClip, SyntheticConfig, generate_clip
+from samstream.data.synthetic import SyntheticClip, SyntheticConfig, generate_clip
 from samstream.video.decode import write_video
 
 CLIP_FRAMES = 8

@@ -10,7 +10,7 @@ from samstream.train.clips import ClipBatch, normalise
 from samstream.train.forward import ClipForward
 from samstream.presets import micro_config
 from samstream.train.prompts import PromptConfig, PromptPlan, sample_clicks
-from samstream.train.synthetic import SyntheticConfig, generate_clip
+from samstream.data.synthetic import SyntheticConfig, generate_clip
 from samstream.video.predictor import VideoPredictor
 
 SIZE = 64
