@@ -120,7 +120,9 @@ export class AnnotationView {
     this.canvas.layers = layers;
     this.canvas.proposals = this.proposals.filter((p) => p.frame === this.frame).map((p) => ({ mask: p.mask, colour: "#00e5ff" }));
     this.canvas.draw();
-    this.timeline.draw(this.state, this.frame, this.state.selected ? this.colour(this.state.selected) : "#4aa3ff");
+    const colour = this.state.selected ? this.colour(this.state.selected) : "#4aa3ff";
+    this.timeline.draw(this.state, this.frame, colour);
+    document.querySelector(".swatch.propagated").style.background = colour; // the legend matches the timeline
   }
 
   renderAll() { this.renderObjects(); this.renderFrame(); }
