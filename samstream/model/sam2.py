@@ -274,43 +274,58 @@ class SAM2Model(nn.Module):
 
         memories: one (B, mem_dim, h, w) tensor per memory frame, with ``slots[i]`` its temporal slot:
         0 for a conditioning (prompted) frame, 1 .. num_maskmem - 1 for tracked frames (the most
-        recent frame has slot num_maskmem - 1); slot ``s`` adds the learned encoding
-        ``maskmem_tpos_enc[num_maskmem - 1 - s]``. ptrs: (P, B, C) object pointers or None, with
-        ``ptr_distances[i]`` the signed temporal distance of pointer i to the current frame, encoded as
-        a sine of ``distance / (max_ptrs - 1)``. A pointer of C = hidden_dim channels becomes
-        hidden_dim / mem_dim tokens. Tokens are cast to ``dtype`` on the model's device.
+        recent frame has slot num_maskmem - 1). ptrs: (P, B, C) object pointers or None, with
+        ``ptr_distances[i]`` the signed temporal distance of pointer i to the current frame. Tokens
+        are cast to ``dtype`` on the model's device. The arithmetic is :meth:`memory_tokens_from`.
         """
-        mem = self.cfg.memory
-        mem_dim, hidden = mem.mem_dim, self.cfg.hidden_dim
-        device = self.device
+        device, mem_dim = self.device, self.cfg.memory.mem_dim
         batch = memories[0].shape[0] if memories else (ptrs.shape[1] if ptrs is not None else 1)
-        tokens, token_pos = [], []
         if memories:
-            grid = self.memory_pos_enc(*memories[0].shape[-2:])
-            pos_tokens = grid.flatten(2).permute(2, 0, 1)  # (hw, 1, mem_dim)
-        for memory, slot in zip(memories, slots, strict=True):
-            tokens.append(memory.to(device=device, dtype=dtype).flatten(2).permute(2, 0, 1))  # (hw, B, mem_dim)
-            enc = pos_tokens + self.maskmem_tpos_enc[mem.num_maskmem - slot - 1]  # (hw, 1, mem_dim)
-            token_pos.append(enc.expand(-1, batch, -1))
-        num_ptr_tokens = 0
-        if ptrs is not None and ptrs.shape[0]:
-            ptrs = ptrs.to(device=device, dtype=dtype)  # (P, B, C)
-            count = ptrs.shape[0]
-            if mem.add_tpos_enc_to_obj_ptrs:
-                dists = torch.tensor(ptr_distances, device=device)
-                tpos_dim = hidden if mem.proj_tpos_enc_in_obj_ptrs else mem_dim
-                ptr_pos = self.obj_ptr_tpos_proj(sine_1d(dists / (max_ptrs - 1), tpos_dim))  # (P, mem_dim)
-                ptr_pos = ptr_pos.unsqueeze(1).expand(-1, batch, mem_dim)
-            else:
-                ptr_pos = ptrs.new_zeros(count, batch, mem_dim)
-            if mem_dim < hidden:  # each pointer becomes hidden_dim / mem_dim tokens
-                split = hidden // mem_dim
-                ptrs = ptrs.reshape(-1, batch, split, mem_dim).permute(0, 2, 1, 3).flatten(0, 1)
-                ptr_pos = ptr_pos.repeat_interleave(split, dim=0)
-            tokens.append(ptrs)
-            token_pos.append(ptr_pos)
-            num_ptr_tokens = ptrs.shape[0]
-        return MemoryTokens(torch.cat(tokens, dim=0), torch.cat(token_pos, dim=0), num_ptr_tokens)
+            frames = torch.stack([m.to(device=device, dtype=dtype) for m in memories])  # (F, B, mem_dim, h, w)
+            grid_pos = self.memory_pos_enc(*memories[0].shape[-2:])
+        else:
+            frames = torch.empty(0, batch, mem_dim, 1, 1, device=device, dtype=dtype)
+            grid_pos = torch.zeros(1, mem_dim, 1, 1, device=device)
+        if ptrs is None:
+            ptrs, ptr_distances = torch.empty(0, batch, self.cfg.hidden_dim, device=device), []
+        tokens, pos, num_ptr_tokens = self.memory_tokens_from(
+            frames, torch.tensor(slots, dtype=torch.long, device=device), ptrs.to(device=device, dtype=dtype),
+            torch.tensor(ptr_distances, dtype=torch.float32, device=device),
+            torch.tensor([max_ptrs - 1], dtype=torch.float32, device=device), grid_pos,
+        )
+        return MemoryTokens(tokens, pos, num_ptr_tokens)
+
+    def memory_tokens_from(
+        self, memory: Tensor, slots: Tensor, ptrs: Tensor, ptr_distances: Tensor, ptr_normaliser: Tensor,
+        grid_pos: Tensor,
+    ) -> tuple[Tensor, Tensor, int]:
+        """:meth:`memory_tokens` in tensor form, so that an exported graph keeps F and P dynamic.
+
+        memory (F, B, mem_dim, h, w) with slots (F,) int64; slot ``s`` adds the learned encoding
+        ``maskmem_tpos_enc[num_maskmem - 1 - s]`` to the grid's position encoding grid_pos
+        (1, mem_dim, h, w). ptrs (P, B, C) with ptr_distances (P,) float32, encoded as a sine of
+        ``distance / ptr_normaliser`` ((1,) float32, the plan's ``max_ptrs - 1``). A pointer of
+        C = hidden_dim channels becomes hidden_dim / mem_dim tokens. Returns tokens and encodings
+        (F*h*w + P*C/mem_dim, B, mem_dim) and the number of pointer tokens.
+        """
+        mem, hidden = self.cfg.memory, self.cfg.hidden_dim
+        batch, dim = memory.shape[1], memory.shape[2]
+        tokens = memory.flatten(3).permute(0, 3, 1, 2).reshape(-1, batch, dim)  # (F*hw, B, D)
+        pos = grid_pos.flatten(2).permute(2, 0, 1)  # (hw, 1, D)
+        tpos = self.maskmem_tpos_enc[mem.num_maskmem - 1 - slots]  # (F, 1, 1, D)
+        token_pos = (pos.unsqueeze(0) + tpos).reshape(-1, 1, dim).expand(-1, batch, -1)  # (F*hw, B, D)
+        if mem.add_tpos_enc_to_obj_ptrs:
+            tpos_dim = hidden if mem.proj_tpos_enc_in_obj_ptrs else dim
+            ptr_pos = self.obj_ptr_tpos_proj(sine_1d(ptr_distances / ptr_normaliser, tpos_dim))  # (P, D)
+            ptr_pos = ptr_pos.unsqueeze(1).expand(-1, batch, dim)
+        else:
+            ptr_pos = ptrs.new_zeros(ptrs.shape[0], batch, dim)
+        if dim < hidden:  # each pointer becomes C / D tokens
+            split = hidden // dim
+            ptrs = ptrs.reshape(-1, batch, split, dim).permute(0, 2, 1, 3).flatten(0, 1)
+            # the encoding repeated for each of a pointer's tokens, as expand + reshape (one ONNX Expand)
+            ptr_pos = ptr_pos.unsqueeze(1).expand(-1, split, -1, -1).flatten(0, 1)
+        return torch.cat([tokens, ptrs], dim=0), torch.cat([token_pos, ptr_pos], dim=0), ptrs.shape[0]
 
     def no_memory_features(self, embed: Tensor, batch: int) -> Tensor:
         """Features of a first prompted frame, which has no memory to attend to: (B, C, h, w)."""

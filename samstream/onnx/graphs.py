@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samstream.model.memory_attention import INPUT_POS_SCALE, MemoryAttentionLayer
-from samstream.model.position import sine_1d
 from samstream.model.sam2 import SAM2Model
 
 IMAGE_INPUTS = ["image"]
@@ -109,14 +108,12 @@ class MemoryEncoderGraph(nn.Module):
 
 
 class MemoryTokens(nn.Module):
-    """Memory frames and object pointers -> memory tokens and their encodings, sequence-first.
-
-    The assembly of :meth:`samstream.model.sam2.SAM2Model.memory_tokens` in tensor form, so that the
-    number of frames and pointers stays dynamic in the graph (the model method takes Python lists):
-    memory (F, B, D, h, w) with memory_slots (F,) int64 temporal slots (0 = conditioning frame),
-    obj_ptrs (P, B, C) with ptr_distances (P,) float32 and ptr_normaliser (1,) float32 (the plan's
-    ``max_ptrs - 1``). Returns tokens (F*h*w + P*C/D, B, D), encodings of the same shape, and the
-    number of pointer tokens.
+    """Memory frames and object pointers -> memory tokens and their encodings, sequence-first:
+    :meth:`samstream.model.sam2.SAM2Model.memory_tokens_from` with the grid's position encoding
+    held as a constant. memory (F, B, D, h, w) with memory_slots (F,) int64 temporal slots
+    (0 = conditioning frame), obj_ptrs (P, B, C) with ptr_distances (P,) float32 and ptr_normaliser
+    (1,) float32 (the plan's ``max_ptrs - 1``). Returns tokens (F*h*w + P*C/D, B, D), encodings of
+    the same shape, and the number of pointer tokens.
     """
 
     def __init__(self, model: SAM2Model, memory_pos: Tensor) -> None:
@@ -126,26 +123,8 @@ class MemoryTokens(nn.Module):
 
     def forward(self, memory: Tensor, memory_slots: Tensor, obj_ptrs: Tensor, ptr_distances: Tensor,
                 ptr_normaliser: Tensor) -> tuple[Tensor, Tensor, int]:
-        model, mem = self.model, self.model.cfg.memory
-        batch, dim = memory.shape[1], memory.shape[2]
-        tokens = memory.flatten(3).permute(0, 3, 1, 2).reshape(-1, batch, dim)  # (F*hw, B, D)
-        pos = self.memory_pos.flatten(2).permute(2, 0, 1)  # (hw, 1, D)
-        tpos = model.maskmem_tpos_enc[mem.num_maskmem - 1 - memory_slots]  # (F, 1, 1, D)
-        token_pos = (pos.unsqueeze(0) + tpos).reshape(-1, 1, dim).expand(-1, batch, -1)  # (F*hw, B, D)
-        hidden = model.cfg.hidden_dim
-        if mem.add_tpos_enc_to_obj_ptrs:
-            tpos_dim = hidden if mem.proj_tpos_enc_in_obj_ptrs else dim
-            ptr_pos = model.obj_ptr_tpos_proj(sine_1d(ptr_distances / ptr_normaliser, tpos_dim))  # (P, D)
-            ptr_pos = ptr_pos.unsqueeze(1).expand(-1, batch, dim)
-        else:
-            ptr_pos = obj_ptrs.new_zeros(obj_ptrs.shape[0], batch, dim)
-        ptrs = obj_ptrs
-        if dim < hidden:  # each pointer becomes C / D tokens
-            split = hidden // dim
-            ptrs = ptrs.reshape(-1, batch, split, dim).permute(0, 2, 1, 3).flatten(0, 1)
-            # repeat_interleave written as expand + reshape: the same copies, one ONNX Expand
-            ptr_pos = ptr_pos.unsqueeze(1).expand(-1, split, -1, -1).flatten(0, 1)
-        return torch.cat([tokens, ptrs], dim=0), torch.cat([token_pos, ptr_pos], dim=0), ptrs.shape[0]
+        return self.model.memory_tokens_from(memory, memory_slots, obj_ptrs, ptr_distances, ptr_normaliser,
+                                             self.memory_pos)
 
 
 class MemoryAttentionGraph(nn.Module):

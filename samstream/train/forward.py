@@ -33,7 +33,7 @@ from samstream.train.losses import LossConfig, LossTerms, StepPrediction, count_
 from samstream.train.prompts import PromptConfig, PromptPlan, initial_prompt, sample_clicks
 from samstream.video.engine import plan_tokens
 from samstream.video.memory_bank import plan_memory
-from samstream.video.state import FrameOutput
+from samstream.video.frame_outputs import FrameOutput
 
 Points = tuple[Tensor, Tensor]
 

@@ -20,7 +20,8 @@ from samstream.image.postprocess import fill_holes
 from samstream.model.sam2 import NO_OBJECT_SCORE, HeadOutput, ImageFeatures, MemoryTokens, SAM2Model
 from samstream.video.memory_bank import MemoryPlan, plan_memory
 from samstream.video.options import VideoOptions
-from samstream.video.state import FrameOutput, ObjectTrack, PointPrompt, SessionState
+from samstream.video.frame_outputs import FrameOutput
+from samstream.video.state import ObjectTrack, PointPrompt, SessionState
 
 
 class Engine:

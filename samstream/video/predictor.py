@@ -24,7 +24,8 @@ from samstream.video.frames import open_frames
 from samstream.video.options import VideoOptions
 from samstream.video.saved import check_match, load_objects, read_session, save_session, saved_options
 from samstream.video.spill import SpilledOutputs, SpillFolder
-from samstream.video.state import MemoryOutputs, SessionState
+from samstream.video.frame_outputs import MemoryOutputs
+from samstream.video.state import SessionState
 from samstream.video.tracker import FrameResult, Tracker
 
 __all__ = ["FrameResult", "VideoPredictor", "VideoSession"]

@@ -34,7 +34,8 @@ from samstream.errors import InvalidInputError
 from samstream.files import atomic_write
 from samstream.model.sam2 import SAM2Model
 from samstream.video.options import VideoOptions
-from samstream.video.state import FrameEntry, FrameOutput, ObjectTrack, PointPrompt
+from samstream.video.frame_outputs import FrameOutput
+from samstream.video.state import FrameEntry, ObjectTrack, PointPrompt
 from samstream.video.tracker import Tracker
 
 FORMAT = "samstream-session"

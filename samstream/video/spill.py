@@ -3,7 +3,7 @@
 The offline predictor keeps every tracked frame's output (for random access: re-propagation, a
 correction anywhere, results on demand). For a long video that grows without bound, so with
 ``VideoOptions(max_outputs_in_memory=N)`` each object's tracked outputs go into a
-:class:`SpilledOutputs` (an :class:`~samstream.video.state.OutputStore`): the ``N`` most recently used stay in memory, older ones are written to a
+:class:`SpilledOutputs` (an :class:`~samstream.video.frame_outputs.OutputStore`): the ``N`` most recently used stay in memory, older ones are written to a
 temporary folder and read back when asked for. Tracking touches only the last few frames, so
 propagation reads nothing back; the folder is removed when the session closes.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from samstream.video.state import FrameOutput, OutputStore
+from samstream.video.frame_outputs import FrameOutput, OutputStore
 
 _FIELDS = ("low_res_logits", "obj_ptr", "object_score", "memory")
 

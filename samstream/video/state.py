@@ -4,14 +4,14 @@ Nothing here runs the model. A :class:`SessionState` holds one :class:`ObjectTra
 A track keeps, per frame, one :class:`FrameEntry`: the prompts given on the frame, its committed
 conditioning output (a prompted frame in memory), outputs of prompts not yet committed, and the
 direction it was tracked in. Outputs of tracked (non-conditioning) frames go to the track's
-:class:`OutputStore` (in memory, or partly on disk for long videos: :mod:`samstream.video.spill`).
+:class:`~samstream.video.frame_outputs.OutputStore` (in memory, or partly on disk for long videos:
+:mod:`samstream.video.spill`).
 The rules that change a track (prompt, commit, record, prune, bound the conditioning frames,
 clear a frame, reset) are its methods; no other module touches its stores.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from samstream.errors import PromptError, UnknownObjectError
+from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
 
 
 @dataclass
@@ -30,86 +31,6 @@ class PointPrompt:
 
     def extended(self, coords: Tensor, labels: Tensor) -> "PointPrompt":
         return PointPrompt(torch.cat([self.coords, coords], 1), torch.cat([self.labels, labels], 1))
-
-
-@dataclass
-class FrameOutput:
-    """One object's result on one frame, and the memory made from it (batch B = 1 in a track)."""
-
-    low_res_logits: Tensor | None  # (B, 1, S/4, S/4) mask logits (holes filled); None once only the pointer is kept
-    obj_ptr: Tensor  # (B, C) object pointer
-    object_score: Tensor  # (B, 1) object-presence logit
-    memory: Tensor | None = None  # (B, mem_dim, h, w) encoded memory, None until committed
-
-    def nbytes(self) -> int:
-        tensors = [self.low_res_logits, self.obj_ptr, self.object_score, self.memory]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
-    def pointer_only(self) -> "FrameOutput":
-        """This output past the memory window: only its object pointer is still attended to."""
-        return replace(self, low_res_logits=None, memory=None)
-
-
-class OutputStore(ABC):
-    """frame -> output of a tracked (non-conditioning) frame: where a track keeps them."""
-
-    @abstractmethod
-    def get(self, frame: int) -> FrameOutput | None: ...
-
-    @abstractmethod
-    def put(self, frame: int, out: FrameOutput) -> None: ...
-
-    @abstractmethod
-    def drop(self, frame: int) -> None:
-        """Forget a frame's output (nothing happens when there is none)."""
-
-    @abstractmethod
-    def frames(self) -> list[int]:
-        """Frames that have an output, in increasing order."""
-
-    @abstractmethod
-    def in_memory(self) -> list[FrameOutput]:
-        """Outputs held in memory (not those on disk)."""
-
-    @abstractmethod
-    def clear(self) -> None: ...
-
-    def __contains__(self, frame: int) -> bool:
-        return self.get(frame) is not None
-
-    def __len__(self) -> int:
-        return len(self.frames())
-
-
-class MemoryOutputs(OutputStore):
-    """Tracked outputs kept in a dict."""
-
-    def __init__(self) -> None:
-        self._outs: dict[int, FrameOutput] = {}
-
-    def get(self, frame: int) -> FrameOutput | None:
-        return self._outs.get(frame)
-
-    def put(self, frame: int, out: FrameOutput) -> None:
-        self._outs[frame] = out
-
-    def drop(self, frame: int) -> None:
-        self._outs.pop(frame, None)
-
-    def frames(self) -> list[int]:
-        return sorted(self._outs)
-
-    def in_memory(self) -> list[FrameOutput]:
-        return list(self._outs.values())
-
-    def clear(self) -> None:
-        self._outs.clear()
-
-    def __contains__(self, frame: int) -> bool:
-        return frame in self._outs
-
-    def __len__(self) -> int:
-        return len(self._outs)
 
 
 @dataclass

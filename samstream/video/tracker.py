@@ -29,7 +29,8 @@ from samstream.model.sam2 import SAM2Model
 from samstream.video.engine import Engine
 from samstream.video.memory_bank import attendable_frames, clear_reach
 from samstream.video.options import VideoOptions
-from samstream.video.state import FrameOutput, MemoryOutputs, ObjectTrack, OutputStore, PointPrompt, SessionState
+from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
+from samstream.video.state import ObjectTrack, PointPrompt, SessionState
 
 
 @dataclass

@@ -42,3 +42,20 @@ def test_tokens_and_encodings_written_out() -> None:
                 assert torch.allclose(out.tokens[row], ptrs[p, :, k * dim : (k + 1) * dim])
                 assert torch.allclose(out.pos[row], ptr_pos.expand(b, -1), atol=1e-6)
     assert math.isfinite(float(out.pos.sum()))
+
+
+def test_memory_frames_only_and_pointers_only() -> None:
+    torch.manual_seed(1)
+    model = SAM2Model(micro_config(64)).eval()
+    dim, hidden = model.cfg.memory.mem_dim, model.cfg.hidden_dim
+    memories = [torch.randn(3, dim, 4, 4)]
+    ptrs = torch.randn(2, 3, hidden)
+    with torch.no_grad():
+        both = model.memory_tokens(memories, [0], ptrs, [1, 2], max_ptrs=4)
+        frames_only = model.memory_tokens(memories, [0], None, [], max_ptrs=4)
+        ptrs_only = model.memory_tokens([], [], ptrs, [1, 2], max_ptrs=4)
+    n_mem = 4 * 4
+    assert frames_only.num_ptr_tokens == 0 and frames_only.tokens.shape == (n_mem, 3, dim)
+    assert torch.equal(frames_only.tokens, both.tokens[:n_mem]) and torch.equal(frames_only.pos, both.pos[:n_mem])
+    assert ptrs_only.num_ptr_tokens == both.num_ptr_tokens == both.tokens.shape[0] - n_mem
+    assert torch.equal(ptrs_only.tokens, both.tokens[n_mem:]) and torch.equal(ptrs_only.pos, both.pos[n_mem:])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from samstream.onnx.runtime import OnnxGraphs
 from samstream.video.memory_bank import MemoryPlan
-from samstream.video.state import FrameOutput
+from samstream.video.frame_outputs import FrameOutput
 from tests.onnx.conftest import SIZE, rel_diff
 
 TOL = 1e-4
