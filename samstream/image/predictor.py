@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samstream.errors import InvalidInputError
+from samstream.image.postprocess import fill_holes_and_remove_sprinkles
 from samstream.image.prompts import ModelPrompts, prepare_prompts
 from samstream.image.transforms import preprocess, to_rgb
 from samstream.model.sam2 import ImageFeatures, SAM2Model
@@ -161,8 +162,6 @@ class ImagePredictor:
         """Low-res logits (B, K, h, w) -> logits at image resolution (B, K, H, W), holes and sprinkles removed."""
         logits = low_res.float()
         if self.max_hole_area > 0 or self.max_sprinkle_area > 0:
-            from samstream.image.postprocess import fill_holes_and_remove_sprinkles
-
             flat = logits.flatten(0, 1).unsqueeze(1)
             flat = fill_holes_and_remove_sprinkles(
                 flat, self.mask_threshold, self.max_hole_area, self.max_sprinkle_area

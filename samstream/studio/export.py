@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from samstream.amg import MaskGenerator
 from samstream.errors import InvalidInputError
 from samstream.data.sav_json import load_sav_annotation
 from samstream.files import write_json, write_text
@@ -303,8 +304,6 @@ def propose(model: Any, rgb: np.ndarray, options: dict[str, Any], limit: int = 6
 
     ``options`` go to :class:`~samstream.MaskGenerator` (``points_per_side``, thresholds).
     """
-    from samstream.amg import MaskGenerator
-
     records = MaskGenerator(model, **options).generate(np.ascontiguousarray(rgb))
     records = sorted(records, key=lambda r: -r["predicted_iou"])[:limit]
     if not records:
