@@ -26,6 +26,7 @@ class MaskletOptions:
     keyframe_interval: int = 8  # run the mask generator on every n-th frame (frame 0 included)
     match_iou_thresh: float = 0.5  # a generated mask with this IoU with a tracked masklet is that masklet
     coverage_thresh: float = 0.7  # ... or with this fraction of its area covered by tracked masklets
+    reanchor_iou: float | None = 0.9  # a masklet matched by a generated mask with IoU below this takes that mask
     max_absent_frames: int = 16  # a masklet absent (object score < 0) longer than this is closed
     merge_iou_thresh: float = 0.8  # two masklets whose masks overlap this much ...
     merge_window: int = 4  # ... on this many consecutive frames are one object: they merge
@@ -44,6 +45,10 @@ class MaskletOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
                 raise InvalidInputError(f"{name}: expected a number in (0, 1], got {value!r}")
+        anchor = self.reanchor_iou
+        if anchor is not None and (isinstance(anchor, bool) or not isinstance(anchor, (int, float))
+                                   or not self.match_iou_thresh <= anchor <= 1.0):
+            raise InvalidInputError(f"reanchor_iou: expected None or a number in [match_iou_thresh, 1], got {anchor!r}")
         if self.backward_frames is not None:
             _positive_int(self.backward_frames, "backward_frames")
         if not isinstance(self.track_backward, bool):
@@ -94,6 +99,13 @@ def mask_grid(masks: Tensor | np.ndarray) -> Tensor:
     return grid.reshape(grid.shape[0], grid.shape[1] * grid.shape[2]).float()
 
 
+def cross_ious(a: Tensor, b: Tensor) -> Tensor:
+    """(K, P) and (N, P) flat 0/1 masks -> (K, N) IoU of every pair (0 where both are empty)."""
+    inter = a @ b.T
+    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+
+
 def explained(generated: Tensor, tracked: Tensor, iou_thresh: float, coverage_thresh: float) -> Tensor:
     """Which generated masks a tracked masklet already accounts for.
 
@@ -103,23 +115,42 @@ def explained(generated: Tensor, tracked: Tensor, iou_thresh: float, coverage_th
     tracked object, or a region spanning tracked objects). Empty generated masks count as explained.
     Returns (K,) bool.
     """
-    k = generated.shape[0]
     area = generated.sum(1)  # (K,)
     if tracked.shape[0] == 0:
         return area == 0
-    inter = generated @ tracked.T  # (K, N)
-    union = area[:, None] + tracked.sum(1)[None, :] - inter
-    iou = (inter / union.clamp(min=1)).amax(1) if k else area
+    iou = cross_ious(generated, tracked).amax(1)
     covered = (generated * (tracked.amax(0, keepdim=True) > 0)).sum(1)  # (K,)
     return (area == 0) | (iou >= iou_thresh) | (covered >= coverage_thresh * area)
 
 
+def matches(generated: Tensor, tracked: Tensor, low: float, high: float) -> list[tuple[int, int]]:
+    """One-to-one (generated, tracked) index pairs whose IoU lies in [low, high), best IoU first.
+
+    A generated mask that agrees with a tracked masklet on identity (IoU at least ``low``) but not on
+    shape (IoU below ``high``) is the generator's fresh view of a masklet that drifted: the caller
+    re-anchors the masklet on it. Each mask and each masklet is used once (greedy by IoU, so a masklet
+    takes the generated mask it overlaps most)."""
+    if generated.shape[0] == 0 or tracked.shape[0] == 0:
+        return []
+    iou = cross_ious(generated, tracked)  # (K, N)
+    pairs, used_g, used_t = [], set(), set()
+    for flat in torch.argsort(iou.flatten(), descending=True).tolist():
+        k, n = divmod(flat, iou.shape[1])
+        value = float(iou[k, n])
+        if value < low:
+            break
+        if k in used_g or n in used_t:
+            continue
+        used_g.add(k)
+        used_t.add(n)
+        if value < high:
+            pairs.append((k, n))
+    return pairs
+
+
 def pair_ious(grid: Tensor) -> Tensor:
     """(N, P) flat 0/1 masks -> (N, N) IoU matrix (0 where both are empty)."""
-    inter = grid @ grid.T
-    area = grid.sum(1)
-    union = area[:, None] + area[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+    return cross_ious(grid, grid)
 
 
 @dataclass

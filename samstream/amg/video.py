@@ -15,6 +15,10 @@ The algorithm:
    already explains it: its IoU with some tracked mask is at least ``match_iou_thresh``, or at least
    ``coverage_thresh`` of its area lies inside the tracked masks (a part of a tracked object, or a
    region spanning tracked objects). Masks are compared on a grid of at most 256 pixels a side.
+   **Re-anchoring:** a tracked masklet that a generated mask matches on identity (IoU at least
+   ``match_iou_thresh``) but not on shape (IoU below ``reanchor_iou``) has drifted; the generated mask
+   becomes its mask prompt on the key frame, so tracking restarts from the generator's fresh view of the
+   object (one generated mask per masklet, the best-overlapping one; ``reanchor_iou=None`` turns it off).
 3. **Tracking** runs every masklet forward through the video with the streaming tracker
    (:class:`~samstream.video.stream.StreamTracker`): the masklets of a frame run as one batch of the
    multi-object core, and the tracker keeps only what the model can still attend to (its policy for
@@ -49,7 +53,7 @@ import torch
 
 from samstream.amg.generator import MaskGenerator
 from samstream.amg.masklets import (Masklet, MaskletOptions, MergeDetector, PixelOwners, explained, mask_grid,
-                                    stability, thumbnail)
+                                    matches, stability, thumbnail)
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
 from samstream.video.live import read_frames
@@ -194,8 +198,11 @@ class _Run:
         if masks.shape[1:] != rgb.shape[:2]:
             raise InvalidInputError(f"mask_generator: masks of shape {masks.shape[1:]} for a frame of {rgb.shape[:2]}")
         if self.masklets:
-            known = explained(mask_grid(masks), mask_grid(result.masks), self.opts.match_iou_thresh,
-                              self.opts.coverage_thresh).numpy()
+            generated, tracked = mask_grid(masks), mask_grid(result.masks)
+            known = explained(generated, tracked, self.opts.match_iou_thresh, self.opts.coverage_thresh).numpy()
+            if self.opts.reanchor_iou is not None:
+                for k, n in matches(generated, tracked, self.opts.match_iou_thresh, self.opts.reanchor_iou):
+                    result = self.tracker.add_mask(result.obj_ids[n], masks[k])
         else:  # the first key frame: every mask the generator kept
             known = masks.reshape(len(masks), -1).sum(1) == 0
         new: list[int] = []
