@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -314,8 +315,6 @@ def propose(model: Any, rgb: np.ndarray, options: dict[str, Any], limit: int = 6
 
 def import_sav_doc(store: Store, video_id: int, doc: dict[str, Any], stride: int = 4) -> dict[str, Any]:
     """SA-V masklets as new objects with imported masks on the annotated frames (then editable)."""
-    import tempfile
-
     video = store.video(video_id)
     with tempfile.TemporaryDirectory() as tmp:  # the reader takes a file: parse through it, once
         path = write_json(Path(tmp) / "sav.json", doc, indent=None)

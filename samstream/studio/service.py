@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from samstream.checkpoints import load_model
 from samstream.errors import InvalidInputError
 from samstream.studio.annotate import Annotator
 from samstream.studio.events import EventHub
@@ -111,6 +112,4 @@ def clean_partial_files(data_dir: Path) -> None:
 
 def load_named_model(name: str, device: str) -> Any:
     """A registry name or checkpoint path loaded without downloading."""
-    import samstream
-
-    return samstream.load_model(name, device=device, allow_download=False)
+    return load_model(name, device=device, allow_download=False)
