@@ -26,7 +26,8 @@ class MaskletOptions:
     keyframe_interval: int = 8  # run the mask generator on every n-th frame (frame 0 included)
     match_iou_thresh: float = 0.5  # a generated mask with this IoU with a tracked masklet is that masklet
     coverage_thresh: float = 0.7  # ... or with this fraction of its area covered by tracked masklets
-    reanchor_iou: float | None = 0.9  # a masklet matched by a generated mask with IoU below this takes that mask
+    reanchor_iou: float | None = 1.0  # a masklet matched by a generated mask with IoU below this takes that mask
+    revive_iou: float | None = 0.2  # a lost masklet whose last mask overlaps a new mask this much takes it
     max_absent_frames: int = 16  # a masklet absent (object score < 0) longer than this is closed
     merge_iou_thresh: float = 0.8  # two masklets whose masks overlap this much ...
     merge_window: int = 4  # ... on this many consecutive frames are one object: they merge
@@ -49,6 +50,10 @@ class MaskletOptions:
         if anchor is not None and (isinstance(anchor, bool) or not isinstance(anchor, (int, float))
                                    or not self.match_iou_thresh <= anchor <= 1.0):
             raise InvalidInputError(f"reanchor_iou: expected None or a number in [match_iou_thresh, 1], got {anchor!r}")
+        revive = self.revive_iou
+        if revive is not None and (isinstance(revive, bool) or not isinstance(revive, (int, float))
+                                   or not 0.0 < revive <= 1.0):
+            raise InvalidInputError(f"revive_iou: expected None or a number in (0, 1], got {revive!r}")
         if self.backward_frames is not None:
             _positive_int(self.backward_frames, "backward_frames")
         if not isinstance(self.track_backward, bool):

@@ -19,6 +19,10 @@ The algorithm:
    ``match_iou_thresh``) but not on shape (IoU below ``reanchor_iou``) has drifted; the generated mask
    becomes its mask prompt on the key frame, so tracking restarts from the generator's fresh view of the
    object (one generated mask per masklet, the best-overlapping one; ``reanchor_iou=None`` turns it off).
+   **Revival:** a generated mask left unexplained that overlaps the last visible mask of a masklet that is
+   lost (object score below zero, not yet closed) with IoU at least ``revive_iou`` goes to that masklet,
+   so an object the tracker lost for a few frames keeps its identity (``revive_iou=None``: a new masklet).
+   Both re-prompts are conditioning frames of the masklet (bounded by ``max_cond_frames``).
 3. **Tracking** runs every masklet forward through the video with the streaming tracker
    (:class:`~samstream.video.stream.StreamTracker`): the masklets of a frame run as one batch of the
    multi-object core, and the tracker keeps only what the model can still attend to (its policy for
@@ -50,6 +54,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from samstream.amg.generator import MaskGenerator
 from samstream.amg.masklets import (Masklet, MaskletOptions, MergeDetector, PixelOwners, explained, mask_grid,
@@ -153,9 +158,13 @@ class _Run:
     def __init__(self, gen: VideoMaskGenerator) -> None:
         self.gen = gen
         self.opts: MaskletOptions = gen.options
-        self.tracker = StreamTracker(gen.model, max_cond_frames=self.opts.max_cond_frames, **gen.video_options)
+        # a re-anchored or revived masklet's key-frame mask is a conditioning frame (within the bound of
+        # max_cond_frames), not a memory that leaves the window after a few frames
+        video = {"add_all_frames_to_correct_as_cond": True, **gen.video_options}
+        self.tracker = StreamTracker(gen.model, max_cond_frames=self.opts.max_cond_frames, **video)
         self.masklets: dict[int, Masklet] = {}
         self.live: list[int] = []  # masklets the tracker follows
+        self.last_seen: dict[int, Tensor] = {}  # live masklet -> (P,) bool grid of its last visible mask
         self.merges = MergeDetector(self.opts.merge_iou_thresh, self.opts.merge_window)
         self.pending: deque[_Pending] = deque()
         self.next_id = 1
@@ -197,27 +206,49 @@ class _Run:
         masks = np.stack([np.asarray(r["segmentation"], dtype=bool) for r in records])  # (K, H, W)
         if masks.shape[1:] != rgb.shape[:2]:
             raise InvalidInputError(f"mask_generator: masks of shape {masks.shape[1:]} for a frame of {rgb.shape[:2]}")
+        prompted = False
         if self.masklets:
             generated, tracked = mask_grid(masks), mask_grid(result.masks)
             known = explained(generated, tracked, self.opts.match_iou_thresh, self.opts.coverage_thresh).numpy()
             if self.opts.reanchor_iou is not None:
                 for k, n in matches(generated, tracked, self.opts.match_iou_thresh, self.opts.reanchor_iou):
-                    result = self.tracker.add_mask(result.obj_ids[n], masks[k])
+                    self.tracker.add_mask(result.obj_ids[n], masks[k])
+                    prompted = True
         else:  # the first key frame: every mask the generator kept
             known = masks.reshape(len(masks), -1).sum(1) == 0
+        if self.opts.revive_iou is not None and not known.all():
+            prompted = self._revive(masks, known) or prompted
         new: list[int] = []
         for rec, mask, skip in zip(records, masks, known):
             if skip:
                 continue
             obj_id = self.next_id
             self.next_id += 1
-            result = self.tracker.add_mask(obj_id, mask)
+            self.tracker.add_mask(obj_id, mask)
+            prompted = True
             self.masklets[obj_id] = Masklet(obj_id, t, t, float(rec.get("predicted_iou", 1.0)))
             self.live.append(obj_id)
             new.append(obj_id)
+        if prompted:
+            result = self.tracker.result()  # every masklet from its latest output, re-prompted ones included
         if new and self.opts.backward_reach:
             self._track_backward(t, rgb, {i: m for i, m in zip(new, masks[~known])})
         return result
+
+    def _revive(self, masks: np.ndarray, known: np.ndarray) -> bool:
+        """Give unexplained generated masks to lost masklets whose last visible mask they overlap; marks
+        the masks used as explained (``known`` is updated in place). Returns whether any was given."""
+        lost = [i for i in self.live if self.masklets[i].absent > 0 and i in self.last_seen]
+        if not lost:
+            return False
+        fresh = np.flatnonzero(~known)
+        last = torch.stack([self.last_seen[i] for i in lost]).float()
+        pairs = matches(mask_grid(masks[fresh]), last, self.opts.revive_iou, 1.01)
+        for k, n in pairs:
+            self.tracker.add_mask(lost[n], masks[fresh[k]])
+            self.masklets[lost[n]].absent = 0
+            known[fresh[k]] = True
+        return bool(pairs)
 
     def _track_backward(self, t: int, rgb: np.ndarray, masks: dict[int, np.ndarray]) -> None:
         """Track masklets found on key frame ``t`` in reverse over the pending frames before it."""
@@ -251,7 +282,11 @@ class _Run:
         stab = {i: float(s) for i, s in zip(ids, stability(logits))} if ids else {}
         owners = PixelOwners.from_logits(ids, logits, rgb.shape[:2])
         self.pending.append(_Pending(t, rgb, owners, ids, scores, stab, key))
-        for older, younger in self.merges.update(ids, mask_grid(logits > 0)):
+        grid = mask_grid(logits > 0)  # (N, P)
+        for row, obj_id in enumerate(ids):
+            if scores[obj_id] >= 0 and bool(grid[row].any()):
+                self.last_seen[obj_id] = grid[row].bool()
+        for older, younger in self.merges.update(ids, grid):
             self._merge(t, older, younger)
         for obj_id in list(self.live):
             m = self.masklets[obj_id]
@@ -274,6 +309,7 @@ class _Run:
     def _drop(self, obj_id: int, t: int) -> None:
         self.tracker.remove_object(obj_id)
         self.live.remove(obj_id)
+        self.last_seen.pop(obj_id, None)
         self.merges.forget(obj_id)
         self.masklets[obj_id].closed_on = t
 

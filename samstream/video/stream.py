@@ -140,6 +140,10 @@ class StreamTracker:
         """A binary (H, W) mask of an object on the current frame."""
         return self._current("add_mask").add_mask(self.frame_idx, obj_id, mask)
 
+    def result(self) -> FrameResult:
+        """Every object on the current frame, each from its latest output (a prompt on the frame included)."""
+        return self._current("result").result_on(self.frame_idx)
+
     def remove_object(self, obj_id: int) -> None:
         """Stop tracking an object and forget everything about it."""
         self._current("remove_object").remove_object(obj_id)

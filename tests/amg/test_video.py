@@ -63,6 +63,11 @@ def late_clip():
     return separate_objects(12, late=5)
 
 
+# discovery, merging and closing alone: the nano model drifts onto the late box, and re-anchoring it there
+# would change which masklet is which (re-anchoring and revival have their own tests below)
+DISCOVERY = {"reanchor_iou": None, "revive_iou": None}
+
+
 def _run(model, frames, oracle, **options):
     gen = VideoMaskGenerator(model, mask_generator=oracle, **options)
     with torch.inference_mode():
@@ -74,7 +79,7 @@ def _run(model, frames, oracle, **options):
 def forward_run(nano, late_clip):
     frames, gt = late_clip
     oracle = Oracle(frames, gt)
-    gen, out = _run(nano, frames, oracle, keyframe_interval=4, merge_window=3)
+    gen, out = _run(nano, frames, oracle, keyframe_interval=4, merge_window=3, **DISCOVERY)
     return gen, out, oracle
 
 
@@ -101,7 +106,8 @@ def test_every_object_gets_a_masklet_and_a_late_one_starts_on_the_next_key_frame
 def test_backward_tracking_gives_masklets_their_frames_before_discovery(nano, late_clip, forward_run):
     frames, gt = late_clip
     _, forward, _ = forward_run
-    gen, out = _run(nano, frames, Oracle(frames, gt), keyframe_interval=4, merge_window=3, track_backward=True)
+    gen, out = _run(nano, frames, Oracle(frames, gt), keyframe_interval=4, merge_window=3, track_backward=True,
+                    **DISCOVERY)
     late = [m for m in gen.masklets.values() if m.found_on == 8]
     assert late and all(4 <= m.first_frame < 8 for m in late)  # reach: keyframe_interval frames back
     for t in range(4, 8):
@@ -115,7 +121,7 @@ def test_backward_tracking_gives_masklets_their_frames_before_discovery(nano, la
 def test_duplicate_masklets_merge_and_leave_the_output_as_without_them(nano, late_clip, forward_run):
     frames, gt = late_clip
     _, single, _ = forward_run
-    gen, out = _run(nano, frames, Oracle(frames, gt, repeat=2), keyframe_interval=4, merge_window=3)
+    gen, out = _run(nano, frames, Oracle(frames, gt, repeat=2), keyframe_interval=4, merge_window=3, **DISCOVERY)
     merged = [m for m in gen.masklets.values() if m.merged_into is not None]
     kept = sorted(m.masklet_id for m in gen.masklets.values() if m.merged_into is None)
     assert len(merged) == len(kept) and all(m.merged_into == m.masklet_id - 1 for m in merged)
@@ -175,3 +181,29 @@ def test_real_mask_generator_end_to_end(nano):
         assert set(np.unique(f.labels)) - {0} <= set(f.obj_ids)
         masks = f.masks
         assert masks.shape == (len(f.obj_ids), *frames.shape[1:3]) and masks.sum(0).max() <= 1
+
+
+def test_lost_masklet_is_revived_by_an_overlapping_mask_on_a_key_frame(late_clip):
+    frames, gt = late_clip  # every tracked frame says "absent": masklet 1 is lost from frame 1 on
+    # on key frame 6 the red box has moved 6 px: IoU 8/20 = 0.4 with its last visible mask (frame 0)
+    gen, out = _run(_micro(present=False), frames, Oracle(frames, gt), keyframe_interval=6, max_absent_frames=20)
+    assert sorted(gen.masklets) == [1, 2]  # the red box keeps masklet 1; the blue box (new) is 2
+    assert _iou(out[6].labels == 1, gt[6, 0]) > 0.9 and _iou(out[6].labels == 2, gt[6, 1]) > 0.9
+    assert gen.masklets[1].closed_on is None
+    # off, or with a bar above the overlap, the red box starts a second masklet on frame 6
+    for revive in (None, 0.5):
+        gen, out = _run(_micro(present=False), frames, Oracle(frames, gt), keyframe_interval=6,
+                        max_absent_frames=20, revive_iou=revive)
+        assert sorted(gen.masklets) == [1, 2, 3]
+        assert _iou(out[6].labels == 1, gt[6, 0]) == 0.0 and _iou(out[6].labels == 2, gt[6, 0]) > 0.9
+
+
+def test_key_frames_reanchor_drifted_masklets_on_the_generated_mask(nano, late_clip, forward_run):
+    frames, gt = late_clip
+    _, drifting, _ = forward_run  # without re-anchoring
+    _, anchored = _run(nano, frames, Oracle(frames, gt), keyframe_interval=4, merge_window=3)
+    # on key frame 4 the tracked red box has drifted; re-anchored, it is the generator's (exact) mask
+    assert _iou(drifting[4].labels == 1, gt[4, 0]) < 0.95 < _iou(anchored[4].labels == 1, gt[4, 0])
+    for t in range(4):  # before the first re-anchoring both runs are the same
+        np.testing.assert_array_equal(anchored[t].labels, drifting[t].labels)
+    assert not np.array_equal(anchored[5].labels, drifting[5].labels)  # and tracking goes on from it

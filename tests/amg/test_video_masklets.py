@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from samstream.amg.masklets import MaskletOptions, MergeDetector, PixelOwners, explained, mask_grid, stability
+from samstream.amg.masklets import (MaskletOptions, MergeDetector, PixelOwners, cross_ious, explained, mask_grid,
+                                    matches, stability)
 from samstream.errors import InvalidInputError
 
 H, W = 20, 30
@@ -95,3 +96,27 @@ def test_delay_covers_merging_and_backward_tracking():
     assert MaskletOptions(merge_window=4).delay == 4
     assert MaskletOptions(merge_window=4, track_backward=True, keyframe_interval=10).delay == 10
     assert MaskletOptions(track_backward=True, backward_frames=3, merge_window=5).delay == 5
+
+
+def test_matches_pair_each_mask_once_best_iou_first_within_the_band():
+    tracked = mask_grid(np.stack([_box(0, 10, 0, 10), _box(0, 10, 10, 20), _box(12, 20, 0, 30)]))
+    generated = mask_grid(np.stack([
+        _box(0, 10, 2, 12),  # IoU 80/120 = 0.67 with tracked 0, 20/180 with tracked 1
+        _box(0, 10, 1, 11),  # IoU 90/110 = 0.82 with tracked 0: takes it first
+        _box(0, 10, 10, 20),  # identical to tracked 1: IoU 1.0, above the band, but uses it up
+        _box(12, 20, 0, 15),  # IoU 120/240 = 0.5 with tracked 2
+    ]))
+    assert matches(generated, tracked, 0.5, 1.0) == [(1, 0), (3, 2)]
+    assert matches(generated, tracked, 0.5, 1.01) == [(2, 1), (1, 0), (3, 2)]
+    assert matches(generated, tracked, 0.6, 1.0) == [(1, 0)]  # 0.5 is below the bar
+    assert matches(generated, tracked, 0.9, 1.0) == []
+    assert matches(generated[:0], tracked, 0.5, 1.0) == [] and matches(generated, tracked[:0], 0.5, 1.0) == []
+    ious = cross_ious(generated, tracked)
+    assert ious[0, 0].item() == pytest.approx(80 / 120) and ious[3, 2].item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("field, value", [("reanchor_iou", 0.3), ("reanchor_iou", 1.5), ("reanchor_iou", True),
+                                          ("revive_iou", 0.0), ("revive_iou", 2)])
+def test_reanchor_and_revive_bars_are_checked(field, value):
+    with pytest.raises(InvalidInputError, match=field):
+        MaskletOptions(**{field: value})

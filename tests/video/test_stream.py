@@ -184,3 +184,24 @@ def test_remove_object_stops_tracking_it(micro_model) -> None:
         result = tracker.step(video[2])
     assert result.obj_ids == [2] and tracker.obj_ids == [2]
     assert result.frame_idx == 2 == tracker.frame_idx
+
+
+def test_result_gives_every_object_its_latest_output_on_the_frame(micro_model) -> None:
+    video = _video(3)
+    tracker = StreamTracker(micro_model)
+    with torch.inference_mode():
+        with pytest.raises(PromptError, match="result"):
+            tracker.result()
+        tracker.step(video[0])
+        tracker.add_points(1, [[30, 40]], [1])
+        tracked = tracker.step(video[1])
+        corrected = tracker.add_points(1, [[60, 20]], [1])  # a correction on a tracked frame
+        mask = np.zeros(video.shape[1:3], bool)
+        mask[40:60, 50:80] = True
+        added = tracker.add_mask(2, mask)  # a new object: its answer shows object 1 as last tracked
+        latest = tracker.result()
+    assert latest.frame_idx == 1 and latest.obj_ids == [1, 2]
+    assert not np.array_equal(corrected.logits[0], tracked.logits[0])  # the correction changed object 1
+    np.testing.assert_array_equal(added.logits[0], tracked.logits[0])
+    np.testing.assert_array_equal(latest.logits[0], corrected.logits[0])
+    np.testing.assert_array_equal(latest.logits[1], added.logits[1])
