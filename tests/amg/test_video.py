@@ -207,3 +207,20 @@ def test_key_frames_reanchor_drifted_masklets_on_the_generated_mask(nano, late_c
     for t in range(4):  # before the first re-anchoring both runs are the same
         np.testing.assert_array_equal(anchored[t].labels, drifting[t].labels)
     assert not np.array_equal(anchored[5].labels, drifting[5].labels)  # and tracking goes on from it
+
+
+def test_reanchoring_on_every_key_frame_keeps_the_state_bounded(nano):
+    frames, labels = moving_objects(24)
+    frames = np.concatenate([frames] * 3)  # 72 frames, a key frame every 6: 12 re-anchorings
+    gen = VideoMaskGenerator(nano, mask_generator=Oracle(frames, _gt(np.concatenate([labels] * 3))),
+                             keyframe_interval=6, max_cond_frames=3)
+    outputs, nbytes = [], []
+    with torch.inference_mode():
+        for f in gen.generate(frames):
+            outputs.append(gen.tracker.num_outputs())
+            nbytes.append(gen.nbytes())
+    assert len(gen.masklets) == 1  # the one object kept its masklet through every re-anchoring
+    assert outputs[30] > outputs[5]  # re-prompted key frames were kept as conditioning frames ...
+    # ... up to max_cond_frames: the second half of the video holds no more than the first did
+    assert max(outputs[36:]) <= max(outputs[:36])
+    assert max(nbytes[36:]) <= max(nbytes[:36])
