@@ -18,32 +18,117 @@ Layout under ``out``:
 
 The whole-video files read ``masks.jsonl`` back, so the masks are never all in memory as arrays;
 the RLEs of the SA-V and YouTube-VIS files are, because each is one JSON document.
+
+:func:`write_masklets` is one video's whole run (frames read, masklets generated, every file above
+written, plus ``overlay.mp4``), the same for ``samstream auto-video`` and the batch jobs; its
+settings are one :class:`MaskletRun`.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from samstream.amg.video import MaskletFrame
+from samstream.amg.video import MaskletFrame, VideoMaskGenerator
+from samstream.errors import InvalidInputError
 from samstream.files import write_json
 from samstream.io.labels import write_label_png
 from samstream.io.masks import JsonLinesWriter, mask_bbox
+from samstream.io.overlay import overlay
 from samstream.io.rle import decode_rle, encode_rle, encode_rles
+from samstream.video.decode import write_video
+from samstream.video.live import read_frames
 
 JSONL = "masks.jsonl"
 DAVIS_DIR = "davis"
 YTVIS = "ytvis.json"
+OVERLAY = "overlay.mp4"
 DAVIS_PROPOSALS = 20
 SMALL, MEDIUM = 32**2, 96**2  # COCO's area buckets, as SA-V uses them
 
 
 def output_names(video_id: str) -> list[str]:
     return [JSONL, DAVIS_DIR + "/", YTVIS, sav_name(video_id)]
+
+
+@dataclass(frozen=True)
+class MaskletRun:
+    """How one video is read and its files written (the masklets themselves are the generator's business)."""
+
+    sav_every: int = 4  # annotate every n-th frame in the SA-V JSON (4: 6 fps from 24)
+    max_frames: int | None = None  # stop after this many frames
+    max_size: int | None = None  # shrink frames whose longer side exceeds this many pixels
+    fps: float | None = None  # frame rate of the outputs (default: the video's, else 24)
+    overlay: bool = True  # also write overlay.mp4
+
+    def __post_init__(self) -> None:
+        for name in ("sav_every", "max_frames"):
+            value = getattr(self, name)
+            if (value is not None or name == "sav_every") and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidInputError(f"{name}: expected a positive integer, got {value!r}")
+        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float))
+                                     or not math.isfinite(self.fps) or self.fps <= 0):
+            raise InvalidInputError(f"fps: expected a positive number or None, got {self.fps!r}")
+        if not isinstance(self.overlay, bool):
+            raise InvalidInputError(f"overlay: expected True or False, got {self.overlay!r}")
+
+    def output_names(self, video_id: str) -> list[str]:
+        """The entries :func:`write_masklets` creates in its folder."""
+        return output_names(video_id) + ([OVERLAY] if self.overlay else [])
+
+
+def write_masklets(gen: VideoMaskGenerator, video: str | Path, out: Path, run: MaskletRun, stop: Any = None,
+                   progress: Callable[[Iterable[MaskletFrame]], Iterable[MaskletFrame]] | None = None,
+                   on_frame: Callable[[MaskletFrame, dict[str, Any]], None] | None = None) -> "MaskletWriter":
+    """The automatic masklets of ``video`` (a file or frame folder, id: its stem) as the files of
+    ``run.output_names`` in ``out``; returns the closed writer (``frames``, ``stats``).
+
+    ``stop``: read before each frame; once truthy, the run ends there and the files cover the
+    frames so far. ``progress`` wraps the stream of final frames (a progress bar); ``on_frame`` sees
+    each with its ``masks.jsonl`` record. On an exception nothing is committed (``masks.jsonl``
+    stays a temporary file) and the exception goes on: write into a staging folder.
+    """
+    video_id = Path(video).stem
+    with read_frames(video, max_size=run.max_size) as frames:
+        fps = run.fps or frames.fps or 24
+        writer = MaskletWriter(out, video_id, fps, run.sav_every)
+        final: Iterable[MaskletFrame] = gen.generate(_limited(frames, stop, run.max_frames))
+        if progress is not None:
+            final = progress(final)
+
+        def written() -> Iterator[MaskletFrame]:
+            for frame in final:
+                record = writer.write(frame)
+                if on_frame is not None:
+                    on_frame(frame, record)
+                yield frame
+
+        try:
+            if run.overlay:
+                write_video(out / OVERLAY, (overlay(f.image, {i: f.labels == i for i in f.obj_ids})
+                                            for f in written()), fps)
+            else:
+                for _ in written():
+                    pass
+        except BaseException:
+            writer.close(commit=False)
+            raise
+        writer.close()  # masks.jsonl into place, then the whole-video files
+    return writer
+
+
+def _limited(frames: Iterable[np.ndarray], stop: Any, max_frames: int | None) -> Iterator[np.ndarray]:
+    for i, frame in enumerate(frames):
+        if stop or (max_frames is not None and i >= max_frames):
+            return
+        yield frame
 
 
 def sav_name(video_id: str) -> str:

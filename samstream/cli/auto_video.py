@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from samstream.cli.auto import GENERATOR_OPTIONS
 from samstream.cli.common import Reporter, add_out, load_model, non_negative_int, positive_int, unit_float
 
-VIDEO_FILE = "overlay.mp4"
+VIDEO_FILE = "overlay.mp4"  # samstream.amg.masklet_io.OVERLAY, named here without importing torch
+# command-line option -> samstream.amg.masklet_io.MaskletRun field
+RUN_OPTIONS = {"sav_every": "sav_every", "max_frames": "max_frames", "max_size": "max_size", "fps": "fps"}
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
@@ -27,6 +27,14 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
         description="Automatic masklets of VIDEO: masks.jsonl, overlay.mp4, VIDEO_auto.json (SA-V), "
                     "davis/*.png (DAVIS unsupervised, 20 best masklets) and ytvis.json in --out."))
     p.add_argument("video", metavar="VIDEO", help="video file or frame folder")
+    add_masklet_options(p)
+    add_out(p)
+    p.set_defaults(func=run)
+
+
+def add_masklet_options(p: argparse.ArgumentParser) -> None:
+    """Every option of a video's automatic masklets and their files, shared with `samstream batch auto-video`
+    (read back by :func:`masklet_settings`)."""
     p.add_argument("--keyframe-interval", type=positive_int, default=8,
                    help="run the mask generator every N frames (default 8)")
     p.add_argument("--scene-cut", type=float, default=None, metavar="T",
@@ -47,64 +55,43 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
                    help="shrink frames whose longer side exceeds this many pixels")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the outputs (default: the video's)")
     p.add_argument("--no-video", action="store_true", help=f"do not write {VIDEO_FILE}")
-    add_out(p)
-    p.set_defaults(func=run)
 
 
-def _limited(frames: Any, stop: Any, max_frames: int | None) -> Iterator[np.ndarray]:
-    for i, frame in enumerate(frames):
-        if stop or (max_frames is not None and i >= max_frames):
-            return
-        yield frame
+def masklet_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options of :func:`add_masklet_options` as (VideoMaskGenerator keywords, MaskletRun fields)."""
+    generator = {"keyframe_interval": args.keyframe_interval, "scene_cut_threshold": args.scene_cut,
+                 "track_backward": args.backward, "max_absent_frames": args.max_absent,
+                 **{kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items() if hasattr(args, opt)}}
+    run = {field: getattr(args, opt) for opt, field in RUN_OPTIONS.items()}
+    return generator, {**run, "overlay": not args.no_video}
 
 
 def run(args: argparse.Namespace) -> int:
     # the library imports torch: imported here, when the command runs, so that --help stays fast
-    from samstream.amg.masklet_io import MaskletWriter, output_names
+    from samstream.amg.masklet_io import MaskletRun, write_masklets
     from samstream.amg.video import VideoMaskGenerator
     from samstream.cli.common import stop_on_interrupt
     from samstream.errors import InvalidInputError
     from samstream.io.outputs import staged_output
-    from samstream.io.overlay import overlay
-    from samstream.video.live import read_frames
 
     report = Reporter(args)
     video = Path(args.video)
     if not video.exists():
         raise InvalidInputError(f"VIDEO: no such file or folder {args.video!r}")
-    video_id = video.stem
-    names = output_names(video_id) + ([] if args.no_video else [VIDEO_FILE])
+    options, run_fields = masklet_settings(args)
+    settings = MaskletRun(**run_fields)
     model, model_name = load_model(args)
-    options = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items() if hasattr(args, opt)}
-    gen = VideoMaskGenerator(model, keyframe_interval=args.keyframe_interval, scene_cut_threshold=args.scene_cut,
-                             track_backward=args.backward, max_absent_frames=args.max_absent, **options)
+    gen = VideoMaskGenerator(model, **options)
+
+    def on_frame(frame: Any, record: dict[str, Any]) -> None:
+        report.event({"event": "frame", "frame": frame.frame_idx, "keyframe": frame.is_keyframe,
+                      "masklets": {str(m["id"]): m["area"] for m in record["masklets"]}})
+
     start = time.perf_counter()
-    with staged_output(args.out, names, args.force) as out, read_frames(video, max_size=args.max_size) as frames, \
+    with staged_output(args.out, settings.output_names(video.stem), args.force) as out, \
             stop_on_interrupt() as stop:
-        fps = args.fps or getattr(frames, "fps", None) or 24
-        writer = MaskletWriter(out, video_id, fps, args.sav_every)
-        masklet_frames = report.progress(gen.generate(_limited(frames, stop, args.max_frames)), args.max_frames,
-                                         "frames")
-
-        def overlays() -> Iterator[np.ndarray]:
-            for f in masklet_frames:
-                record = writer.write(f)
-                report.event({"event": "frame", "frame": f.frame_idx, "keyframe": f.is_keyframe,
-                              "masklets": {str(m["id"]): m["area"] for m in record["masklets"]}})
-                yield overlay(f.image, {i: f.labels == i for i in f.obj_ids})
-
-        try:
-            if args.no_video:
-                for _ in overlays():
-                    pass
-            else:
-                from samstream.video.decode import write_video  # PyAV: only when an overlay is written
-
-                write_video(out / VIDEO_FILE, overlays(), fps)
-        except BaseException:
-            writer.close(commit=False)  # the staged folder is dropped: a failed run leaves nothing
-            raise
-        writer.close()  # masks.jsonl into place, then the whole-video files
+        writer = write_masklets(gen, video, out, settings, stop,
+                                lambda frames: report.progress(frames, args.max_frames, "frames"), on_frame)
     seconds = time.perf_counter() - start
     shown = len(writer.stats)
     note = " (stopped)" if stop else ""

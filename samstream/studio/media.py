@@ -22,11 +22,10 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, SamstreamError, VideoReadError
 from samstream.files import atomic_write
-from samstream.video.frames import IMAGE_SUFFIXES, open_frames
+from samstream.video.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frames
 
 __all__ = ["FramePool", "VIDEO_SUFFIXES", "add_media", "probe", "render_frame", "safe_name"]
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # the model's normalisation does not matter for raw frames; FrameSource needs some
 _MEAN, _STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)

@@ -34,7 +34,8 @@ from samstream.video.decode import VideoFileReader, index_names, write_video
 
 __all__ = ["CacheInfo", "FrameSource", "FrameSourceInput", "image_frame", "natural_key", "open_frames", "write_video"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # frames of a frame folder
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")  # files taken as videos
 FrameSourceInput = Union[str, "os.PathLike[str]", np.ndarray, Sequence[Any]]
 _DIGITS = re.compile(r"(\d+)", re.ASCII)
 
