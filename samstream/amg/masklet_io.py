@@ -97,6 +97,7 @@ def write_masklets(gen: VideoMaskGenerator, video: str | Path, out: Path, run: M
     """
     video_id = Path(video).stem
     with read_frames(video, max_size=run.max_size) as frames:
+        out.mkdir(parents=True, exist_ok=True)
         fps = run.fps or frames.fps or 24
         writer = MaskletWriter(out, video_id, fps, run.sav_every)
         final: Iterable[MaskletFrame] = gen.generate(_limited(frames, stop, run.max_frames))

@@ -10,7 +10,7 @@ from samstream.errors import InvalidInputError
 
 __all__ = ["JobSpec", "ItemResult", "TASKS"]
 
-TASKS = ("auto", "track")
+TASKS = ("auto", "auto-video", "track")
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,15 @@ class JobSpec:
     """A batch job's settings.
 
     ``task`` is ``"auto"`` (automatic masks of images; ``generator`` holds
-    :class:`~samstream.amg.MaskGenerator` keywords) or ``"track"`` (the annotated objects of a video
+    :class:`~samstream.amg.MaskGenerator` keywords), ``"auto-video"`` (automatic masklets of videos,
+    as ``samstream auto-video`` does; ``generator`` holds
+    :class:`~samstream.amg.video.VideoMaskGenerator` keywords, ``video`` the fields of
+    :class:`~samstream.amg.masklet_io.MaskletRun`) or ``"track"`` (the annotated objects of a video
     dataset ``dataset_root`` in layout ``fmt``, as ``samstream predict-dataset`` does). Outputs go
     under ``out_dir``, which every worker must see (a shared file system on a cluster).
     """
 
-    task: Literal["auto", "track"]
+    task: Literal["auto", "auto-video", "track"]
     out_dir: str
     model: str = "sam2.1-tiny"
     device: str = "auto"
@@ -31,6 +34,7 @@ class JobSpec:
     dataset_root: str | None = None
     fmt: str | None = None
     subset: str | None = None
+    video: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -38,14 +42,20 @@ class JobSpec:
         if self.task == "track" and (self.dataset_root is None or self.fmt not in FORMATS):
             raise InvalidInputError(f"track job: needs dataset_root and fmt in {', '.join(FORMATS)}, "
                                     f"got {self.dataset_root!r} and {self.fmt!r}")
+        if self.video and self.task != "auto-video":
+            raise InvalidInputError(f"video: settings of how videos are read and written are for the auto-video "
+                                    f"task, not {self.task!r}")
 
     def settings(self) -> dict[str, Any]:
         """What decides the outputs: a re-run resumes only a job with the same settings.
 
         The device is left out on purpose: a job started on one machine may be finished on another.
         """
-        return {"task": self.task, "model": self.model, "generator": dict(sorted(self.generator.items())),
-                "dataset_root": self.dataset_root, "fmt": self.fmt, "subset": self.subset}
+        settings = {"task": self.task, "model": self.model, "generator": dict(sorted(self.generator.items())),
+                    "dataset_root": self.dataset_root, "fmt": self.fmt, "subset": self.subset}
+        if self.task == "auto-video":  # only there, so that jobs of the other tasks resume as before
+            settings["video"] = dict(sorted(self.video.items()))
+        return settings
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ Outputs of an item (paths relative to the job's ``out_dir``)::
                                 "annotations": [{"id", "segmentation": COCO RLE, "area", "bbox" (XYWH),
                                                  "predicted_iou", "stability_score", "point_coords",
                                                  "crop_box"}, ...]}   (the SA-1B per-image layout)
+    auto-video  <key>/...       what ``samstream auto-video VIDEO --out <key>`` writes: masks.jsonl,
+                                <stem>_auto.json (SA-V), davis/*.png, ytvis.json, overlay.mp4
     track   <video>/...         the layout of ``samstream predict-dataset`` for the dataset's format
 
 Each output appears whole or not at all: the JSON goes through :func:`samstream.files.write_json`;
-a video's frames are written into a private folder under ``<out>/.batch-staging/`` and the finished
+a video's files are written into a private folder under ``<out>/.batch-staging/`` and the finished
 folder is renamed into place. A worker that dies mid-item leaves at most a staging folder, which
 the driver removes; a retry writes the same names again, so nothing is duplicated.
 """
@@ -22,12 +24,16 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from samstream.amg import MaskGenerator
+from samstream.amg.masklet_io import MaskletRun, write_masklets
+from samstream.amg.video import VideoMaskGenerator
 from samstream.batch.items import Item
 from samstream.batch.spec import ItemResult, JobSpec
 from samstream.checkpoints import load_model
@@ -39,8 +45,8 @@ from samstream.image.transforms import to_rgb
 from samstream.model.sam2 import SAM2Model
 from samstream.video.predictor import VideoPredictor
 
-__all__ = ["BatchWorker", "CRASH_DIR_ENV", "STAGING", "auto_image", "error_line", "mask_json_path", "result_of_row",
-           "track_video"]
+__all__ = ["BatchWorker", "CRASH_DIR_ENV", "STAGING", "auto_image", "auto_video", "error_line", "mask_json_path",
+           "result_of_row", "track_video"]
 
 STAGING = ".batch-staging"
 # TEST HOOK ONLY (tests/batch): when this variable names a folder holding ``<key>.crash``, the worker
@@ -66,28 +72,49 @@ def auto_image(generator: MaskGenerator, item: Item, out_dir: Path) -> tuple[tup
     return (rel,), len(records)
 
 
+def auto_video(generator: VideoMaskGenerator, run: MaskletRun, item: Item, out_dir: Path) -> tuple[tuple[str, ...], int]:
+    """Automatic masklets of one video (a file or frame folder), the files of ``samstream auto-video``
+    in ``<key>/``; returns (outputs, frames)."""
+    with _staging(out_dir) as stage:
+        writer = write_masklets(generator, item.source, stage / "video", run)
+        # each file is an output, so that a re-run redoes a video that lost one
+        outputs = tuple(f"{item.key}/{p.name}" for p in sorted((stage / "video").iterdir()))
+        _crash_hook(item.key)
+        _publish_dir(stage / "video", out_dir / item.key)
+    return outputs, writer.frames
+
+
 def track_video(predictor: VideoPredictor, spec: JobSpec, item: Item, out_dir: Path) -> tuple[tuple[str, ...], int]:
     """Track one video's annotated objects (as ``predict-dataset``); returns (outputs, frames)."""
     assert spec.dataset_root is not None and spec.fmt is not None  # checked by JobSpec
     dataset = VideoDataset(spec.dataset_root, spec.fmt, spec.subset, sequences=[item.source])
     entry = dataset[0]
-    stage = out_dir / STAGING / f"{uuid.uuid4().hex}"
-    try:
+    with _staging(out_dir) as stage:
         frames, _ = predict_video(predictor, entry, stage, dataset.fmt)
         _crash_hook(item.key)
         _publish_dir(stage / entry.name, out_dir / entry.name)
+    return (entry.name,), frames
+
+
+@contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A private folder under ``<out>/.batch-staging/`` for one item, removed afterwards whatever happens."""
+    stage = out_dir / STAGING / uuid.uuid4().hex
+    stage.mkdir(parents=True)
+    try:
+        yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         try:
             stage.parent.rmdir()  # the last worker out removes the staging folder
         except OSError:
             pass  # other items are being staged there (or it is gone already)
-    return (entry.name,), frames
 
 
 def _publish_dir(staged: Path, target: Path) -> None:
     """Rename a finished folder onto ``target``; an older copy is swapped out first, then removed."""
     old = staged.with_name(staged.name + ".old")
+    target.parent.mkdir(parents=True, exist_ok=True)  # a key may hold folders (``set_a/clip``)
     had_old = target.exists()
     if had_old:
         os.replace(target, old)
@@ -130,6 +157,9 @@ class BatchWorker:
             model = load_model(spec.model, device=spec.device, allow_download=False)
         if spec.task == "auto":
             self.generator = MaskGenerator(model, output_mode="coco_rle", **spec.generator)
+        elif spec.task == "auto-video":
+            self.masklets = VideoMaskGenerator(model, **spec.generator)
+            self.masklet_run = MaskletRun(**spec.video)
         else:
             self.predictor = VideoPredictor(model)
 
@@ -139,6 +169,8 @@ class BatchWorker:
         try:
             if self.spec.task == "auto":
                 outputs, count = auto_image(self.generator, item, self.out_dir)
+            elif self.spec.task == "auto-video":
+                outputs, count = auto_video(self.masklets, self.masklet_run, item, self.out_dir)
             else:
                 outputs, count = track_video(self.predictor, self.spec, item, self.out_dir)
         except Exception as exc:  # a corrupt or unreadable item must not stop the job

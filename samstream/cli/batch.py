@@ -1,4 +1,4 @@
-"""``samstream batch auto|track``: dataset-scale inference, in this process or on a Ray cluster.
+"""``samstream batch auto|auto-video|track``: dataset-scale inference, in this process or on a Ray cluster.
 
 Parses, builds a :class:`~samstream.batch.JobSpec` and the item list, runs a
 :class:`~samstream.batch.BatchJob` on the chosen engine and reports: a progress bar (items done,
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from samstream.cli.auto import GENERATOR_OPTIONS, add_generator_options
+from samstream.cli.auto_video import add_masklet_options, masklet_settings
 from samstream.cli.common import DEFAULT_MODEL, Reporter, positive_int, require_file
 from samstream.errors import InvalidInputError
 
@@ -45,6 +46,18 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     add_generator_options(a)
     _engine_options(a)
     a.set_defaults(func=_cmd_auto)
+
+    v = common(batch_sub.add_parser(
+        "auto-video", help="automatic masklets of a video set (as auto-video)",
+        description="Automatic masklets of every video, with no prompts: OUT/<name>/ holds what `samstream "
+                    "auto-video VIDEO --out OUT/<name>` writes (masks.jsonl, <name>_auto.json in the SA-V layout, "
+                    "davis/*.png, ytvis.json, overlay.mp4). A re-run skips finished videos."))
+    v.add_argument("videos", nargs="+", metavar="VIDEOS",
+                   help="video files, frame folders, folders holding those (one level: e.g. DAVIS/JPEGImages/480p), "
+                        "quoted glob patterns or .txt lists (one video a line)")
+    add_masklet_options(v)
+    _engine_options(v)
+    v.set_defaults(func=_cmd_auto_video)
 
     t = common(batch_sub.add_parser(
         "track", help="track the annotated objects of a video dataset (as predict-dataset)",
@@ -89,6 +102,15 @@ def _cmd_auto(args: argparse.Namespace) -> int:
     generator = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items()}
     spec = JobSpec("auto", _absolute(args.out), _model(args), args.device, generator)
     return _run(args, spec, items, "image")
+
+
+def _cmd_auto_video(args: argparse.Namespace) -> int:
+    from samstream.batch import JobSpec, list_video_files
+
+    items = list_video_files(args.videos)
+    generator, video = masklet_settings(args)
+    spec = JobSpec("auto-video", _absolute(args.out), _model(args), args.device, generator, video=video)
+    return _run(args, spec, items, "video")
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
