@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from samstream.batch import Item, list_images, list_videos
+from samstream.batch import Item, list_images, list_video_files, list_videos
 from samstream.errors import InvalidInputError
-from tests.batch.conftest import write_images, write_videos
+from tests.batch.conftest import write_clips, write_images, write_videos
 
 
 def test_folder_is_searched_recursively_with_relative_keys(tmp_path: Path) -> None:
@@ -69,3 +69,33 @@ def test_videos_are_the_dataset_sequences(tmp_path: Path) -> None:
     root = write_videos(tmp_path / "davis", 3)
     assert list_videos(str(root), "davis") == [Item(f"vid_{i}", f"vid_{i}") for i in range(3)]
     assert [i.key for i in list_videos(str(root), "davis", sequences=["vid_2"])] == ["vid_2"]
+
+
+def test_video_files_frame_folders_and_folders_of_them(tmp_path: Path, monkeypatch) -> None:
+    folder = write_clips(tmp_path / "set", 2, frame_folders=1)
+    (folder / "notes.txt").write_text("not a video")  # neither a video nor a frame folder: not an item
+    (folder / "empty").mkdir()
+    expected = [Item("clip_0", str(folder / "clip_0.mp4")), Item("clip_1", str(folder / "clip_1.mp4")),
+                Item("frames_0", str(folder / "frames_0"))]
+    assert list_video_files([str(folder)]) == expected  # a folder without frames: the videos in it
+    assert list_video_files([str(folder / "frames_0")]) == expected[2:]  # a frame folder: one video
+    monkeypatch.chdir(tmp_path)
+    assert list_video_files(["set/clip_*"]) == expected[:2]
+    (tmp_path / "videos.txt").write_text("# a list\nset/frames_0\n\nset/clip_1.mp4\nset/missing.mp4\n")
+    assert [i.key for i in list_video_files(["videos.txt"])] == ["frames_0", "clip_1", "missing"]  # not opened
+
+
+def test_video_sources_that_name_no_video_or_clash_are_refused(tmp_path: Path) -> None:
+    folder = write_clips(tmp_path / "a", 1)
+    write_clips(tmp_path / "b", 1)
+    with pytest.raises(InvalidInputError, match="VIDEOS: .* have the same name 'clip_0'"):
+        list_video_files([str(folder), str(tmp_path / "b" / "clip_0.mp4")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="VIDEOS: the folder .* holds no frames"):
+        list_video_files([str(tmp_path / "empty")])
+    with pytest.raises(InvalidInputError, match="VIDEOS: the pattern .* matches no video"):
+        list_video_files([str(tmp_path / "*.mov")])
+    with pytest.raises(InvalidInputError, match="is not a video"):
+        list_video_files([str(write_images(tmp_path / "imgs", 1) / "img_00.png")])
+    with pytest.raises(InvalidInputError, match="VIDEOS: give at least one"):
+        list_video_files([])
