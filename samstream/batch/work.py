@@ -114,7 +114,6 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 def _publish_dir(staged: Path, target: Path) -> None:
     """Rename a finished folder onto ``target``; an older copy is swapped out first, then removed."""
     old = staged.with_name(staged.name + ".old")
-    target.parent.mkdir(parents=True, exist_ok=True)  # a key may hold folders (``set_a/clip``)
     had_old = target.exists()
     if had_old:
         os.replace(target, old)

@@ -1,5 +1,6 @@
-"""Batch jobs on a real local Ray cluster (one per module): the same outputs as the local engine,
-a worker killed mid-item, an interrupted job resumed, a corrupt item skipped.
+"""Batch jobs on a real local Ray cluster (one per module): the same outputs as the local engine
+(images, tracked videos, automatic masklets), a worker killed mid-item, an interrupted job resumed,
+a corrupt item skipped.
 
 The cluster gets 4 logical CPUs whatever the machine has: with fewer than one per actor plus one,
 Ray Data's planner waits forever on a 2-core machine. A worker is killed through the test hook of
@@ -15,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from samstream.batch import BatchJob, Item, JobSpec, list_images, list_videos, run_local, run_ray
+from samstream.batch import BatchJob, Item, JobSpec, list_images, list_video_files, list_videos, run_local, run_ray
 from samstream.batch.work import CRASH_DIR_ENV, STAGING
-from tests.batch.conftest import (assert_same_outputs, auto_spec, done_keys, error_records, read_outputs, track_spec,
-                                  write_images, write_videos)
+from tests.batch.conftest import (assert_same_outputs, auto_spec, auto_video_spec, done_keys, error_records,
+                                  read_outputs, track_spec, write_clips, write_images, write_videos)
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs ray[data] (pip install 'samstream[ray]')")
 
@@ -133,3 +134,19 @@ def test_videos_on_ray_equal_local_despite_a_killed_worker(crash_dir, nano, tmp_
     assert (summary.done, summary.failed) == (6, 0)
     assert_same_outputs(read_outputs(out), expected)
     _check_clean(out, [i.key for i in items])
+
+
+@pytest.mark.slow
+def test_auto_videos_on_ray_equal_local_despite_a_killed_worker_and_a_corrupt_video(crash_dir, nano, tmp_path) -> None:
+    folder = write_clips(tmp_path / "clips", 3, frame_folders=1, corrupt=("broken.mp4",))
+    items = list_video_files([str(folder)])
+    expected = _local_outputs(auto_video_spec(tmp_path / "local"), items, nano)
+    assert sorted({rel.split("/")[0] for rel in expected}) == ["clip_0", "clip_1", "clip_2", "frames_0"]
+    (crash_dir / "clip_1.crash").touch()
+    out = tmp_path / "ray"
+    summary = BatchJob.open(auto_video_spec(out), items).run(functools.partial(run_ray, workers=2))
+    assert not (crash_dir / "clip_1.crash").exists()
+    assert (summary.done, summary.failed) == (4, 1)
+    assert [e["key"] for e in error_records(out)] == ["broken"]
+    assert_same_outputs(read_outputs(out), expected)
+    _check_clean(out, ["clip_0", "clip_1", "clip_2", "frames_0"])
