@@ -1,9 +1,12 @@
-"""``samstream batch auto`` throughput: the local engine against Ray with 1 and 2 workers.
+"""``samstream batch auto`` / ``auto-video`` throughput: the local engine against Ray with 1 and 2 workers.
 
-    python benchmarks/batch.py [--images 16] [--image-hw 96,128] [--points-per-side 8]
-                               [--model samstream-nano] [--workers 1,2]
+    python benchmarks/batch.py [--task auto|auto-video] [--images 16] [--image-hw 96,128]
+                               [--points-per-side 8] [--frames 8] [--model samstream-nano] [--workers 1,2]
 
-Each engine runs in a fresh process on the same generated images (a new output folder each time).
+Each engine runs in a fresh process on the same generated items (a new output folder each time):
+``--images`` images for ``auto``; for ``auto-video`` as many MP4 clips of ``--frames`` frames (a key
+frame every 4, no overlay video, mask thresholds 0: samstream-nano's masks rarely pass 0.5, and a
+clip without masklets would measure only decoding).
 Figures: wall time of the job, items/s over the whole job and in the steady part (first result to
 last), Ray's fixed start-up cost (``ray.init`` of a local cluster, then the time until the first
 result minus one item: actors starting, importing torch and loading the model), and peak resident
@@ -32,17 +35,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, peak_rss_mb, run_child, table  # noqa: E402
 
 
-def _write_images(folder: Path, count: int, hw: tuple[int, int]) -> None:
+def _scene(rng: np.random.Generator, hw: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]:
+    """A noisy background and 4 flat coloured rectangles (corner, colour): something to segment."""
+    img = rng.integers(40, 90, (*hw, 3), dtype=np.uint8)
+    boxes = [(int(rng.integers(0, hw[0] * 3 // 4)), int(rng.integers(0, hw[1] * 3 // 4)), rng.integers(120, 255, 3))
+             for _ in range(4)]
+    return img, boxes
+
+
+def _paint(img: np.ndarray, boxes: list, shift: int = 0) -> np.ndarray:
+    out = img.copy()
+    h, w = img.shape[:2]
+    for y, x, colour in boxes:
+        x = min(x + shift, w - w // 4)
+        out[y : y + h // 4, x : x + w // 4] = colour
+    return out
+
+
+def _write_items(task: str, folder: Path, count: int, hw: tuple[int, int], frames: int) -> None:
     from PIL import Image
+
+    from samstream.video.decode import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for i in range(count):
-        img = rng.integers(40, 90, (*hw, 3), dtype=np.uint8)
-        for _ in range(4):  # flat coloured rectangles: something to segment
-            y, x = rng.integers(0, hw[0] * 3 // 4), rng.integers(0, hw[1] * 3 // 4)
-            img[y : y + hw[0] // 4, x : x + hw[1] // 4] = rng.integers(120, 255, 3)
-        Image.fromarray(img).save(folder / f"img_{i:04d}.png")
+        img, boxes = _scene(rng, hw)
+        if task == "auto":
+            Image.fromarray(_paint(img, boxes)).save(folder / f"img_{i:04d}.png")
+        else:  # the rectangles move right by 2 pixels a frame
+            write_video(folder / f"clip_{i:04d}.mp4", [_paint(img, boxes, 2 * t) for t in range(frames)], 24)
 
 
 class _ActorMemory:
@@ -83,11 +105,17 @@ def child(args: argparse.Namespace) -> None:
     """One engine run; prints one JSON line."""
     import functools
 
-    from samstream.batch import BatchJob, JobSpec, list_images, run_local, run_ray
+    from samstream.batch import BatchJob, JobSpec, list_images, list_video_files, run_local, run_ray
 
-    items = list_images([args.folder])
-    generator = {"points_per_side": args.points_per_side, "pred_iou_thresh": 0.5, "stability_score_thresh": 0.5}
-    spec = JobSpec("auto", args.out, args.model, "cpu", generator)
+    thresh = 0.5 if args.task == "auto" else 0.0
+    generator = {"points_per_side": args.points_per_side, "pred_iou_thresh": thresh, "stability_score_thresh": thresh}
+    if args.task == "auto":
+        items = list_images([args.folder])
+        spec = JobSpec("auto", args.out, args.model, "cpu", generator)
+    else:
+        items = list_video_files([args.folder])
+        spec = JobSpec("auto-video", args.out, args.model, "cpu", {**generator, "keyframe_interval": 4},
+                       video={"overlay": False})
     times: list[float] = []
     record: dict = {"engine": args.engine, "workers": args.workers}
     if args.engine == "local":
@@ -124,7 +152,7 @@ def _rows(results: list[dict]) -> list[list[str]]:
     for r in results:
         startup = r.get("ray_init_s", 0.0) + r["first_result_s"] - r["item_s"]  # local: the model load
         rows.append([r["engine"] if r["engine"] == "local" else f"ray, {r['workers']} worker(s)",
-                     f"{r['wall_s']:.1f}", f"{r['items_per_s']:.2f}", f"{r['steady_items_per_s']:.2f}",
+                     f"{r['done']} / {r['failed']}", f"{r['wall_s']:.1f}", f"{r['items_per_s']:.2f}", f"{r['steady_items_per_s']:.2f}",
                      f"{r['item_s']:.2f}", f"{startup:.1f}" if r["engine"] == "ray" else f"{max(0.0, startup):.1f} (model load)",
                      ", ".join(map(str, r["peak_mb"]))])
     return rows
@@ -150,13 +178,15 @@ def _estimate(results: list[dict], n: int) -> str:
         "results faster than W / (t + o) per second and the shared file system keeps up; the driver's "
         "work per result is one JSON line, far below a millisecond. If a GPU ran an item 10x faster than "
         f"this CPU thread (t = {gpu_t:.3f} s; an assumption, not measured here), 8 GPUs would give about "
-        f"{rate8:.0f} items/s, and 1M images would take about {1e6 / rate8 / 3600:.1f} h after start-up."
+        f"{rate8:.0f} items/s, and a million items would take about {1e6 / rate8 / 3600:.1f} h after start-up."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--task", choices=("auto", "auto-video"), default="auto")
+    parser.add_argument("--images", type=int, default=16, help="images (auto) or clips (auto-video)")
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip (auto-video)")
     parser.add_argument("--image-hw", default="96,128")
     parser.add_argument("--points-per-side", type=int, default=8)
     parser.add_argument("--model", default="samstream-nano")
@@ -172,18 +202,19 @@ def main() -> None:
         return child(args)
     hw = tuple(int(v) for v in args.image_hw.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "images"
-        _write_images(folder, args.images, hw)  # type: ignore[arg-type]
-        common = ["--child", "--folder", str(folder), "--model", args.model, "--points-per-side",
-                  str(args.points_per_side), "--local-threads", str(args.local_threads)]
+        folder = Path(tmp) / "items"
+        _write_items(args.task, folder, args.images, hw, args.frames)  # type: ignore[arg-type]
+        common = ["--child", "--task", args.task, "--folder", str(folder), "--model", args.model,
+                  "--points-per-side", str(args.points_per_side), "--local-threads", str(args.local_threads)]
         results = [run_child(Path(__file__), common + ["--engine", "local", "--workers", "1", "--out",
                                                         str(Path(tmp) / "local")])]
         for w in (int(v) for v in args.workers.split(",")):
             results.append(run_child(Path(__file__), common + ["--engine", "ray", "--workers", str(w), "--out",
                                                                 str(Path(tmp) / f"ray{w}")]))
-    print(f"samstream batch auto, {args.images} images of {hw[0]}x{hw[1]}, {args.points_per_side}^2 points, "
-          f"{args.model}; {machine()}; local engine on {args.local_threads} thread(s)")
-    print(table(_rows(results), ["engine", "wall s", "items/s", "steady items/s", "s/item (median)",
+    what = "images" if args.task == "auto" else f"clips of {args.frames} frames"
+    print(f"samstream batch {args.task}, {args.images} {what} of {hw[0]}x{hw[1]}, "
+          f"{args.points_per_side}^2 points, {args.model}; {machine()}; local engine on {args.local_threads} thread(s)")
+    print(table(_rows(results), ["engine", "done / failed", "wall s", "items/s", "steady items/s", "s/item (median)",
                                  "fixed start-up s", "peak RSS MB (per worker)"]))
     print()
     print(_estimate(results, args.images))
