@@ -72,7 +72,8 @@ def auto_image(generator: MaskGenerator, item: Item, out_dir: Path) -> tuple[tup
     return (rel,), len(records)
 
 
-def auto_video(generator: VideoMaskGenerator, run: MaskletRun, item: Item, out_dir: Path) -> tuple[tuple[str, ...], int]:
+def auto_video(generator: VideoMaskGenerator, run: MaskletRun, item: Item,
+               out_dir: Path) -> tuple[tuple[str, ...], int]:
     """Automatic masklets of one video (a file or frame folder), the files of ``samstream auto-video``
     in ``<key>/``; returns (outputs, frames)."""
     with _staging(out_dir) as stage:

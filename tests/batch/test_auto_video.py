@@ -15,7 +15,8 @@ from tests.batch.conftest import (CLIP_FRAMES, MASKLET_ARGS, MASKLETS, MODEL, as
                                   done_keys, error_records, read_outputs, write_clips)
 
 # what `samstream auto-video` writes for a video with stem STEM (overlay.mp4 included by default)
-FILES = ["STEM_auto.json", "masks.jsonl", "overlay.mp4", "ytvis.json"] + [f"davis/{t:05d}.png" for t in range(CLIP_FRAMES)]
+FILES = ["STEM_auto.json", "masks.jsonl", "overlay.mp4", "ytvis.json"] + [
+    f"davis/{t:05d}.png" for t in range(CLIP_FRAMES)]
 
 
 def _auto_video_cli(video: Path, out: Path, *extra: str) -> dict[str, object]:
