@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from samstream.amg.masklet_io import MaskletRun
 from samstream.amg.video import VideoMaskGenerator
-from samstream.batch import BatchJob, Item, auto_video, list_video_files
+from samstream.batch import BatchJob, Item, JobSpec, auto_video, list_video_files
 from samstream.batch.work import STAGING
 from samstream.cli import main
-from tests.batch.conftest import (CLIP_FRAMES, MASKLET_ARGS, MASKLETS, MODEL, assert_same_outputs, auto_video_spec,
-                                  done_keys, error_records, read_outputs, write_clips)
+from samstream.errors import InvalidInputError
+from tests.batch.conftest import (CLIP_FRAMES, MASKLET_ARGS, MASKLETS, MODEL, assert_same_outputs, auto_spec,
+                                  auto_video_spec, done_keys, error_records, read_outputs, write_clips)
 
 # what `samstream auto-video` writes for a video with stem STEM (overlay.mp4 included by default)
 FILES = ["STEM_auto.json", "masks.jsonl", "overlay.mp4", "ytvis.json"] + [
@@ -106,3 +109,15 @@ def test_cli_batch_auto_video_matches_auto_video_and_skips_finished(tmp_path: Pa
     assert [e.get("item") for e in events] == ["broken", None] and events[-1]["skipped"] == 1
     assert main(args[:-2] + ["--keyframe-interval", "3", "-q"]) == 2  # other settings: another job
     assert "holds a batch job with other settings" in capsys.readouterr().err
+
+
+def test_run_settings_are_checked_and_kept_to_their_task(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="sav_every: expected a positive integer, got 0"):
+        MaskletRun(sav_every=0)
+    with pytest.raises(InvalidInputError, match="fps: expected a positive number"):
+        MaskletRun(fps=-24.0)
+    with pytest.raises(InvalidInputError, match="video: .* for the auto-video task, not 'auto'"):
+        JobSpec("auto", str(tmp_path), MODEL, video={"overlay": False})
+    spec = JobSpec("auto-video", str(tmp_path), MODEL, generator=dict(MASKLETS), video={"overlay": False})
+    assert spec.settings()["video"] == {"overlay": False}
+    assert "video" not in auto_spec(tmp_path).settings()  # jobs of the other tasks resume as before
