@@ -75,6 +75,11 @@ class Routes:
             r(v + "/events", self.events), r(v + "/effort", self.d.video_effort),
             r(v + "/segment-everything", self.d.segment_everything, methods=["POST"]),
             r(v + "/proposals/{proposal_id}/accept", self.d.accept_proposal, methods=["POST"]),
+            r(v + "/auto-masklets", self.d.auto_masklets), r(v + "/auto-masklets", self.d.start_auto, methods=["POST"]),
+            r(v + "/auto-masklets/cancel", self.d.cancel_auto, methods=["POST"]),
+            r(v + "/masklet-proposals/{proposal_id}", self.d.masklet_proposal),
+            r(v + "/masklet-proposals/{proposal_id}", self.d.dismiss_masklet, methods=["DELETE"]),
+            r(v + "/masklet-proposals/{proposal_id}/accept", self.d.accept_masklet, methods=["POST"]),
             r(v + "/export", self.d.export_video, methods=["POST"]), r(v + "/import", self.d.import_sav, methods=["POST"]),
             r("/api/objects", self.all_objects), r("/api/effort", self.d.all_effort),
             r("/api/export", self.d.export_all, methods=["POST"]), r("/api/exports/{path:path}", self.d.download),
@@ -97,7 +102,7 @@ class Routes:
         if not name:
             raise InvalidInputError("model: give a registry name or a checkpoint path")
         model = await run_in_threadpool(load_named_model, name, self.s.settings.device)
-        await self.s.worker.call(lambda: self.a.set_model(model))
+        await self.s.worker.call(lambda: self.s.set_model(model))
         self.s.model_name = name
         return JSONResponse({"model": name})
 

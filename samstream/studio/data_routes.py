@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from samstream.errors import InvalidInputError
 from samstream.studio import export as exports
+from samstream.studio.auto import check_auto_options
 from samstream.studio.http import api, body, integer, path_id, text
 from samstream.studio.service import Studio
 from samstream.studio.store import NotFoundError
@@ -69,6 +70,50 @@ class DataRoutes:
         reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj["obj_id"], proposal["frame"], prompt, version))
         self.s.store.drop_proposal(pid)
         return JSONResponse({**reply, "object": obj}, status_code=201)
+
+    # ------------------------------------------------------------------ whole-video proposals (automatic masklets)
+    @api
+    async def start_auto(self, request: Request) -> Response:
+        """Run automatic masklets over the video in the background (``auto_*`` events); replaces its proposals."""
+        vid, data = path_id(request, "video_id"), await body(request)
+        self.s.store.video(vid)
+        options = check_auto_options(data)
+        return JSONResponse(await self.s.worker.call(lambda: self.s.auto.start(vid, options)), status_code=202)
+
+    @api
+    async def cancel_auto(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        self.s.store.video(vid)
+        return JSONResponse({"cancelled": await self.s.worker.call(lambda: self.s.auto.cancel(vid))})
+
+    @api
+    async def auto_masklets(self, request: Request) -> Response:
+        """The video's latest run and its masklet proposals (without masks: see one proposal for those)."""
+        vid = path_id(request, "video_id")
+        return JSONResponse({"proposals": self.s.store.masklet_proposals(vid), "run": self.s.store.latest_auto_run(vid)})
+
+    @api
+    async def masklet_proposal(self, request: Request) -> Response:
+        vid, pid = path_id(request, "video_id"), path_id(request, "proposal_id")
+        proposal = self.s.store.masklet_proposal(vid, pid)
+        return JSONResponse({**proposal, "masks": {str(f): r for f, r in proposal["masks"].items()}})
+
+    @api
+    async def accept_masklet(self, request: Request) -> Response:
+        vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
+        name = text(data.get("name"), "name", limit=200) or None
+        category = text(data.get("category"), "category", limit=200)
+        expect = integer(data.get("version"), "version", optional=True)
+        reply = await self.s.worker.call(lambda: self.s.auto.accept(vid, pid, name, category, expect))
+        self.s.hub.publish(vid, "masklet_accepted", reply)
+        return JSONResponse(reply, status_code=201)
+
+    @api
+    async def dismiss_masklet(self, request: Request) -> Response:
+        vid, pid = path_id(request, "video_id"), path_id(request, "proposal_id")
+        self.s.store.drop_masklet_proposal(vid, pid)
+        self.s.hub.publish(vid, "masklet_dismissed", {"proposal_id": pid})
+        return JSONResponse({"proposal_id": pid, "dismissed": True})
 
     # ------------------------------------------------------------------ export, import, downloads
     @api

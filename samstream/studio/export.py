@@ -348,13 +348,20 @@ def import_davis_folder(store: Store, video_id: int, folder: Path) -> dict[str, 
     return import_masklets(store, video_id, sorted(per_object.items()))
 
 
-def import_masklets(store: Store, video_id: int, masklets: list[tuple[int, dict[int, dict[str, Any]]]]) -> dict[str, Any]:
+def import_masklets(store: Store, video_id: int, masklets: list[tuple[int, dict[int, dict[str, Any]]]],
+                    name: str = "imported {}", category: str = "", source: str = "imported",
+                    expect: int | None = None) -> dict[str, Any]:
     """New objects with the given masks; each masklet's first visible mask becomes its mask prompt,
-    so that it can be propagated and corrected like any other (drop the video's warm session after)."""
+    so that it can be propagated and corrected like any other (drop the video's warm session after).
+
+    ``name`` is formatted with the masklet's source id; ``expect`` is checked against the video's version
+    before the first object is made (a stale one changes nothing).
+    """
     created, items = [], []
     n = store.video(video_id)["num_frames"]
     for source_id, frames in masklets:
-        obj, _ = store.create_object(video_id, None, f"imported {source_id}", "", "", None)
+        obj, _ = store.create_object(video_id, None, name.format(source_id), category, "", expect)
+        expect = None
         created.append(obj["obj_id"])
         kept = {f: rle for f, rle in sorted(frames.items()) if f < n}
         items += [(obj["obj_id"], f, rle) for f, rle in kept.items()]
@@ -362,5 +369,5 @@ def import_masklets(store: Store, video_id: int, masklets: list[tuple[int, dict[
         if visible:
             rle = kept[visible[0]]
             store.add_edit(video_id, obj["obj_id"], visible[0], "mask", {"mask": rle}, rle, None)
-    store.put_imported_masks(video_id, items)
+    store.put_imported_masks(video_id, items, source)
     return {"objects": created, "masks": len(items), "version": store.version(video_id)}

@@ -16,6 +16,7 @@ from typing import Any
 from samstream.checkpoints import load_model
 from samstream.errors import InvalidInputError
 from samstream.studio.annotate import Annotator
+from samstream.studio.auto import AutoMasklets
 from samstream.studio.events import EventHub
 from samstream.studio.export import clean_partial_exports
 from samstream.studio.media import FramePool, add_media, safe_name
@@ -87,14 +88,20 @@ class Studio:
         self.frames = FramePool()
         self.annotator = Annotator(self.store, self.hub, self.worker, self.data_dir, model,
                                    settings.warm_sessions, settings.max_outputs_in_memory)
+        self.auto = AutoMasklets(self.annotator)
 
     @property
     def model(self) -> Any:
         return self.annotator.model
 
+    def set_model(self, model: Any) -> None:
+        """Use ``model`` from now on (on the worker): every run of the old one stops first."""
+        self.auto.cancel_all("model switched")
+        self.annotator.set_model(model)
+
     def close(self) -> None:
         try:
-            self.worker.submit(self.annotator.close_all).result(timeout=60)
+            self.worker.submit(lambda: (self.auto.cancel_all("server stopping"), self.annotator.close_all())).result(timeout=60)
         finally:
             self.worker.stop()
         self.frames.close()

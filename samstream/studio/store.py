@@ -62,6 +62,21 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL, frame INTEGER NOT NULL,
         rle TEXT NOT NULL, score REAL NOT NULL, bbox TEXT NOT NULL, created REAL NOT NULL);
     """,
+    # v2: whole-video proposals (automatic masklets), and the runs that made them
+    """
+    CREATE TABLE auto_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL, status TEXT NOT NULL,
+        frames_done INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL, options TEXT NOT NULL,
+        created REAL NOT NULL, finished REAL);
+    CREATE TABLE masklet_proposals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL, run_id INTEGER NOT NULL,
+        masklet INTEGER NOT NULL, first_frame INTEGER NOT NULL, last_frame INTEGER NOT NULL,
+        num_frames INTEGER NOT NULL, score REAL NOT NULL, created REAL NOT NULL,
+        UNIQUE (run_id, masklet));
+    CREATE TABLE masklet_proposal_masks (
+        proposal_id INTEGER NOT NULL REFERENCES masklet_proposals(id) ON DELETE CASCADE,
+        frame INTEGER NOT NULL, rle TEXT NOT NULL, PRIMARY KEY (proposal_id, frame)) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -114,6 +129,7 @@ class Store:
         self._migrate()
         with self.transaction() as db:  # a run that died mid-propagation left it 'running'
             db.execute("UPDATE propagations SET status='interrupted' WHERE status='running'")
+            db.execute("UPDATE auto_runs SET status='interrupted' WHERE status='running'")
 
     def close(self) -> None:
         with self._lock:
@@ -339,12 +355,13 @@ class Store:
             if propagation_id is not None:
                 db.execute("UPDATE propagations SET frames_done=? WHERE id=?", (frames_done, propagation_id))
 
-    def put_imported_masks(self, video_id: int, items: list[tuple[int, int, dict[str, Any]]]) -> None:
-        """(obj_id, frame, rle) starting masks from an import."""
+    def put_imported_masks(self, video_id: int, items: list[tuple[int, int, dict[str, Any]]],
+                           source: str = "imported") -> None:
+        """(obj_id, frame, rle) starting masks from an import (or an accepted proposal: ``source``)."""
         with self.transaction() as db:
             self._bump(db, video_id, None)
             db.executemany("INSERT OR REPLACE INTO masks (video_id, obj_id, frame, rle, source) VALUES (?,?,?,?,?)",
-                           [(video_id, o, f, json.dumps(r), "imported") for o, f, r in items])
+                           [(video_id, o, f, json.dumps(r), source) for o, f, r in items])
 
     def masks_on(self, video_id: int, frame: int) -> dict[int, dict[str, Any]]:
         rows = self._rows("SELECT obj_id, rle FROM masks WHERE video_id=? AND frame=? ORDER BY obj_id",
@@ -402,6 +419,60 @@ class Store:
     def drop_proposal(self, proposal_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM proposals WHERE id=?", (proposal_id,))
+
+    # ------------------------------------------------------------------ masklet proposals (whole video)
+    def start_auto_run(self, video_id: int, total: int, options: dict[str, Any]) -> int:
+        """A new automatic-masklet run; the video's earlier masklet proposals are replaced by its own."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM masklet_proposals WHERE video_id=?", (video_id,))  # cascades to their masks
+            cur = db.execute("INSERT INTO auto_runs (video_id, status, total, options, created) VALUES (?,?,?,?,?)",
+                             (video_id, "running", total, json.dumps(options), self.clock()))
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def put_auto_frame(self, video_id: int, run_id: int, frame: int, items: list[tuple[int, float, dict[str, Any]]],
+                       frames_done: int) -> None:
+        """One final frame of a run: (masklet id, score, RLE) of each masklet visible on it, and the progress."""
+        with self.transaction() as db:
+            for masklet, score, rle in items:
+                db.execute("INSERT INTO masklet_proposals (video_id, run_id, masklet, first_frame, last_frame, "
+                           "num_frames, score, created) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (run_id, masklet) "
+                           "DO UPDATE SET last_frame=excluded.last_frame",
+                           (video_id, run_id, masklet, frame, frame, score, self.clock()))
+                pid = db.execute("SELECT id FROM masklet_proposals WHERE run_id=? AND masklet=?",
+                                 (run_id, masklet)).fetchone()[0]
+                db.execute("INSERT INTO masklet_proposal_masks (proposal_id, frame, rle) VALUES (?,?,?)",
+                           (pid, frame, json.dumps(rle)))
+                db.execute("UPDATE masklet_proposals SET num_frames=num_frames+1 WHERE id=?", (pid,))
+            db.execute("UPDATE auto_runs SET frames_done=? WHERE id=?", (frames_done, run_id))
+
+    def finish_auto_run(self, run_id: int, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE auto_runs SET status=?, finished=? WHERE id=?", (status, self.clock(), run_id))
+
+    def latest_auto_run(self, video_id: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM auto_runs WHERE video_id=? ORDER BY id DESC LIMIT 1", (video_id,))
+        if rows:
+            rows[0]["options"] = json.loads(rows[0]["options"])
+        return rows[0] if rows else None
+
+    def masklet_proposals(self, video_id: int) -> list[dict[str, Any]]:
+        self.video(video_id)
+        return self._rows("SELECT * FROM masklet_proposals WHERE video_id=? ORDER BY id", (video_id,))
+
+    def masklet_proposal(self, video_id: int, proposal_id: int) -> dict[str, Any]:
+        """One masklet proposal with its masks (``masks``: frame -> RLE)."""
+        rows = self._rows("SELECT * FROM masklet_proposals WHERE video_id=? AND id=?", (video_id, proposal_id))
+        if not rows:
+            self.video(video_id)
+            raise NotFoundError(f"proposal_id: video {video_id} has no masklet proposal {proposal_id}")
+        masks = self._rows("SELECT frame, rle FROM masklet_proposal_masks WHERE proposal_id=? ORDER BY frame",
+                           (proposal_id,))
+        return {**rows[0], "masks": {r["frame"]: json.loads(r["rle"]) for r in masks}}
+
+    def drop_masklet_proposal(self, video_id: int, proposal_id: int) -> None:
+        self.masklet_proposal(video_id, proposal_id)  # NotFoundError before anything changes
+        with self.transaction() as db:
+            db.execute("DELETE FROM masklet_proposals WHERE id=?", (proposal_id,))
 
     # ------------------------------------------------------------------ effort
     def effort(self, video_id: int) -> list[dict[str, Any]]:

@@ -279,3 +279,46 @@ def test_second_tab_sees_a_new_object(setup):
                             f"document.querySelectorAll('#objects li').length === {count + 1}", timeout=60000)
     shot(other, "second_tab")
     other.close()
+
+
+def test_whole_video_masklets_run_preview_accept_and_dismiss(setup):
+    page, server, browser = setup["page"], setup["server"], setup["browser"]
+    page.goto(url(setup, "#/video/1"))
+    page.wait_for_function("window.studio.annotation.state !== null")
+    other = browser.new_page(viewport={"width": 1280, "height": 800})  # a second tab sees what the first does
+    other.goto(url(setup, "#/video/1"))
+    other.wait_for_function("window.studio.annotation.state !== null")
+    objects = len(server.client.get("/api/videos/1/objects").json()["objects"])
+    for field, value in (("#auto-points", "4"), ("#auto-iou", "0"), ("#auto-stability", "0")):
+        page.fill(field, value)  # the small bundled model's scores are low: no thresholds
+    page.click("#auto-run")
+    page.wait_for_function("document.getElementById('auto-status').textContent.startsWith('done')", timeout=180000)
+    listing = server.client.get("/api/videos/1/auto-masklets").json()
+    assert listing["run"]["options"]["points_per_side"] == 4 and listing["proposals"]
+    page.wait_for_function(f"document.querySelectorAll('#masklet-proposals li').length === {len(listing['proposals'])}")
+    other.wait_for_function(f"document.querySelectorAll('#masklet-proposals li').length === {len(listing['proposals'])}",
+                            timeout=60000)
+
+    first = listing["proposals"][0]
+    page.click(f"#masklet-proposals li[data-proposal-id='{first['id']}'] .masklet-label")
+    page.wait_for_function(f"window.studio.annotation.preview?.id === {first['id']}")
+    assert page.evaluate("window.studio.annotation.canvas.proposals.length") >= 1  # drawn on its frame
+    page.click(f"#masklet-proposals li[data-proposal-id='{first['id']}'] .accept-masklet")
+    wait_objects(page, objects + 1)
+    other.wait_for_function(f"document.querySelectorAll('#objects li').length === {objects + 1} && "
+                            f"!document.querySelector(\"#masklet-proposals li[data-proposal-id='{first['id']}']\")",
+                            timeout=60000)
+    proposal_masks = set(range(first["first_frame"], first["last_frame"] + 1))
+    new_obj = max(o["obj_id"] for o in server.client.get("/api/videos/1/objects").json()["objects"])
+    stored = {f for (o, f) in stored_masks(server.client, 1) if o == new_obj}
+    assert stored and stored <= proposal_masks and len(stored) == first["num_frames"]
+
+    if len(listing["proposals"]) > 1:
+        second = listing["proposals"][1]
+        page.click(f"#masklet-proposals li[data-proposal-id='{second['id']}'] .dismiss-masklet")
+        page.wait_for_function(f"!document.querySelector(\"#masklet-proposals li[data-proposal-id='{second['id']}']\")")
+        left = [p["id"] for p in server.client.get("/api/videos/1/auto-masklets").json()["proposals"]]
+        assert second["id"] not in left
+    assert not setup["errors"], setup["errors"]
+    shot(page, "masklets")
+    other.close()

@@ -30,7 +30,7 @@ def points(x: float = 5.0, clear_old: bool = False) -> dict:
 
 def test_schema_is_versioned_in_wal_mode(tmp_path):
     store = make_store(tmp_path)
-    assert store.schema_version == SCHEMA_VERSION == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     mode = sqlite3.connect(tmp_path / "s.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     store.close()

@@ -20,6 +20,8 @@ export class AnnotationView {
     this.events = null;
     this.playing = null;
     this.proposals = [];
+    this.masklets = [];          // whole-video proposals of the latest automatic run
+    this.preview = null;         // {id, masks: Map(frame -> mask)} of the masklet shown on the canvas
     this.propagating = false;
     this.prompts = 0;            // prompts the server acknowledged from this page
     this.canvas = new FrameCanvas($("frame-canvas"), {
@@ -44,6 +46,7 @@ export class AnnotationView {
     this.images.clear();
     this.proposals = [];
     this.renderProposals();
+    this.loadMasklets();
     $("export-links").replaceChildren();
     this.setPropagation(video.propagation);
     this.events = openEvents(videoId, this.state.lastEvent, {
@@ -119,6 +122,8 @@ export class AnnotationView {
     }
     this.canvas.layers = layers;
     this.canvas.proposals = this.proposals.filter((p) => p.frame === this.frame).map((p) => ({ mask: p.mask, colour: "#00e5ff" }));
+    const previewed = this.preview?.masks.get(this.frame);
+    if (previewed) this.canvas.proposals.push({ mask: previewed, colour: "#ffd400" });
     this.canvas.draw();
     const colour = this.state.selected ? this.colour(this.state.selected) : "#4aa3ff";
     this.timeline.draw(this.state, this.frame, colour);
@@ -179,6 +184,35 @@ export class AnnotationView {
     }
   }
 
+  renderMasklets() {
+    const list = $("masklet-proposals");
+    list.replaceChildren();
+    for (const p of this.masklets) {
+      const li = document.createElement("li");
+      li.dataset.proposalId = p.id;
+      li.className = this.preview?.id === p.id ? "selected" : "";
+      const label = document.createElement("span"); label.className = "masklet-label";
+      label.textContent = `masklet ${p.masklet}: frames ${p.first_frame + 1}-${p.last_frame + 1} (${p.num_frames}), score ${p.score.toFixed(2)}`;
+      label.title = "show on the frames"; label.addEventListener("click", () => this.previewMasklet(p));
+      const ok = document.createElement("button"); ok.textContent = "Accept"; ok.className = "accept-masklet";
+      ok.addEventListener("click", () => this.acceptMasklet(p));
+      const no = document.createElement("button"); no.textContent = "✕"; no.className = "dismiss-masklet"; no.title = "dismiss";
+      no.addEventListener("click", () => this.dismissMasklet(p));
+      li.append(label, ok, no);
+      list.appendChild(li);
+    }
+  }
+
+  setAutoRun(run) {
+    const running = !!run && run.status === "running";
+    $("auto-run").disabled = running;
+    $("auto-cancel").disabled = !running;
+    if (!run) { $("auto-progress").value = 0; $("auto-status").textContent = ""; return; }
+    const done = run.frames_done ?? run.done ?? 0, total = run.total || 1;
+    $("auto-progress").value = Math.min(done / total, 1);
+    $("auto-status").textContent = `${running ? "" : run.status + ": "}${done} / ${total} frames · ${this.masklets.length} masklets`;
+  }
+
   setPropagation(prop) {
     const running = !!prop && prop.status === "running";
     this.propagating = running;
@@ -226,6 +260,21 @@ export class AnnotationView {
       this.renderAll();
     } else if (kind === "imported") {
       this.reload();
+    } else if (kind === "auto_started") {
+      this.masklets = []; this.preview = null;
+      this.renderMasklets(); this.renderFrame();
+      this.setAutoRun({ status: "running", done: 0, total: d.total });
+    } else if (kind === "auto_frame") {
+      this.setAutoRun({ status: "running", done: d.done, total: d.total });
+      $("auto-status").textContent = `${d.done} / ${d.total} frames · ${d.proposals} masklets · ${d.fps.toFixed(1)} frames/s`;
+    } else if (kind.startsWith("auto_")) {
+      if (kind === "auto_failed" && d.error) this.ui.showError(`Automatic masklets failed: ${d.error}`);
+      this.loadMasklets();
+    } else if (kind === "masklet_accepted" || kind === "masklet_dismissed") {
+      this.masklets = this.masklets.filter((p) => p.id !== d.proposal_id);
+      if (this.preview?.id === d.proposal_id) this.preview = null;
+      this.renderMasklets();
+      if (kind === "masklet_accepted") this.reload(); else this.renderFrame();
     }
   }
 
@@ -374,6 +423,60 @@ export class AnnotationView {
     this.renderAll();
   }
 
+  async loadMasklets() {
+    if (!this.state) return;
+    try {
+      const { proposals, run } = await api(`/api/videos/${this.state.video.id}/auto-masklets`);
+      this.masklets = proposals;
+      if (this.preview && !proposals.some((p) => p.id === this.preview.id)) this.preview = null;
+      this.renderMasklets();
+      this.setAutoRun(run);
+      this.renderFrame();
+    } catch (e) { this.ui.showError(e.message); }
+  }
+
+  async runMasklets() {
+    const options = {
+      points_per_side: Number($("auto-points").value),
+      pred_iou_thresh: Number($("auto-iou").value),
+      stability_score_thresh: Number($("auto-stability").value),
+    };
+    const reply = await this.send("/auto-masklets", options);
+    if (reply) this.setAutoRun({ status: "running", done: 0, total: reply.total });
+  }
+
+  async cancelMasklets() { await this.send("/auto-masklets/cancel", {}); }
+
+  async previewMasklet(p) {
+    if (this.preview?.id === p.id) { this.preview = null; this.renderMasklets(); this.renderFrame(); return; }
+    try {
+      const full = await api(`/api/videos/${this.state.video.id}/masklet-proposals/${p.id}`);
+      this.preview = { id: p.id, masks: new Map(Object.entries(full.masks).map(([f, rle]) => [Number(f), decodeRle(rle)])) };
+      this.renderMasklets();
+      if (!this.preview.masks.has(this.frame)) await this.show(p.first_frame); else this.renderFrame();
+    } catch (e) { this.ui.showError(e.message); }
+  }
+
+  async acceptMasklet(p) {
+    const reply = await this.send(`/masklet-proposals/${p.id}/accept`, {});
+    if (!reply) return;
+    this.masklets = this.masklets.filter((q) => q.id !== p.id);
+    if (this.preview?.id === p.id) this.preview = null;
+    this.renderMasklets();
+    await this.reload();
+    this.state.selected = reply.object.obj_id;
+    this.renderAll();
+  }
+
+  async dismissMasklet(p) {
+    const reply = await this.send(`/masklet-proposals/${p.id}`, {}, "DELETE");
+    if (!reply) return;
+    this.masklets = this.masklets.filter((q) => q.id !== p.id);
+    if (this.preview?.id === p.id) this.preview = null;
+    this.renderMasklets();
+    this.renderFrame();
+  }
+
   async export() {
     const format = $("export-format").value;
     $("export").disabled = true;
@@ -415,6 +518,7 @@ export class AnnotationView {
     on("undo", () => this.history(true)); on("redo", () => this.history(false));
     on("clear-frame", () => this.clearFrame()); on("reset-view", () => this.canvas.resetView());
     on("add-object", () => this.addObject()); on("segment-everything", () => this.segmentEverything());
+    on("auto-run", () => this.runMasklets()); on("auto-cancel", () => this.cancelMasklets());
     on("export", () => this.export()); on("save-note", () => this.saveNote());
     for (const b of document.querySelectorAll(".review-buttons button")) b.addEventListener("click", () => this.review(b.dataset.status));
     $("opacity").addEventListener("input", (e) => { this.canvas.opacity = Number(e.target.value); this.canvas.draw(); });
@@ -439,6 +543,7 @@ export class AnnotationView {
     else if (k === "Escape" && this.propagating) this.cancel();
     else if (k === "Delete" || k === "Backspace") this.clearFrame();
     else if (k === "e") this.segmentEverything();
+    else if (k === "m") this.runMasklets();
     else if (k === "0") this.canvas.resetView();
     else if (k === "A") this.review("accepted");
     else if (k === "F") this.review("needs_fix");

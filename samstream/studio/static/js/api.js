@@ -52,7 +52,8 @@ export function openEvents(videoId, since, handlers) {
   source.onopen = () => { if (lost) { lost = false; handlers.onReconnect?.(); } };
   const kinds = ["prompt", "clear", "undo", "redo", "frame", "propagation_started", "propagation_done",
     "propagation_cancelled", "propagation_failed", "object_created", "object_updated", "object_deleted",
-    "review", "imported"];
+    "review", "imported", "auto_started", "auto_frame", "auto_done", "auto_cancelled", "auto_failed",
+    "masklet_accepted", "masklet_dismissed"];
   for (const kind of kinds) {
     source.addEventListener(kind, (e) => handlers.onEvent(kind, JSON.parse(e.data), Number(e.lastEventId)));
   }
