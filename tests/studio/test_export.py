@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from samstream.cli import main
 
@@ -128,3 +129,33 @@ def test_accepted_masklets_export_as_a_training_set(studio):
     doc = studio.get("/api/exports/sav/clip_manual.json").json()
     assert doc["masklet_num"] == 1 and np.array_equal(decode_rle(doc["masklet"][1][0]), c.masks[4, 1])
     assert stored_masks(studio, 1)[(2, 4)].sum() == c.masks[4, 1].sum()
+
+
+def test_finetune_on_accepted_masklets_then_switch_the_studio_to_it(studio, tmp_path, nano):
+    """The data-engine loop: accepted masklets -> SA-V export -> `samstream finetune` -> the studio's model."""
+    c = clip()
+    studio.post("/api/videos/1/import", json=sav_ground_truth(c, stride=1))
+    studio.post("/api/videos/1/objects/2/review", json={"status": "accepted", "reviewer": "kim"})
+    studio.post("/api/videos/1/export", json={"format": "sav", "accepted_only": True, "with_media": True})
+    run = tmp_path / "ft"
+    code = main(["finetune", "--data", str(studio.app_state.studio.data_dir / "exports" / "sav"), "--format", "sav",
+                 "--model", "samstream-nano", "--steps", "2", "--image-size", "128", "--out", str(run), "-q",
+                 "--device", "cpu", "data.num_frames=2", "prompts.num_correction_points=1", "optim.lr=1e-3"])
+    assert code == 0
+    checkpoint = run / "checkpoints" / "model.pt"
+    trained = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    trained = trained.get("model", trained)
+    before = nano.state_dict()
+    changed = [k for k, v in trained.items() if k in before and v.dtype.is_floating_point
+               and not torch.equal(v, before[k])]
+    assert changed  # two optimiser steps moved the weights
+
+    switched = studio.post("/api/model", json={"model": str(checkpoint)})
+    assert switched.status_code == 200 and switched.json() == {"model": str(checkpoint)}
+    served = studio.app_state.studio.model.state_dict()
+    assert all(torch.equal(served[k], trained[k]) for k in changed)  # the studio now serves the fine-tuned weights
+    ys, xs = np.nonzero(c.masks[0, 0])
+    studio.post("/api/videos/1/objects", json={})
+    reply = studio.post("/api/videos/1/prompts", json={"obj_id": 3, "frame": 0, "points": [[float(xs[0]), float(ys[0])]],
+                                                       "labels": [1]})
+    assert reply.status_code == 200, reply.text
