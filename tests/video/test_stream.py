@@ -10,6 +10,7 @@ from samstream import StreamTracker, VideoPredictor
 from samstream.checkpoints import build_model
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
 from samstream.presets import micro_config
+from samstream.registry import get_variant
 
 FRAMES = 12  # at least max_obj_ptrs_in_encoder (8 here): an offline video then normalises pointers alike
 
@@ -151,6 +152,18 @@ def test_state_is_bounded_over_a_stream(one_thread) -> None:
 def test_state_stops_growing_over_a_2000_frame_stream(one_thread) -> None:
     sizes, tracker = _held_over_stream(2000, every=250)
     _check_bounded(sizes, tracker, every=250)
+
+
+def test_first_frame_is_encoded_with_the_inference_kernels_of_a_trainable_model() -> None:
+    """A model straight from ``build_model`` (parameters that require grad) on the CPU's chunked kernels:
+    the first frame, encoded before any prompt, must not be recorded by autograd. The tiny layout at
+    544 input is the smallest whose Hiera MLP runs in chunks (more than 1024 tokens in a global block)."""
+    model = build_model(get_variant("sam2.1-tiny").config.with_image_size(544), device="cpu", seed=0)
+    assert any(p.requires_grad for p in model.parameters())
+    frame = _video(1)[0]
+    assert StreamTracker(model).step(frame).frame_idx == 0
+    with VideoPredictor(model).open(frame[None]) as session:
+        assert session.add_points(0, 1, [[30, 30]], [1]).obj_ids == [1]
 
 
 def test_errors_are_clear(micro_model) -> None:
