@@ -68,7 +68,7 @@ def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = 
         variant=variant or _variant_name(model), image_size=cfg.image_size, opset=opset, fp16=fp16, parts=parts,
         pixel_mean=list(cfg.pixel_mean), pixel_std=list(cfg.pixel_std), graphs=io,
         files={GRAPH_FILES[n]: file_sha256(out / GRAPH_FILES[n]) for n in names},
-        tracking=tracking_settings(cfg), config=config_to_dict(cfg),
+        tracking=tracking_settings(cfg), config=config_to_dict(cfg), constants=host_constants(prepared),
     )
     manifest.write(out / MANIFEST_NAME)
     return manifest
@@ -81,6 +81,13 @@ def export_copy(model: SAM2Model) -> SAM2Model:
     prepared.optimize(RuntimeOptions(kernels="plain"))  # the literal form of every step is traced
     use_real_rotations(prepared)
     return prepared
+
+
+def host_constants(model: SAM2Model) -> dict[str, list[float]]:
+    """The parameters of the steps the host computes itself (the mask prompt's output), flattened."""
+    conv = model.mask_downsample
+    params = {"mask_downsample_weight": conv.weight, "mask_downsample_bias": conv.bias, "no_obj_ptr": model.no_obj_ptr}
+    return {name: p.detach().reshape(-1).tolist() for name, p in params.items()}  # float32 values are exact in JSON
 
 
 def _variant_name(model: SAM2Model) -> str:

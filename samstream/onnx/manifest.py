@@ -3,8 +3,8 @@
 The manifest is the contract between the exporter and any host (samstream's numpy host, or one in
 C++ or JavaScript): the variant and input size, the opset, every graph's input and output names and
 shapes (dynamic axes by name), the normalisation, the tracking settings the host must apply, the
-model configuration, and the SHA-256 of every graph file. This module needs neither torch nor
-onnxruntime.
+model configuration, the few parameters the host applies itself (``constants``), and the SHA-256
+of every graph file. This module needs neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
@@ -85,6 +85,16 @@ class Manifest:
     config: dict[str, Any]
     format_version: int = FORMAT_VERSION
     producer: str = field(default="samstream")
+    # parameters of the steps the host computes itself, flattened (empty in exports made before them):
+    # "mask_downsample_weight" (16: the 4x4 kernel of the mask prompt's stride-4 convolution),
+    # "mask_downsample_bias" (1) and "no_obj_ptr" (C: the pointer of an absent object)
+    constants: dict[str, list[float]] = field(default_factory=dict)
+
+    def constant(self, name: str) -> list[float]:
+        if name not in self.constants:
+            raise CheckpointError(f"onnx export: the manifest has no {name!r} (an export from an older samstream); "
+                                  f"export the model again")
+        return self.constants[name]
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         return write_json(path, asdict(self))

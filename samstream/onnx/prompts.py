@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from samstream.errors import PromptError
-from samstream.onnx.arrays import FLOAT, stability_scores
+from samstream.onnx.arrays import FLOAT, resize_bilinear, stability_scores
 
 
 @dataclass
@@ -97,6 +97,21 @@ def prepare_points(points: Any, labels: Any, box: Any, image_hw: tuple[int, int]
         h, w = image_hw
         coords = coords / np.array([w, h], dtype=FLOAT)
     return Points((coords * FLOAT(model_size)).astype(FLOAT), np.concatenate(parts_l, 1), batched)
+
+
+def binary_mask(mask: Any, size: int) -> np.ndarray:
+    """A mask prompt: an (H, W) array of bools or 0 / 1 values of any size -> (1, 1, S, S) float32 of 0 / 1
+    at the model input size (an antialiased bilinear resize thresholded at 0.5), as
+    :meth:`samstream.StreamTracker.add_mask` makes it."""
+    arr = np.asarray(mask)
+    if arr.ndim != 2 or arr.size == 0:
+        raise PromptError(f"mask: shape {arr.shape} is not a 2-D (H, W) mask")
+    if arr.dtype != bool and (arr.dtype.kind not in "biuf" or not np.isin(arr, (0, 1)).all()):
+        raise PromptError(f"mask: values must be boolean or 0/1, got dtype {arr.dtype}")
+    m = arr.astype(bool).astype(FLOAT)[None, None]
+    if m.shape[-2:] != (size, size):
+        m = (resize_bilinear(m, (size, size), antialias=True) >= 0.5).astype(FLOAT)
+    return m
 
 
 @dataclass

@@ -24,10 +24,12 @@ import numpy as np
 
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
 from samstream.onnx.arrays import FLOAT, fill_holes, resize_bilinear, to_bfloat16_values
-from samstream.onnx.prompts import Heads, heads, prepare_points
+from samstream.onnx.prompts import Heads, binary_mask, heads, prepare_points
 from samstream.onnx.runtime import OnnxGraphs, to_rgb
 from samstream.video.memory_bank import plan_memory
 
+# a mask prompt taken as the output has logits of +10 / -10, as in SAM2Model.mask_as_output
+MASK_SCALE, MASK_BIAS = 20.0, -10.0
 
 
 @dataclass
@@ -135,6 +137,25 @@ class OnnxTracker:
         """A box (x0, y0, x1, y1) on the current frame, optionally with clicks."""
         return self._clicks(obj_id, points, labels, box, True)
 
+    def add_mask(self, obj_id: int, mask: Any) -> OnnxFrameResult:
+        """A binary (H, W) mask of an object on the current frame (bools or 0 / 1, any size; resized to
+        the model input). It replaces the frame's clicks, as :meth:`samstream.StreamTracker.add_mask`."""
+        obj_id = self._check_prompt(obj_id, "add_mask")
+        m = binary_mask(mask, self.graphs.image_size)  # (1, 1, S, S)
+        track = self.objects.setdefault(obj_id, HostTrack(obj_id))
+        frame = self.frame_idx
+        track.points.pop(frame, None)
+        is_cond = frame not in track.tracked
+        if self.settings["use_mask_input_as_output_without_sam"]:
+            out = self._mask_as_output(m)
+        else:  # the decoder reads the mask (at its mask-input size) and no click
+            side = self.graphs.image_size // 4
+            mask_in = resize_bilinear(m, (side, side), antialias=True)
+            head = self._heads(self._embed(track, frame, is_cond), *_no_click(), mask_in, self._multimask(is_cond, 0))
+            out = self._output(head)
+        (track.pending_cond if is_cond else track.pending_non_cond)[frame] = out
+        return self.result(prefer_cond=is_cond)
+
     def remove_object(self, obj_id: int) -> None:
         self._track_of(obj_id)
         del self.objects[obj_id]
@@ -145,15 +166,22 @@ class OnnxTracker:
             raise UnknownObjectError(f"obj_id: unknown object {obj_id!r} (known ids: {known})")
         return self.objects[obj_id]
 
-    def _clicks(self, obj_id: Any, points: Any, labels: Any, box: Any, clear_old: bool) -> OnnxFrameResult:
+    def _check_prompt(self, obj_id: Any, verb: str) -> int:
+        """The object id of a prompt on the current frame, checked (a new id makes an object once the
+        prompt itself is checked too)."""
         if self._feats is None or self.video_size is None:
-            raise PromptError("add_points: no frame yet; call step(frame) first, then prompt on that frame")
+            raise PromptError(f"{verb}: no frame yet; call step(frame) first, then prompt on that frame")
         if isinstance(obj_id, bool) or not isinstance(obj_id, (int, np.integer)) or not 0 <= obj_id <= 2**31 - 1:
             raise PromptError(f"obj_id: expected an integer object id in [0, {2**31 - 1}], got {obj_id!r}")
+        return int(obj_id)
+
+    def _clicks(self, obj_id: Any, points: Any, labels: Any, box: Any, clear_old: bool) -> OnnxFrameResult:
+        obj_id = self._check_prompt(obj_id, "add_points")
+        assert self.video_size is not None
         pts = prepare_points(points, labels, box, self.video_size, self.graphs.image_size)
         if pts.batched or pts.coords.shape[0] != 1:
             raise PromptError("points: one object at a time; give (N, 2) points and (N,) labels")
-        track = self.objects.setdefault(int(obj_id), HostTrack(int(obj_id)))
+        track = self.objects.setdefault(obj_id, HostTrack(obj_id))
         frame = self.frame_idx
         old = track.points.get(frame)
         if old is not None and not clear_old:
@@ -194,21 +222,44 @@ class OnnxTracker:
             low = fill_holes(low, self.settings["fill_hole_area"])
         return HostOutput(low, head.obj_ptr, float(head.scores[0, 0]))
 
-    def _prompt(self, track: HostTrack, frame: int, prev: np.ndarray | None, is_init: bool) -> HostOutput:
+    def _embed(self, track: HostTrack, frame: int, is_init: bool) -> np.ndarray:
+        """The features a prompt is decoded against: without memory on a first prompt, else conditioned."""
         assert self._feats is not None
-        embed = self._feats["prompt_embed"] if is_init else self._conditioned(track, frame)
+        return self._feats["prompt_embed"] if is_init else self._conditioned(track, frame)
+
+    def _prompt(self, track: HostTrack, frame: int, prev: np.ndarray | None, is_init: bool) -> HostOutput:
+        embed = self._embed(track, frame, is_init)
         coords, labels = track.points[frame]
         mask_in = None if prev is None else np.clip(prev, -self.settings["mask_input_clamp"],
                                                     self.settings["mask_input_clamp"])
         head = self._heads(embed, coords, labels, mask_in, self._multimask(is_init, labels.shape[1]))
         return self._output(head)
 
+    def _mask_as_output(self, m: np.ndarray) -> HostOutput:
+        """A (1, 1, S, S) binary mask taken as the output (:meth:`samstream.model.sam2.SAM2Model.mask_as_output`):
+        its logits at +-10 shrunk to the low-res size; the object pointer decoded from the raw features with
+        the mask (through the model's stride-4 convolution) as the decoder's mask input; present if any
+        pixel is set."""
+        assert self._feats is not None
+        manifest, side = self.graphs.manifest, self.graphs.image_size // 4
+        low = resize_bilinear(m * FLOAT(MASK_SCALE) + FLOAT(MASK_BIAS), (side, side), antialias=True)
+        kernel = np.asarray(manifest.constant("mask_downsample_weight"), FLOAT).reshape(4, 4)
+        bias = FLOAT(manifest.constant("mask_downsample_bias")[0])
+        down = np.einsum("iajb,ab->ij", m[0, 0].reshape(side, 4, side, 4), kernel) + bias  # the 4x4 stride-4 conv
+        head = self._heads(self._feats["image_embed"], *_no_click(), down[None, None].astype(FLOAT), False)
+        ptr, present = head.obj_ptr, FLOAT(m.any())
+        if self.settings["pred_obj_scores"]:
+            if self.graphs.config.memory.fixed_no_obj_ptr:
+                ptr = present * ptr
+            ptr = ptr + (1 - present) * np.asarray(manifest.constant("no_obj_ptr"), FLOAT)[None]
+        if self.settings["fill_hole_area"] > 0:
+            low = fill_holes(low, self.settings["fill_hole_area"])
+        return HostOutput(low, ptr.astype(FLOAT), float(MASK_SCALE * present + MASK_BIAS))
+
     def _track(self, track: HostTrack) -> HostOutput:
         """An object's output on the current frame, from its memory; its own memory encoded."""
-        assert self._feats is not None
         embed = self._conditioned(track, self.frame_idx)
-        head = self._heads(embed, np.zeros((1, 1, 2), FLOAT), np.full((1, 1), -1, np.int32), None,
-                           self._multimask(False, 0))
+        head = self._heads(embed, *_no_click(), None, self._multimask(False, 0))
         out = self._output(head)
         out.memory = self._memory(head.best, head.scores, binarize=False)  # from the mask before hole filling
         return out
@@ -262,3 +313,8 @@ class OnnxTracker:
                 logits[i] = resize_bilinear(out.low_res_logits[0, 0], (h, w))
                 scores[i] = out.object_score
         return OnnxFrameResult(self.frame_idx, self.obj_ids, logits, scores)
+
+
+def _no_click() -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (1, 1, 2) and label (1, 1) of "no click": one padding point."""
+    return np.zeros((1, 1, 2), FLOAT), np.full((1, 1), -1, np.int32)

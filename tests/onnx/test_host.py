@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samstream.errors import CheckpointError, InvalidInputError, PromptError
+from samstream.errors import CheckpointError, InvalidInputError, PromptError, UnknownObjectError
 from samstream.image.postprocess import fill_holes as torch_fill_holes
 from samstream.image.predictor import ImagePredictor
 from samstream.onnx import OnnxImagePredictor, OnnxTracker
@@ -33,6 +33,16 @@ def _agree(ref: np.ndarray, ours: np.ndarray) -> None:
     assert not (differ & (np.abs(ref) > 1e-3)).any()
 
 
+def _same_result(a, b) -> float:
+    """A StreamTracker and an OnnxTracker result agree (binary masks, object-score signs); returns the
+    relative logit difference."""
+    assert a.obj_ids == b.obj_ids and a.frame_idx == b.frame_idx
+    logits = a.logits.numpy()
+    _agree(logits, b.logits)
+    assert np.array_equal(np.sign(a.object_scores.numpy()), np.sign(b.object_scores))
+    return rel_diff(logits, b.logits)
+
+
 def test_tracker_matches_stream_tracker(onnx_model, graphs, single_threads) -> None:
     """30 frames, object 1 clicked on frame 0 and corrected on frame 20, object 2 boxed on frame 10."""
     ref, ours = StreamTracker(onnx_model), OnnxTracker(graphs)
@@ -40,14 +50,9 @@ def test_tracker_matches_stream_tracker(onnx_model, graphs, single_threads) -> N
 
     def check(a, b) -> None:
         nonlocal worst, compared, foreground
-        assert a.obj_ids == b.obj_ids and a.frame_idx == b.frame_idx
-        logits = a.logits.numpy()
-        _agree(logits, b.logits)
-        scores = a.object_scores.numpy()
-        assert np.array_equal(np.sign(scores), np.sign(b.object_scores))
-        worst = max(worst, rel_diff(logits, b.logits))
+        worst = max(worst, _same_result(a, b))
         compared += len(a.obj_ids)
-        foreground += int((logits > 0).sum())
+        foreground += int((a.logits > 0).sum())
 
     for t, frame in enumerate(moving_discs(30)):
         check(ref.step(frame), ours.step(frame))
@@ -61,6 +66,54 @@ def test_tracker_matches_stream_tracker(onnx_model, graphs, single_threads) -> N
     assert compared == 1 + 10 + 1 + 2 * 9 + 2 + 2 * 10 + 2 - 1  # objects' results seen (frame 0: none yet)
     assert worst < 1e-2 and foreground > 0
     print(f"tracker: worst relative logit difference {worst:.2e} over {compared} object-frames")
+
+
+def test_add_mask_matches_stream_tracker(onnx_model, graphs, single_threads) -> None:
+    """Mask prompts at the frame size (96 x 120, resized to the 128 input): a new object's disc as bools
+    on frame 0, a second object's square as 0 / 1 integers and a third's empty mask on frame 3, a
+    correction of the first (a tracked frame) on frame 5, clicks on top of a mask on frame 3."""
+    ref, ours = StreamTracker(onnx_model), OnnxTracker(graphs)
+    yy, xx = np.mgrid[:96, :120]
+    worst, scores = 0.0, []
+    for t, frame in enumerate(moving_discs(9)):
+        steps = [(ref.step, ours.step, (frame,))]
+        if t == 0:
+            steps.append((ref.add_mask, ours.add_mask, (1, (xx - 20) ** 2 + (yy - 30) ** 2 <= 144)))
+        if t == 3:
+            square = ((abs(xx - 87) <= 9) & (abs(yy - 61) <= 9)).astype(np.uint8)
+            steps += [(ref.add_mask, ours.add_mask, (2, square)),
+                      (ref.add_mask, ours.add_mask, (3, np.zeros((96, 120), bool))),
+                      (ref.add_points, ours.add_points, (2, [[87, 61]], [1], False))]
+        if t == 5:
+            steps.append((ref.add_mask, ours.add_mask, (1, ((xx - 25) ** 2 + (yy - 30) ** 2 <= 100).astype(float))))
+        for ref_verb, our_verb, args in steps:
+            a, b = ref_verb(*args), our_verb(*args)
+            worst = max(worst, _same_result(a, b))
+            scores.append(b.object_scores)
+            if our_verb == ours.add_mask:  # the pointer the later frames attend to
+                track = ours.objects[args[0]]
+                got = track.pending_cond.get(t) or track.pending_non_cond[t]
+                worst = max(worst, rel_diff(ref.tracker.track(args[0]).output_on(t).obj_ptr, got.obj_ptr))
+    present = np.concatenate(scores)
+    assert (present > 0).any() and (present < 0).any()  # present objects and the empty mask's absent one
+    assert worst < 1e-4  # measured 3e-6 (2026-12-03)
+    print(f"add_mask: worst relative logit difference {worst:.2e}")
+
+
+def test_add_mask_bad_input(graphs) -> None:
+    tracker = OnnxTracker(graphs)
+    with pytest.raises(PromptError, match="add_mask: no frame yet"):
+        tracker.add_mask(1, np.ones((96, 120), bool))
+    tracker.step(moving_discs(1)[0])
+    for bad, message in ((np.ones((1, 96, 120), bool), "mask: shape"), (np.full((96, 120), 0.5), "mask: values"),
+                         (np.full((96, 120), "1"), "mask: values"), (np.zeros((0, 5)), "mask: shape")):
+        with pytest.raises(PromptError, match=message):
+            tracker.add_mask(1, bad)
+    with pytest.raises(PromptError, match="obj_id"):
+        tracker.add_mask("one", np.ones((96, 120), bool))
+    assert tracker.obj_ids == []  # nothing half-added
+    with pytest.raises(UnknownObjectError, match="obj_id: unknown object 7"):
+        tracker.remove_object(7)
 
 
 @pytest.mark.parametrize("multimask", [True, False])
