@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,8 @@ from samstream.onnx.arrays import fill_holes, resize_bilinear, to_bfloat16_value
 from samstream.onnx.runtime import OnnxGraphs
 from samstream.video.stream import StreamTracker
 from tests.onnx.conftest import moving_discs, rel_diff
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +182,59 @@ def test_bad_inputs_are_samstream_errors(onnx_export, graphs, tmp_path) -> None:
         predictor.predict(points=[[1, 1]], labels=[1])
 
 
-def test_host_runs_without_torch() -> None:
-    code = ("import sys, samstream.onnx.tracker, samstream.onnx.image; "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+# run in a fresh interpreter where torch cannot be imported (as where it is not installed): the
+# predictor and the tracker on an export, their outputs saved for the test to compare
+WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # from now on `import torch` (and of any torch.*) raises ImportError
+try:
+    import torch
+except ImportError:
+    pass
+else:
+    sys.exit("the torch blocker does not work")
+import numpy as np
+from samstream.onnx import OnnxImagePredictor, OnnxTracker
+
+export, clip_file, out_file = sys.argv[1:4]
+clip = np.load(clip_file)
+predictor = OnnxImagePredictor(export, threads=1)
+predictor.set_image(clip[0])
+image = predictor.predict(points=[[20, 30]], labels=[1], return_logits=True)
+tracker = OnnxTracker(export, threads=1)
+logits = []
+for t, frame in enumerate(clip):
+    result = tracker.step(frame)
+    if t == 0:
+        result = tracker.add_points(1, [[20, 30]], [1])
+    if t == 2:
+        result = tracker.add_mask(2, clip[t, :, :, 1] > 150)
+    logits.append(result.logits)
+np.savez(out_file, image=image.masks, scores=image.scores, tracked=np.concatenate(logits))
+"""
+
+
+def test_host_runs_without_torch(onnx_export, graphs, tmp_path) -> None:
+    """The host's outputs where torch cannot be imported equal those of the same host here."""
+    clip = np.stack(moving_discs(4))
+    np.save(tmp_path / "clip.npy", clip)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(onnx_export[0]), str(tmp_path / "clip.npy"),
+                          str(tmp_path / "out.npz")], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = np.load(tmp_path / "out.npz")
+    predictor = OnnxImagePredictor(graphs)
+    predictor.set_image(clip[0])
+    image = predictor.predict(points=[[20, 30]], labels=[1], return_logits=True)
+    tracker, logits = OnnxTracker(graphs), []
+    for t, frame in enumerate(clip):
+        result = tracker.step(frame)
+        if t == 0:
+            result = tracker.add_points(1, [[20, 30]], [1])
+        if t == 2:
+            result = tracker.add_mask(2, frame[:, :, 1] > 150)
+        logits.append(result.logits)
+    assert np.allclose(got["image"], image.masks, atol=1e-5) and np.allclose(got["scores"], image.scores, atol=1e-6)
+    tracked = np.concatenate(logits)
+    assert tracked.shape == (1 + 1 + 2 + 2, 96, 120) and (tracked > 0).any()
+    assert np.allclose(got["tracked"], tracked, atol=1e-5)
