@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
                    help="all graphs (default) or only the image encoder and decoder")
     q.add_argument("--opset", type=positive_int, default=18, help="ONNX opset, 18 to 23 (default: 18)")
     q.add_argument("--fp16", action="store_true", help="store weights and activations as float16")
+    q.add_argument("--int8", action="store_true",
+                   help="quantise the image encoder's matrix products to int8 (dynamic quantisation; not with --fp16)")
     q.add_argument("--image-size", type=positive_int, default=None, metavar="N",
                    help="input size (a multiple of 32; default: the model's)")
     q.add_argument("--force", action="store_true", help="overwrite graphs already in --out")
@@ -40,9 +42,10 @@ def run_export_onnx(args: argparse.Namespace) -> int:
         args.model, args.device = args.name, "cpu"
         model, _ = load_model(args)
     manifest = export_onnx(model, args.out, parts=args.parts, opset=args.opset, fp16=args.fp16,
-                           overwrite=args.force, progress=report.note)
+                           int8=args.int8, overwrite=args.force, progress=report.note)
     sizes = ", ".join(sorted(manifest.files))
     report.summary(f"{manifest.variant} at {manifest.image_size} -> {args.out} ({sizes}, manifest.json)",
                    {"out": str(args.out), "variant": manifest.variant, "image_size": manifest.image_size,
-                    "files": manifest.files, "opset": manifest.opset, "fp16": manifest.fp16})
+                    "files": manifest.files, "opset": manifest.opset, "fp16": manifest.fp16,
+                    "int8": manifest.int8})
     return 0

@@ -27,6 +27,7 @@ from samstream.model.runtime import RuntimeOptions
 from samstream.model.sam2 import SAM2Model
 from samstream.onnx import graphs
 from samstream.onnx.manifest import GRAPH_FILES, MANIFEST_NAME, Manifest, file_sha256, tracking_settings
+from samstream.onnx.precision import quantize_image_encoder, to_float16
 from samstream.registry import variant_for_config
 
 DEFAULT_OPSET = 18  # the first opset with Resize antialiasing and the dynamo exporter's default
@@ -35,13 +36,17 @@ PARTS = ("all", "image")
 
 def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = "all", opset: int = DEFAULT_OPSET,
                 fp16: bool = False, variant: str | None = None, overwrite: bool = False,
-                progress: Callable[[str], None] | None = None) -> Manifest:
+                progress: Callable[[str], None] | None = None, int8: bool = False) -> Manifest:
     """Write the graphs of ``model`` and ``manifest.json`` to ``out_dir``; returns the manifest.
 
     ``parts``: "all" (image encoder, decoder, memory encoder, memory attention) or "image" (the
     first two: what image segmentation needs). ``fp16`` stores weights and activations in float16
-    (inputs and outputs stay float32). Existing graph files are an error unless ``overwrite``.
+    (inputs and outputs stay float32). ``int8`` quantises the image encoder's matrix products to
+    int8 (dynamic quantisation; the other graphs stay float32). Existing graph files are an error
+    unless ``overwrite``.
     """
+    if fp16 and int8:
+        raise InvalidInputError("int8: quantises a float32 image encoder; choose fp16 or int8, not both")
     if parts not in PARTS:
         raise InvalidInputError(f"parts: expected one of {', '.join(PARTS)}, got {parts!r}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not 18 <= opset <= 23:
@@ -71,6 +76,11 @@ def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = 
         tracking=tracking_settings(cfg), config=config_to_dict(cfg), constants=host_constants(prepared),
     )
     manifest.write(out / MANIFEST_NAME)
+    if int8:
+        start = time.perf_counter()
+        manifest = quantize_image_encoder(out)
+        if progress is not None:
+            progress(f"image_encoder: int8 in {time.perf_counter() - start:.1f} s")
     return manifest
 
 
@@ -154,8 +164,6 @@ def _export_one(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], 
             opset_version=opset, optimize=True, verbose=False,
         )
         if fp16:
-            from samstream.onnx.precision import to_float16
-
             to_float16(program.model_proto, tmp)
         else:
             program.save(str(tmp))

@@ -19,3 +19,6 @@ def test_export_onnx_usage_errors(tmp_path, capsys) -> None:
     assert "invalid choice" in capsys.readouterr().err
     assert main(["export", "onnx", "samstream-nano", "--out", str(tmp_path), "--opset", "12"]) == 2
     assert "opset" in capsys.readouterr().err
+    assert main(["export", "onnx", "samstream-nano", "--out", str(tmp_path), "--fp16", "--int8", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "int8" in err and "fp16" in err and not any(tmp_path.iterdir())
