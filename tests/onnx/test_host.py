@@ -182,11 +182,13 @@ def test_bad_inputs_are_samstream_errors(onnx_export, graphs, tmp_path) -> None:
         predictor.predict(points=[[1, 1]], labels=[1])
 
 
-# run in a fresh interpreter where torch cannot be imported (as where it is not installed): the
-# predictor and the tracker on an export, their outputs saved for the test to compare
+# run in a fresh interpreter where torch and samstream's other core dependencies but numpy and
+# Pillow cannot be imported (as where they are not installed): the predictor and the tracker on an
+# export, their outputs saved for the test to compare
 WITHOUT_TORCH = """
 import sys
-sys.modules["torch"] = None  # from now on `import torch` (and of any torch.*) raises ImportError
+for name in ("torch", "torchvision", "av", "tqdm"):
+    sys.modules[name] = None  # from now on `import torch` (and of any torch.*) raises ImportError
 try:
     import torch
 except ImportError:
