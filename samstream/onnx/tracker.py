@@ -4,12 +4,13 @@
 >>> for rgb in frames:
 ...     result = tracker.step(rgb)                         # every known object's mask on this frame
 ...     if new_object:
-...         result = tracker.add_points(obj_id=3, points=[[x, y]], labels=[1])
+...         result = tracker.add_points(obj_id=3, points=[[x, y]], labels=[1])   # or add_box, add_mask
 
 The graphs compute; the host keeps the memory and decides, with samstream's own memory plan
 (:func:`samstream.video.memory_bank.plan_memory`), which memories each object attends to. What the
 host applies after the graphs (the mask choice, hole filling, bfloat16 storage of memories, the
-upsampling to the frame size) follows the manifest's ``tracking`` settings. Per-object state is a
+upsampling to the frame size, a mask prompt taken as the output) follows the manifest's ``tracking``
+settings, with the few parameters those steps need from its ``constants``. Per-object state is a
 :class:`HostTrack`, which offers ``plan_memory`` what it reads: ``cond`` and ``non_cond``, dicts from
 frame index to outputs.
 """
@@ -142,9 +143,8 @@ class OnnxTracker:
         the model input). It replaces the frame's clicks, as :meth:`samstream.StreamTracker.add_mask`."""
         obj_id = self._check_prompt(obj_id, "add_mask")
         m = binary_mask(mask, self.graphs.image_size)  # (1, 1, S, S)
-        track = self.objects.setdefault(obj_id, HostTrack(obj_id))
+        track = self.objects.get(obj_id, HostTrack(obj_id))  # a new object is kept once its output is made
         frame = self.frame_idx
-        track.points.pop(frame, None)
         is_cond = frame not in track.tracked
         if self.settings["use_mask_input_as_output_without_sam"]:
             out = self._mask_as_output(m)
@@ -153,6 +153,8 @@ class OnnxTracker:
             mask_in = resize_bilinear(m, (side, side), antialias=True)
             head = self._heads(self._embed(track, frame, is_cond), *_no_click(), mask_in, self._multimask(is_cond, 0))
             out = self._output(head)
+        self.objects.setdefault(obj_id, track)
+        track.points.pop(frame, None)
         (track.pending_cond if is_cond else track.pending_non_cond)[frame] = out
         return self.result(prefer_cond=is_cond)
 

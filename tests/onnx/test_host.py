@@ -125,7 +125,7 @@ def test_add_mask_matches_stream_tracker(onnx_model, onnx_export, graphs, single
     print(f"add_mask (as output: {as_output}): worst relative difference of logits and pointers {worst:.2e}")
 
 
-def test_add_mask_bad_input(graphs) -> None:
+def test_add_mask_bad_input(graphs, onnx_export, tmp_path) -> None:
     tracker = OnnxTracker(graphs)
     with pytest.raises(PromptError, match="add_mask: no frame yet"):
         tracker.add_mask(1, np.ones((96, 120), bool))
@@ -139,6 +139,17 @@ def test_add_mask_bad_input(graphs) -> None:
     assert tracker.obj_ids == []  # nothing half-added
     with pytest.raises(UnknownObjectError, match="obj_id: unknown object 7"):
         tracker.remove_object(7)
+    folder = tmp_path / "older"  # an export made before the manifest carried the host's constants
+    shutil.copytree(onnx_export[0], folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["constants"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    older = OnnxTracker(folder)
+    older.step(moving_discs(1)[0])
+    older.add_points(1, [[20, 30]], [1])  # everything else still runs
+    with pytest.raises(CheckpointError, match="export the model again"):
+        older.add_mask(2, np.ones((96, 120), bool))
+    assert older.obj_ids == [1]
 
 
 @pytest.mark.parametrize("multimask", [True, False])
