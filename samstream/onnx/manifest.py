@@ -84,7 +84,7 @@ class Manifest:
     tracking: dict[str, Any]
     config: dict[str, Any]
     format_version: int = FORMAT_VERSION
-    int8: bool = False  # the image encoder's matrix products dynamically quantised to int8
+    int8: bool = False  # the image encoder's matrix products dynamically quantised to 8 bits
     producer: str = field(default="samstream")
     # parameters of the steps the host computes itself, flattened (empty in exports made before them):
     # "mask_downsample_weight" (16: the 4x4 kernel of the mask prompt's stride-4 convolution),
