@@ -24,7 +24,7 @@ def test_other_layouts_export(name, size, tmp_path) -> None:
 @pytest.mark.slow
 def test_nano_and_released_size_tracker(tmp_path) -> None:
     """samstream-nano at its 128 input and the tiny layout at the released 1024: the onnxruntime
-    tracker against StreamTracker over a short clip."""
+    tracker against StreamTracker over a short clip (a click on frame 0, a mask prompt on frame 2)."""
     import samstream
     from samstream.onnx.export import export_onnx
 
@@ -36,6 +36,9 @@ def test_nano_and_released_size_tracker(tmp_path) -> None:
             a, b = ref.step(frame), ours.step(frame)
             if t == 0:
                 a, b = ref.add_points(1, [[20, 30]], [1]), ours.add_points(1, [[20, 30]], [1])
+            if t == 2:
+                disc = frame[:, :, 1] > 150  # the green disc
+                a, b = ref.add_mask(2, disc), ours.add_mask(2, disc)
             differ = (a.logits.numpy() > 0) != (b.logits > 0)
             assert not (differ & (np.abs(a.logits.numpy()) > 1e-3)).any()
             assert np.array_equal(np.sign(a.object_scores.numpy()), np.sign(b.object_scores))
