@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,6 +33,14 @@ class MLP(nn.Module):
             if i < last:
                 x = F.relu(x)
         return torch.sigmoid(x) if self.sigmoid_output else x
+
+
+def float32_compute(x: Tensor) -> contextlib.AbstractContextManager:
+    """A region that computes in float32 even inside an autocast region of ``x``'s device (nothing to do
+    outside one, so traced and exported graphs carry no autocast node). Feed it float32 inputs."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return contextlib.nullcontext()
+    return torch.autocast(x.device.type, enabled=False)
 
 
 class LayerNorm2d(nn.Module):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from samstream.config import DecoderConfig
 from samstream.model.kernels import KernelUser, upscale_masks
-from samstream.model.layers import MLP, LayerNorm2d
+from samstream.model.layers import MLP, LayerNorm2d, float32_compute
 from samstream.model.transformer import TwoWayTransformer
 
 
@@ -140,11 +140,16 @@ class MaskDecoder(KernelUser):
             up = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), high_res)  # (B, C/8, 4h, 4w)
             b, c8, uh, uw = up.shape
             masks = (hyper @ up.reshape(b, c8, uh * uw)).reshape(b, -1, uh, uw)
-        iou = self.iou_prediction_head(iou_out)
-        if self.cfg.pred_obj_scores:
-            obj = self.pred_obj_score_head(hs[:, 0])
-        else:
-            obj = iou.new_full((iou.shape[0], 1), 10.0)
+        # The IoU and object-score heads decide (which candidate is best, whether the object is present),
+        # so they run in float32 under bfloat16 autocast too: bfloat16 keeps 8 bits, so predicted IoUs
+        # 0.004 apart near 0.5 came out equal and the first candidate won the tie, sending the track
+        # down another mask. Two small MLPs on one token per prompt: no measurable cost.
+        with float32_compute(hs):
+            iou = self.iou_prediction_head(iou_out.float())
+            if self.cfg.pred_obj_scores:
+                obj = self.pred_obj_score_head(hs[:, 0].float())
+            else:
+                obj = iou.new_full((iou.shape[0], 1), 10.0)
         return masks, iou, mask_tokens, obj
 
     def forward(

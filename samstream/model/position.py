@@ -45,8 +45,9 @@ class SinePositionEncoding(nn.Module):
     @torch.no_grad()
     def grid(self, height: int, width: int, device: torch.device) -> Tensor:
         """(C, H, W) encoding of an H x W grid."""
+        compiling = torch.compiler.is_compiling()  # built in the graph: a cache would be guarded on and recompile
         key = (height, width, str(device))
-        cached = self._cache.get(key)
+        cached = None if compiling else self._cache.get(key)
         if cached is not None:
             return cached
         eps = 1e-6
@@ -62,7 +63,8 @@ class SinePositionEncoding(nn.Module):
             dim=-1,
         )  # (H, W, C)
         pos = pos.permute(2, 0, 1).contiguous()
-        self._cache[key] = pos
+        if not compiling:
+            self._cache[key] = pos
         return pos
 
     def forward(self, x: Tensor) -> Tensor:

@@ -113,9 +113,28 @@ def rotate_keys(k: Tensor, rotations: Tensor, num_exclude: int = 0, inplace: boo
         pairs = head.unflatten(-2, (n_rot // rotations.shape[0], rotations.shape[0])).unflatten(-1, (-1, 2))
         torch.view_as_complex(pairs).mul_(rotations)  # (..., frames, L, hd/2) complex, a view of k
         return k
+    if torch.compiler.is_compiling():
+        return rotate(k, key_rotations(rotations, n, n_rot))
     if num_exclude == 0:
         return rotate(k, rotations)
     return torch.cat([rotate(k[..., :n_rot, :], rotations), k[..., n_rot:, :]], dim=-2)
+
+
+def key_rotations(rotations: Tensor, num_keys: int, num_rotated: int) -> Tensor:
+    """The rotation of each of ``num_keys`` keys: the grid's table repeated over the first
+    ``num_rotated`` (a multiple of its length), the identity (exactly 1 + 0i, or cos 1 and sin 0)
+    for the rest. One table as long as the keys, without slicing them: the form a compiled graph
+    keeps for any number of memory frames and pointers (slices and reshapes of slices are guarded
+    on whether they cover the whole tensor, which recompiled it as pointers came and went)."""
+    length = rotations.shape[0]
+    if rotations.is_complex():
+        identity = torch.ones_like(rotations[:1])
+    else:
+        identity = torch.stack([torch.ones_like(rotations[:1, :, 0]), torch.zeros_like(rotations[:1, :, 1])], dim=-1)
+    table = torch.cat([rotations, identity])  # (L + 1, hd/2[, 2]): row L is the identity
+    position = torch.arange(num_keys, device=rotations.device)
+    index = torch.where(position < num_rotated, position % length, length)
+    return table[index]  # (num_keys, hd/2[, 2])
 
 
 class AxialRope:
@@ -140,10 +159,12 @@ class AxialRope:
 
     def table(self, height: int, width: int, device: torch.device) -> Tensor:
         """(height*width, head_dim/2) complex or (height*width, head_dim/2, 2) real rotations on ``device``."""
+        make = axial_cos_sin if self.real else axial_rotations
+        if torch.compiler.is_compiling():  # built in the graph: a cache would be guarded on and recompile
+            return make(self.head_dim, height, width, self.theta).to(device)
         key = (height, width, str(device))
         cached = self._cache.get(key)
         if cached is None:
-            make = axial_cos_sin if self.real else axial_rotations
             cached = make(self.head_dim, height, width, self.theta).to(device)
             self._cache[key] = cached
         return cached

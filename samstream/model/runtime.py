@@ -123,11 +123,16 @@ class Runtime:
         """The memory attention on (L, 1 or B, C) frame tokens and (M, B, mem_dim) memories -> (L, B, C)."""
         batch = memory.shape[1]
         rows = self.padded_batch(batch)
-        if rows == batch:
-            return self._memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)
         per_object = curr.shape[1] == batch and batch > 1
         if per_object:
             curr, curr_pos = pad_rows(curr, rows, 1), pad_rows(curr_pos, rows, 1)
+        if self.options.compiled:
+            # the frame's token grid is fixed by the image size: static, so that the rotary tables
+            # (square grids, sized with integer square roots) are built at trace time
+            torch._dynamo.mark_static(curr, 0)
+            torch._dynamo.mark_static(curr_pos, 0)
+        if rows == batch:
+            return self._memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)
         out = self._memory_attention(curr, curr_pos, pad_rows(memory, rows, 1), pad_rows(memory_pos, rows, 1),
                                      num_ptr_tokens)
         return out[:, :batch]

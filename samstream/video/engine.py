@@ -51,10 +51,10 @@ class Engine:
     def features(self, frame: int) -> ImageFeatures:
         feats = self._features.get(frame)
         if feats is None:
-            image = self.frame_tensor(frame).to(self.device, torch.float32).unsqueeze(0)
             # inference mode here, not only in the tracker's verbs: a session encodes its first frame
             # before any prompt, and the model's inference kernels (in-place, chunked) refuse autograd
             with torch.inference_mode():
+                image = self.frame_tensor(frame).to(self.device, torch.float32).unsqueeze(0)
                 feats = self.model.encode_image(image)
             self._features[frame] = feats
             while len(self._features) > max(1, self.opts.feature_cache_size):

@@ -216,11 +216,13 @@ def normalisation_table(mean: tuple[float, ...], std: tuple[float, ...]) -> Tens
     return ((levels.view(1, 256) - mean_t) / std_t).reshape(-1)  # (768,)
 
 
+@torch.inference_mode()
 def preprocess_frame(rgb: np.ndarray, image_size: int, table: Tensor) -> Tensor:
     """(H, W, 3) uint8 RGB -> (3, S, S) float32 model input on ``table``'s device.
 
     PIL bicubic resize of the uint8 frame, then a per-channel lookup in :func:`normalisation_table`
-    (only uint8 levels travel to the device).
+    (only uint8 levels travel to the device). Always an inference tensor, whichever thread or mode
+    asks: frames are never differentiated, and a compiled image encoder is guarded on the kind.
     """
     resized = Image.fromarray(np.ascontiguousarray(rgb)).resize((image_size, image_size), Image.Resampling.BICUBIC)
     planes = np.asarray(resized).transpose(2, 0, 1).copy()  # (3, S, S) uint8, contiguous and writable

@@ -13,7 +13,7 @@ from samstream.model.kernels import Kernels, apply_kernels, attend_in_blocks
 from samstream.model.memory_attention import MemoryAttention, RopeAttention
 from samstream.model.memory_encoder import MaskDownSampler, MemoryEncoder
 from samstream.model.position import SinePositionEncoding
-from samstream.model.rope import AxialRope, axial_rotations, rotate, rotate_keys
+from samstream.model.rope import AxialRope, axial_cos_sin, axial_rotations, key_rotations, rotate, rotate_keys
 
 SMALL = MemoryConfig(attention_layers=2, attention_ff_dim=64, attention_heads=2)
 # one head and memories narrower than the head, as in released models: the inference rewrites apply
@@ -272,3 +272,15 @@ def test_rotate_keys_in_place_matches_copy() -> None:
     grad_keys = keys.clone().requires_grad_()
     assert torch.equal(rotate_keys(grad_keys, table, 5, inplace=False), expected)
     assert torch.equal(grad_keys.detach(), keys)
+
+
+@pytest.mark.parametrize("num_exclude", [0, 8])
+@pytest.mark.parametrize("real", [False, True])
+def test_key_rotations_equal_the_sliced_form(num_exclude: int, real: bool) -> None:
+    """The compiled form of rotate_keys (one table as long as the keys, identity for pointers) gives
+    exactly the eager form's keys: the identity rotation leaves pointer tokens bit for bit."""
+    table = (axial_cos_sin if real else axial_rotations)(8, 4, 4)  # a 4x4 grid, head width 8
+    keys = torch.randn(2, 1, 3 * 16 + num_exclude, 8)  # three memory frames, then the pointers
+    expected = rotate_keys(keys, table, num_exclude)
+    assert torch.equal(rotate(keys, key_rotations(table, keys.shape[-2], 3 * 16)), expected)
+    assert torch.equal(expected[..., 48:, :], keys[..., 48:, :])
