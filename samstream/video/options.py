@@ -26,6 +26,7 @@ class VideoOptions:
     max_outputs_in_memory: int | None = None  # per object; older tracked outputs spill to disk (long videos)
     spill_dir: str | None = None  # parent folder of the spill files (default: the system's temp folder)
     tracking: TrackingConfig | None = None  # tracking policy of the session (None: the model's cfg.tracking)
+    prefetch_frames: int = 0  # propagation decodes and preprocesses up to this many frames ahead on a thread (0: on demand)
     strict_prompts: bool = True  # reject clicks outside the frame and labels other than 0/1 (False: as the official predictor)
 
     def as_kwargs(self) -> dict[str, Any]:

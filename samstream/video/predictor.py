@@ -195,5 +195,6 @@ class VideoSession:
             order = range(start, max(start - int(max_frames), -1), -1) if start > 0 else range(0)
         else:
             order = range(start, min(start + int(max_frames), n))
-        for frame in order:
-            yield self.tracker.track_frame(frame, reverse)
+        with self.tracker.frames_ahead(order):
+            for frame in order:
+                yield self.tracker.track_frame(frame, reverse)

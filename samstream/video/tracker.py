@@ -14,7 +14,8 @@ video's length, or None for a stream of unknown length.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +30,7 @@ from samstream.model.sam2 import SAM2Model
 from samstream.video.engine import Engine
 from samstream.video.memory_bank import attendable_frames, clear_reach
 from samstream.video.options import VideoOptions
+from samstream.video.prefetch import FramePrefetcher
 from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
 from samstream.video.state import ObjectTrack, PointPrompt, SessionState
 
@@ -210,6 +212,25 @@ class Tracker:
         return min(frames)
 
     # -------------------------------------------------------------- tracking
+    @contextlib.contextmanager
+    def frames_ahead(self, order: Sequence[int]) -> Iterator[None]:
+        """Inside, the frames of ``order`` are read up to ``options.prefetch_frames`` ahead on a
+        background thread (a :class:`FramePrefetcher`), which stops when the block ends, early or by
+        an error. With ``prefetch_frames`` 0 frames are read on demand."""
+        depth = self.options.prefetch_frames
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise InvalidInputError(f"prefetch_frames: expected a non-negative integer, got {depth!r}")
+        if depth == 0 or not order:
+            yield
+            return
+        load = self.engine.frame_tensor
+        with FramePrefetcher(load, order, depth) as ahead:
+            self.engine.frame_tensor = ahead
+            try:
+                yield
+            finally:
+                self.engine.frame_tensor = load
+
     def track_frame(self, frame: int, reverse: bool = False) -> FrameResult:
         """Track every object into ``frame`` (forward: from the frames before it; reverse: after it).
 
