@@ -11,12 +11,17 @@ binarisation, boxes) and the masks kept as packed bits; full-resolution masks ar
 records, and RLEs are computed for all of them at once; pixel counts (stability, areas) are summed a
 row at a time in 16-bit integers. Prompts are handed to the model ``points_per_batch`` at a time
 (memory grows with the group); inside, the mask decoder runs them in small groups whose activations
-stay in the CPU's cache (``samstream.model.mask_decoder``).
+stay in the CPU's cache (``samstream.model.mask_decoder``); on a GPU, set ``points_per_batch`` to
+the whole grid (1024 for 32 x 32) so that one decoder call serves every point. Over many images,
+:meth:`MaskGenerator.generate_all` builds each image's records (full-size masks and RLEs, CPU work)
+on a worker thread while the model runs on the next image.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +40,16 @@ from samstream.io.rle import coco_mask_api
 from samstream.model.sam2 import SAM2Model
 
 _UPSAMPLE_BYTES = 64 << 20  # float32 image-resolution logits held at once
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What the model found in one image: candidates per crop, and the (crop, row) of those kept."""
+
+    found: list[Candidates]
+    owner: np.ndarray  # (N,) int64 crop index of each kept candidate
+    row: np.ndarray  # (N,) int64 its row in that crop's candidates
+    image_hw: tuple[int, int]
 
 
 class MaskGenerator:
@@ -80,6 +95,32 @@ class MaskGenerator:
         floats), ``predicted_iou``, ``point_coords`` ([[x, y]]), ``stability_score`` and
         ``crop_box`` (XYWH floats).
         """
+        return self._records(self._kept(image))
+
+    def generate_all(self, images: Iterable[Any]) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`generate` for each of ``images`` in turn, with the records of one image (full-size
+        masks and their RLE encoding, CPU work) built on a worker thread while the model runs on the
+        next image. Yields exactly what :meth:`generate` returns, image by image; an error of either
+        side is raised here, and the worker stops with the iterator."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="samstream-records") as worker:
+            pending: Future[list[dict[str, Any]]] | None = None
+            try:
+                for image in images:
+                    with torch.inference_mode():
+                        kept = self._kept(image)
+                    if pending is not None:
+                        yield pending.result()
+                    pending = worker.submit(self._records, kept)
+                if pending is not None:
+                    yield pending.result()
+                    pending = None
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
+    # ------------------------------------------------------------------ steps
+    def _kept(self, image: Any) -> _Kept:
+        """The model's part of :meth:`generate`: the candidates of every crop and the ones kept."""
         arr = to_rgb(image, "image")
         h, w = arr.shape[:2]
         boxes, layers = crop_boxes((h, w), self.options.crop_n_layers, self.options.crop_overlap_ratio)
@@ -92,9 +133,13 @@ class MaskGenerator:
         if len(found) > 1 and len(owner) > 0:
             keep = self._crop_nms(found).numpy()
             owner, row = owner[keep], row[keep]
-        return build_records(found, owner, row, (h, w), self.options.output_mode)
+        return _Kept(found, owner, row, (h, w))
 
-    # ------------------------------------------------------------------ steps
+    @torch.inference_mode()
+    def _records(self, kept: _Kept) -> list[dict[str, Any]]:
+        """The records of the kept candidates: full-size masks, encoded per ``output_mode`` (CPU only)."""
+        return build_records(kept.found, kept.owner, kept.row, kept.image_hw, self.options.output_mode)
+
     def _crop_nms(self, found: list[Candidates]) -> Tensor:
         """Across crops: NMS on boxes, preferring masks from smaller crops."""
         boxes = torch.cat([c.boxes for c in found])  # (N, 4) int64, image frame

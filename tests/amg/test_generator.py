@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from samstream.amg import MaskGenerator
+from samstream.amg import generator as generator_module
 from samstream.compat import SAM2AutomaticMaskGenerator
 from samstream.errors import InvalidInputError
 from samstream.io.rle import decode_rle, uncompressed_to_mask
@@ -127,3 +130,63 @@ def test_postprocess_small_regions(tiny_model) -> None:
     masks[1, 2:12, 2:12] = True  # same object without the hole: a duplicate after filling
     out, keep = SAM2AutomaticMaskGenerator.postprocess_small_regions(masks, 3, 0.7)
     assert keep.tolist() == [1] and out.shape == (1, 20, 20) and out[0].sum() == 100
+
+
+def _comparable(record: dict) -> dict:
+    seg = record["segmentation"]
+    return {**record, "segmentation": seg.tobytes() if isinstance(seg, np.ndarray) else seg}
+
+
+def _records_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("samstream-records")]
+
+
+@pytest.mark.parametrize("output_mode", ["binary_mask", "coco_rle"])
+def test_generate_all_equals_generate_with_records_on_a_worker(tiny_model, image, monkeypatch, output_mode) -> None:
+    """Records (masks and their RLE encoding) built on the worker thread while the model runs on the
+    next image: the same records as one generate() per image, in order."""
+    gen = MaskGenerator(tiny_model, output_mode=output_mode, **LOOSE)
+    images = [image, image[::-1].copy(), image[:, ::-1].copy()]
+    sequential = [gen.generate(im) for im in images]
+    built_on: list[str] = []
+    build = generator_module.build_records
+
+    def recorded(*args, **kwargs):
+        built_on.append(threading.current_thread().name)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(generator_module, "build_records", recorded)
+    overlapped = list(gen.generate_all(iter(images)))
+    assert sum(len(r) for r in sequential) > 0
+    assert len(overlapped) == len(sequential)
+    for got, expected in zip(overlapped, sequential):
+        assert [_comparable(r) for r in got] == [_comparable(r) for r in expected]  # every field
+    assert len(built_on) == 3 and all(name.startswith("samstream-records") for name in built_on)
+    assert not _records_threads()
+
+
+def test_generate_all_raises_and_stops_on_a_bad_image(tiny_model, image) -> None:
+    gen = MaskGenerator(tiny_model, **LOOSE)
+    results = gen.generate_all([image, np.zeros((4, 4), dtype=np.float64) - 1, image])
+    with pytest.raises(InvalidInputError, match="image"):
+        list(results)
+    assert not _records_threads()
+
+
+def test_points_per_batch_is_the_decoder_batch(tiny_model, image, monkeypatch) -> None:
+    """Prompts reach the model points_per_batch at a time, and the grouping changes no record."""
+    one_batch = MaskGenerator(tiny_model, **{**LOOSE, "points_per_side": 4}).generate(image)
+    sizes: list[int] = []
+    decode = tiny_model.decode
+
+    def counted(embed, high_res, points, mask, multimask):
+        sizes.append(points[0].shape[0])
+        return decode(embed, high_res, points, mask, multimask)
+
+    monkeypatch.setattr(tiny_model, "decode", counted)
+    batched = MaskGenerator(tiny_model, **{**LOOSE, "points_per_side": 4}, points_per_batch=5).generate(image)
+    assert sizes == [5, 5, 5, 1]
+    assert len(batched) == len(one_batch)
+    for a, b in zip(batched, one_batch):
+        assert np.array_equal(a["segmentation"], b["segmentation"]) and a["bbox"] == b["bbox"]
+        assert a["predicted_iou"] == pytest.approx(b["predicted_iou"], abs=1e-5)
