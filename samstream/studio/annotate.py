@@ -84,6 +84,23 @@ def apply_edit(session: VideoSession, edit: dict[str, Any]) -> FrameResult:
     raise InvalidInputError(f"kind: {edit['kind']!r} cannot be applied")
 
 
+def retrack(session: VideoSession, edit: dict[str, Any]) -> None:
+    """Before replaying ``edit``: track again from its context's start up to its frame (see ``Annotator._replay``).
+
+    Nothing to do when the edit has no context, or when the replay cannot rebuild it: the object has
+    no earlier prompt any more (undone), or tracking already reached the frame.
+    """
+    context, frame, obj_id = edit["payload"].get("context"), edit["frame"], edit["obj_id"]
+    if context is None or obj_id not in session.obj_ids or session.tracker.track(obj_id).reached(frame) is not None:
+        return
+    start, reverse = int(context["start"]), bool(context["reverse"])
+    try:
+        for _ in session.propagate(start, abs(frame - start) + 1, reverse=reverse):
+            pass
+    except (PromptError, InvalidInputError):
+        return  # nothing to track from any more: the edit is replayed as a first prompt
+
+
 def frame_masks(result: FrameResult) -> dict[str, Any]:
     """A frame's masks as COCO RLEs and object scores, keyed by object id (strings, as JSON has)."""
     rles = encode_rles(result.masks.numpy())
@@ -130,12 +147,35 @@ class Annotator:
         return session
 
     def _replay(self, session: VideoSession, video_id: int) -> dict[tuple[int, int], FrameResult]:
-        """Re-run the prompts in force, in the order they were made; returns the last result per (obj, frame)."""
+        """Re-run the prompts in force, in the order they were made; returns the last result per (obj, frame).
+
+        A prompt first made on a frame that tracking had reached (a correction after propagating)
+        was decided against that tracking: its memory and the frame's tracked mask. Such an edit
+        carries the propagation that reached it (``context``), and the replay tracks again from that
+        start to the frame before applying it, so undo, redo and a rebuilt session give the same
+        masks as the original click, at the cost of re-tracking those frames.
+        """
         results = {}
         for key, edits in net_prompts(self.store.active_edits(video_id)).items():
             for edit in edits:
+                retrack(session, edit)
                 results[key] = apply_edit(session, edit)
         return results
+
+    def tracking_context(self, session: VideoSession, video_id: int, obj_id: int, frame: int) -> dict[str, Any] | None:
+        """The propagation whose tracking a prompt on ``frame`` will be decided against, if any."""
+        if obj_id not in session.obj_ids:
+            return None
+        reverse = session.tracker.track(obj_id).reached(frame)
+        last = self.store.latest_propagation(video_id)
+        if reverse is None or last is None:
+            return None
+        start = int(last["start"])
+        if not reverse and last["direction"] in ("forward", "both") and start <= frame:
+            return {"start": start, "reverse": False}
+        if reverse and last["direction"] in ("backward", "both") and start >= frame:
+            return {"start": start, "reverse": True}
+        return None  # reached by an earlier propagation: not kept, the replay decides it without tracking
 
     def drop(self, video_id: int) -> None:
         session = self._sessions.pop(video_id, None)
@@ -176,11 +216,15 @@ class Annotator:
         edit = {"obj_id": obj_id, "frame": frame, "kind": kind, "payload": payload}
 
         def run(session: VideoSession) -> dict[str, Any]:
+            context = self.tracking_context(session, video_id, obj_id, frame)
+            if context is not None:
+                edit["payload"] = {**payload, "context": context}
             t0 = time.perf_counter()
             result = apply_edit(session, edit)
             model_ms = (time.perf_counter() - t0) * 1000  # the library's own time, for overhead figures
             out = frame_masks(result)
-            version = self.store.add_edit(video_id, obj_id, frame, kind, payload, out["masks"][str(obj_id)], expect)
+            version = self.store.add_edit(video_id, obj_id, frame, kind, edit["payload"], out["masks"][str(obj_id)],
+                                          expect)
             return {"version": version, "frame": frame, "obj_id": obj_id, "tick": self.worker.tick,
                     "model_ms": round(model_ms, 3), **out}
 

@@ -93,6 +93,37 @@ def test_clicks_propagation_undo_redo_equal_the_library(studio, media, nano):
     assert studio.get("/api/effort").json()["totals"]["clicks"] == 2
 
 
+def test_undo_and_redo_of_a_correction_after_propagating_give_the_original_masks(studio, media, nano):
+    c = clip()
+    studio.post("/api/videos/1/objects", json={})
+    point = centre_click(c.masks[0, 0])
+    click(studio, point=point)
+    studio.post("/api/videos/1/propagate", json={})
+    assert wait_propagation(studio, 1)["status"] == "done"
+    fix = [float(p) for p in centre_click(c.masks[5, 0])]
+    corrected = click(studio, frame=5, point=fix, label=0).json()  # decided against the tracked frame 5
+    first = decode_rle(corrected["masks"]["1"])
+    with samstream.VideoPredictor(nano).open(media["frames"]) as session:
+        session.add_points(0, 1, [point], [1])
+        for _ in session.propagate():
+            pass
+        want = session.add_points(5, 1, [fix], [0]).masks[0].numpy()
+        with samstream.VideoPredictor(nano).open(media["frames"]) as fresh:  # the same click without tracking
+            fresh.add_points(0, 1, [point], [1])
+            untracked = fresh.add_points(5, 1, [fix], [0]).masks[0].numpy()
+    assert np.array_equal(first, want)
+    assert not np.array_equal(want, untracked)  # the case matters: tracking changes the correction's result
+
+    assert studio.post("/api/videos/1/undo", json={}).json()["changed"]
+    redone = studio.post("/api/videos/1/redo", json={}).json()
+    assert redone["frame"] == 5 and np.array_equal(decode_rle(redone["masks"]["1"]), first)
+    assert np.array_equal(stored_masks(studio, 1)[(1, 5)], first)
+    studio.app_state.studio.annotator.drop(1)  # an evicted session is rebuilt from the store the same way
+    studio.post("/api/videos/1/undo", json={})
+    again = studio.post("/api/videos/1/redo", json={}).json()
+    assert np.array_equal(decode_rle(again["masks"]["1"]), first)
+
+
 def test_backward_range_and_cancel(studio):
     studio.post("/api/videos/1/objects", json={})
     click(studio, frame=5, point=centre_click(clip().masks[5, 0]))
