@@ -207,6 +207,10 @@ def amg_rates(name: str, ckpt: Path, sizes: Sizes, device: torch.device, image: 
     ref_model = build_sam2(CONFIGS[name], str(ckpt), device=str(device),
                            hydra_overrides_extra=[f"++model.image_size={sizes.image_size}"])
     ref = SAM2AutomaticMaskGenerator(ref_model, points_per_side=sizes.amg_points, points_per_batch=256)
+    # the reference's image predictor has its feature-map sizes written for a 1024 input; at the smoke
+    # size they must follow the input (strides 4, 8, 16) or its decoder sees mis-shaped features
+    s = sizes.image_size
+    ref.predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     for side, fn in (("samstream bf16", ours.generate), ("reference bf16", ref.generate)):
         with torch.inference_mode(), (autocast if side.startswith("reference") else contextlib.nullcontext()):
