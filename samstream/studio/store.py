@@ -434,15 +434,12 @@ class Store:
         """One final frame of a run: (masklet id, score, RLE) of each masklet visible on it, and the progress."""
         with self.transaction() as db:
             for masklet, score, rle in items:
-                db.execute("INSERT INTO masklet_proposals (video_id, run_id, masklet, first_frame, last_frame, "
-                           "num_frames, score, created) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (run_id, masklet) "
-                           "DO UPDATE SET last_frame=excluded.last_frame",
-                           (video_id, run_id, masklet, frame, frame, score, self.clock()))
-                pid = db.execute("SELECT id FROM masklet_proposals WHERE run_id=? AND masklet=?",
-                                 (run_id, masklet)).fetchone()[0]
+                pid = db.execute("INSERT INTO masklet_proposals (video_id, run_id, masklet, first_frame, last_frame, "
+                                 "num_frames, score, created) VALUES (?,?,?,?,?,1,?,?) ON CONFLICT (run_id, masklet) "
+                                 "DO UPDATE SET last_frame=excluded.last_frame, num_frames=num_frames+1 RETURNING id",
+                                 (video_id, run_id, masklet, frame, frame, score, self.clock())).fetchone()[0]
                 db.execute("INSERT INTO masklet_proposal_masks (proposal_id, frame, rle) VALUES (?,?,?)",
                            (pid, frame, json.dumps(rle)))
-                db.execute("UPDATE masklet_proposals SET num_frames=num_frames+1 WHERE id=?", (pid,))
             db.execute("UPDATE auto_runs SET frames_done=? WHERE id=?", (frames_done, run_id))
 
     def finish_auto_run(self, run_id: int, status: str) -> None:
