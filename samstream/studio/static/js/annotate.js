@@ -201,9 +201,11 @@ export class AnnotationView {
       li.append(label, ok, no);
       list.appendChild(li);
     }
+    if (this.autoRun && this.autoRun.status !== "running") this.setAutoRun(this.autoRun);
   }
 
   setAutoRun(run) {
+    this.autoRun = run;          // kept so the masklet count follows accepts and dismissals
     const running = !!run && run.status === "running";
     $("auto-run").disabled = running;
     $("auto-cancel").disabled = !running;
