@@ -9,8 +9,9 @@ CPU (see :mod:`samstream.model.memory_attention`).
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,7 @@ class Engine:
     ) -> None:
         self.model = model
         self.opts = options
-        self.frame_tensor = frame_tensor  # frame index -> (3, S, S) preprocessed frame
+        self._read_frame = frame_tensor  # frame index -> (3, S, S) preprocessed frame
         self.state = state
         self.device = model.device
         self.storage = torch.device("cpu") if options.offload_state_to_cpu else self.device
@@ -48,13 +49,28 @@ class Engine:
         self.policy = options.tracking if options.tracking is not None else self.model.cfg.tracking
 
     # -------------------------------------------------------------- features
+    @property
+    def frame_source(self) -> Callable[[int], Tensor]:
+        """Where frames are read now: frame index -> (3, S, S) preprocessed frame."""
+        return self._read_frame
+
+    @contextlib.contextmanager
+    def reading_from(self, source: Callable[[int], Tensor]) -> Iterator[None]:
+        """Inside, frames are read from ``source`` (a read-ahead over the usual source, say); the
+        previous source is back when the block ends, early or by an error."""
+        previous, self._read_frame = self._read_frame, source
+        try:
+            yield
+        finally:
+            self._read_frame = previous
+
     def features(self, frame: int) -> ImageFeatures:
         feats = self._features.get(frame)
         if feats is None:
             # inference mode here, not only in the tracker's verbs: a session encodes its first frame
             # before any prompt, and the model's inference kernels (in-place, chunked) refuse autograd
             with torch.inference_mode():
-                image = self.frame_tensor(frame).to(self.device, torch.float32).unsqueeze(0)
+                image = self._read_frame(frame).to(self.device, torch.float32).unsqueeze(0)
                 feats = self.model.encode_image(image)
             self._features[frame] = feats
             while len(self._features) > max(1, self.opts.feature_cache_size):

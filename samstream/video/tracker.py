@@ -223,13 +223,8 @@ class Tracker:
         if depth == 0 or not order:
             yield
             return
-        load = self.engine.frame_tensor
-        with FramePrefetcher(load, order, depth) as ahead:
-            self.engine.frame_tensor = ahead
-            try:
-                yield
-            finally:
-                self.engine.frame_tensor = load
+        with FramePrefetcher(self.engine.frame_source, order, depth) as ahead, self.engine.reading_from(ahead):
+            yield
 
     def track_frame(self, frame: int, reverse: bool = False) -> FrameResult:
         """Track every object into ``frame`` (forward: from the frames before it; reverse: after it).

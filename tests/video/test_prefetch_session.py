@@ -45,9 +45,9 @@ def _run(model, source, **options) -> tuple[dict[int, torch.Tensor], set[str]]:
             readers.add(threading.current_thread().name)
             return tensor(index)
 
-        s.tracker.engine.frame_tensor = recorded  # who reads the frames during propagation
-        s.add_points(0, 1, [[12, 17]], [1])
-        logits = {r.frame_idx: r.logits[0].clone() for r in s.propagate()}
+        with s.tracker.engine.reading_from(recorded):  # who reads the frames during propagation
+            s.add_points(0, 1, [[12, 17]], [1])
+            logits = {r.frame_idx: r.logits[0].clone() for r in s.propagate()}
     return logits, readers
 
 
