@@ -80,6 +80,9 @@ class OnnxGraphs:
         self.image_size = size
         self.mean = np.asarray(self.manifest.pixel_mean, dtype=FLOAT)
         self.std = np.asarray(self.manifest.pixel_std, dtype=FLOAT)
+        # (v / 255 - mean) / std as one multiply-add per pixel of a 0..255 image
+        self.pixel_scale = (1.0 / (255.0 * self.std.astype(np.float64))).astype(FLOAT)
+        self.pixel_shift = (self.mean.astype(np.float64) / self.std).astype(FLOAT)
         levels = (np.arange(256) / 255.0).astype(FLOAT)  # the division in float64, as the trackers do
         self.table = ((levels[None, :] - self.mean[:, None]) / self.std[:, None]).astype(FLOAT)  # (3, 256)
 
@@ -110,11 +113,12 @@ class OnnxGraphs:
     def image_input(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (1, 3, S, S) as :class:`~samstream.ImagePredictor` makes it (antialiased
         bilinear resize of the [0, 1] image, then the normalisation)."""
-        x = rgb.transpose(2, 0, 1).astype(FLOAT) / FLOAT(255.0)
+        x = rgb.transpose(2, 0, 1).astype(FLOAT)
         size = self.image_size
         if x.shape[-2:] != (size, size):
+            # the resize is linear: it runs on 0..255 and the division by 255 joins the normalisation
             x = resize_bilinear(x, (size, size), antialias=True)
-        return ((x - self.mean[:, None, None]) / self.std[:, None, None])[None].astype(FLOAT)
+        return (x * self.pixel_scale[:, None, None] - self.pixel_shift[:, None, None])[None]
 
     def frame_input(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (1, 3, S, S) as the video trackers make it (PIL bicubic resize of the

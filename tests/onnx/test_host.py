@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from samstream.errors import CheckpointError, InvalidInputError, PromptError, UnknownObjectError
 from samstream.image.postprocess import fill_holes as torch_fill_holes
 from samstream.image.predictor import ImagePredictor
+from samstream.image.transforms import preprocess
 from samstream.onnx import OnnxImagePredictor, OnnxTracker
 from samstream.onnx.arrays import fill_holes, resize_bilinear, to_bfloat16_values
 from samstream.onnx.runtime import OnnxGraphs
@@ -169,12 +170,26 @@ def test_image_predictor_matches(onnx_model, graphs, multimask) -> None:
     assert out.masks.dtype == bool and out.masks.shape[1:] == (90, 150)
 
 
+def test_image_input_matches_predictor_preprocessing(graphs) -> None:
+    rng = np.random.default_rng(3)
+    size = graphs.image_size
+    for shape in ((90, 150), (size, size), (size // 2, size * 3), (size * 2 + 3, size + 1)):
+        rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        ref = preprocess([rgb], size, graphs.config.pixel_mean, graphs.config.pixel_std, torch.device("cpu"))
+        ours = graphs.image_input(rgb)
+        assert ours.dtype == np.float32 and ours.shape == (1, 3, size, size)
+        assert np.abs(ref.numpy() - ours).max() <= 1e-5, shape
+
+
 def test_numpy_steps_match_torch() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 37, 53, generator=gen)
-    for size, aa in (((16, 16), True), ((16, 16), False), ((128, 128), True), ((64, 20), True), ((200, 90), False)):
+    for size, aa in (((16, 16), True), ((16, 16), False), ((128, 128), True), ((64, 20), True), ((200, 90), False),
+                     ((37, 53), True), ((37, 53), False), ((5, 90), True), ((90, 7), False), ((1, 1), True)):
         ref = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=aa)
         assert rel_diff(ref, resize_bilinear(x.numpy(), size, antialias=aa)) <= 1e-5, (size, aa)
+        # shared cached weights: a second call gives the same numbers
+        assert np.array_equal(resize_bilinear(x.numpy(), size, aa), resize_bilinear(x.numpy(), size, aa))
     logits = torch.randn(3, 1, 24, 24, generator=gen) + 0.8  # many small holes, and some large regions
     assert np.array_equal(torch_fill_holes(logits, 8).numpy(), fill_holes(logits.numpy(), 8))
     assert np.array_equal(torch_fill_holes(logits, 30).numpy(), fill_holes(logits.numpy(), 30))
