@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from samstream.cli.common import Reporter, load_model, positive_int
+from samstream.onnx.manifest import DEFAULT_OPSET, OPSETS
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     q.add_argument("--out", required=True, metavar="DIR", help="output folder")
     q.add_argument("--parts", choices=("all", "image"), default="all",
                    help="all graphs (default) or only the image encoder and decoder")
-    q.add_argument("--opset", type=positive_int, default=18, help="ONNX opset, 18 to 23 (default: 18)")
+    q.add_argument("--opset", type=positive_int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset, {OPSETS[0]} to {OPSETS[-1]} (default: {DEFAULT_OPSET})")
     q.add_argument("--fp16", action="store_true", help="store weights and activations as float16")
     q.add_argument("--int8", action="store_true",
                    help="quantise the image encoder's matrix products to int8 (dynamic quantisation; not with --fp16)")

@@ -189,7 +189,7 @@ class MultiScaleAttention(nn.Module):
         q, k, v = (t.reshape(a, -1, nh, self.dim_out // nh).transpose(1, 2) for t in (q, k, v))
         mask = None
         if pad:
-            k, v, mask = padded_windows.padding_key(self.qkv.bias, k, v, pad)
+            k, v, mask = padded_windows.padding_key(self.qkv.bias, k, v, pad, q.shape[2])
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (A, nh, Nq, hd)
         x = x.transpose(1, 2).reshape(g, h, w, self.dim_out)
         return self.proj(x)

@@ -83,13 +83,15 @@ def attend_padded(attn, xn: Tensor, window: int, max_tokens: int | None = None) 
     return out
 
 
-def padding_key(bias: Tensor, k: Tensor, v: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
+def padding_key(bias: Tensor, k: Tensor, v: Tensor, pad: int, queries: int) -> tuple[Tensor, Tensor, Tensor]:
     """Keys and values (A, nh, N, hd) extended by the padding key and value of a window with ``pad``
     zero tokens (``bias``: the qkv layer's bias, (3 * nh * hd,)), and the additive score mask
-    (1, N + 1) that weights that key ``pad`` times."""
+    (queries, N + 1) that weights that key ``pad`` times."""
     a, nh, _, hd = k.shape
     pad_k, pad_v = (part.to(k.dtype).view(1, nh, 1, hd).expand(a, -1, -1, -1) for part in bias.view(3, nh, hd)[1:])
     k, v = torch.cat([k, pad_k], dim=2), torch.cat([v, pad_v], dim=2)
     mask = k.new_zeros(1, k.shape[2])  # the same for every query
     mask[:, -1] = math.log(pad)
-    return k, v, mask
+    # a view in PyTorch; spelled out per query because onnxruntime's Attention kernel (ONNX opset 23)
+    # refuses a mask whose query axis is broadcast
+    return k, v, mask.expand(queries, -1)

@@ -26,11 +26,12 @@ from samstream.model.rope import use_real_rotations
 from samstream.model.runtime import RuntimeOptions
 from samstream.model.sam2 import SAM2Model
 from samstream.onnx import graphs
-from samstream.onnx.manifest import GRAPH_FILES, MANIFEST_NAME, Manifest, file_sha256, tracking_settings
+from samstream.onnx.manifest import (
+    DEFAULT_OPSET, GRAPH_FILES, MANIFEST_NAME, OPSETS, Manifest, file_sha256, tracking_settings,
+)
 from samstream.onnx.precision import quantize_image_encoder, to_float16
 from samstream.registry import variant_for_config
 
-DEFAULT_OPSET = 18  # the first opset with Resize antialiasing and the dynamo exporter's default
 PARTS = ("all", "image")
 
 
@@ -49,8 +50,8 @@ def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = 
         raise InvalidInputError("int8: quantises a float32 image encoder; choose fp16 or int8, not both")
     if parts not in PARTS:
         raise InvalidInputError(f"parts: expected one of {', '.join(PARTS)}, got {parts!r}")
-    if isinstance(opset, bool) or not isinstance(opset, int) or not 18 <= opset <= 23:
-        raise InvalidInputError(f"opset: expected an integer in [18, 23], got {opset!r}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
+        raise InvalidInputError(f"opset: expected an integer in [{OPSETS[0]}, {OPSETS[-1]}], got {opset!r}")
     if not isinstance(model, SAM2Model):
         raise InvalidInputError(f"model: expected a SAM2Model, got {type(model).__name__}")
     out = Path(out_dir)

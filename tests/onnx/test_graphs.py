@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -96,8 +97,44 @@ def test_memory_attention_dynamic_frames_and_pointers(onnx_model, graphs, featur
 
 def test_manifest_lists_graphs_and_settings(onnx_export) -> None:
     folder, manifest = onnx_export
-    assert manifest.variant == "sam2.1-tiny" and manifest.image_size == SIZE and manifest.opset == 18
+    assert manifest.variant == "sam2.1-tiny" and manifest.image_size == SIZE and manifest.opset == 20
     assert sorted(manifest.files) == sorted(p.name for p in folder.glob("*.onnx"))
     assert manifest.graphs["memory_attention"]["shapes"]["memory"][0] == "frames"
     assert manifest.graphs["decoder"]["shapes"]["point_coords"][:2] == ["prompts", "points"]
     assert manifest.tracking["num_maskmem"] == 7 and manifest.pixel_mean == [0.485, 0.456, 0.406]
+    ops = {node.op_type for node in onnx.load(str(folder / "image_encoder.onnx")).graph.node}
+    assert "Gelu" in ops and "Erf" not in ops  # the default opset's one-op GELU
+
+
+def opset_export_matches(onnx_model, graphs, features, opset: int, folder, op: str) -> None:
+    """An image-parts export at ``opset`` runs in onnxruntime and gives the default export's numbers
+    (the image encoder's padded windows included: at 128 input the third stage's 8 x 8 map is smaller
+    than its 14 x 14 window)."""
+    from samstream.onnx.export import export_onnx
+
+    image, _, default = features
+    manifest = export_onnx(onnx_model, folder, parts="image", opset=opset)
+    other = OnnxGraphs(folder, threads=1)
+    assert manifest.opset == opset and other.manifest.opset == opset and other.has("decoder")
+    assert op in {node.op_type for node in onnx.load(str(folder / "image_encoder.onnx")).graph.node}
+    got = other.encode(image.numpy())
+    for name in default:
+        assert rel_diff(default[name], got[name]) <= TOL, name
+    coords, labels = np.array([[[30.0, 40.0], [70.0, 90.0]]], np.float32), np.array([[1, 0]], np.int32)
+    mask = 4 * np.random.default_rng(5).standard_normal((1, 1, SIZE // 4, SIZE // 4)).astype(np.float32)
+    for mask_input in (None, mask):
+        expected = graphs.decode(default["prompt_embed"], default, coords, labels, mask_input)
+        for ref, ours in zip(expected, other.decode(got["prompt_embed"], got, coords, labels, mask_input)):
+            assert rel_diff(ref, ours) <= TOL
+
+
+def test_newest_opset_export(onnx_model, graphs, features, tmp_path) -> None:
+    """Opset 23 turns attention into onnxruntime's fused Attention op, whose kernel needs the padded
+    windows' score mask spelled out per query."""
+    opset_export_matches(onnx_model, graphs, features, 23, tmp_path, "Attention")
+
+
+@pytest.mark.slow
+def test_oldest_opset_export(onnx_model, graphs, features, tmp_path) -> None:
+    """Opset 18: GELU as erf arithmetic."""
+    opset_export_matches(onnx_model, graphs, features, 18, tmp_path, "Erf")
