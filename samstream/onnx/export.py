@@ -27,7 +27,13 @@ from samstream.model.runtime import RuntimeOptions
 from samstream.model.sam2 import SAM2Model
 from samstream.onnx import graphs
 from samstream.onnx.manifest import (
-    DEFAULT_OPSET, GRAPH_FILES, MANIFEST_NAME, OPSETS, Manifest, file_sha256, tracking_settings,
+    DEFAULT_OPSET,
+    GRAPH_FILES,
+    MANIFEST_NAME,
+    OPSETS,
+    Manifest,
+    file_sha256,
+    tracking_settings,
 )
 from samstream.onnx.precision import quantize_image_encoder, to_float16
 from samstream.registry import variant_for_config
