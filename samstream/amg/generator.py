@@ -35,9 +35,9 @@ from samstream.amg.masks import masks_to_boxes, row_counts, stability_score
 from samstream.amg.options import GeneratorOptions
 from samstream.amg.records import Candidates, build_records
 from samstream.image.predictor import ImagePredictor
-from samstream.image.transforms import to_rgb
 from samstream.io.rle import coco_mask_api
 from samstream.model.sam2 import SAM2Model
+from samstream.rgb import to_rgb
 
 _UPSAMPLE_BYTES = 64 << 20  # float32 image-resolution logits held at once
 

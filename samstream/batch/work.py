@@ -41,8 +41,8 @@ from samstream.data.video_datasets import VideoDataset
 from samstream.errors import SamstreamError
 from samstream.eval.predict import predict_video
 from samstream.files import write_json
-from samstream.image.transforms import to_rgb
 from samstream.model.sam2 import SAM2Model
+from samstream.rgb import to_rgb
 from samstream.video.predictor import VideoPredictor
 
 __all__ = ["BatchWorker", "CRASH_DIR_ENV", "STAGING", "auto_image", "auto_video", "error_line", "mask_json_path",

@@ -76,11 +76,11 @@ def output_names(stems: list[str], per_mask: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg import MaskGenerator
-    from samstream.image.transforms import to_rgb
     from samstream.io.labels import write_label_png
     from samstream.io.outputs import staged_output
     from samstream.io.overlay import overlay, write_png_atomic
     from samstream.io.rle import write_coco_json
+    from samstream.rgb import to_rgb
 
     report = Reporter(args)
     stems = _check_images(args.images)

@@ -66,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.files import write_json
     from samstream.image.predictor import ImagePredictor
-    from samstream.image.transforms import to_rgb
     from samstream.io.labels import write_label_png
     from samstream.io.masks import mask_bbox
     from samstream.io.outputs import staged_output
     from samstream.io.overlay import overlay, write_png_atomic
     from samstream.io.rle import encode_rle
+    from samstream.rgb import to_rgb
 
     report = Reporter(args)
     check_prompts(args)

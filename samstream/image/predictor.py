@@ -13,8 +13,9 @@ from torch import Tensor
 from samstream.errors import InvalidInputError
 from samstream.image.postprocess import fill_holes_and_remove_sprinkles
 from samstream.image.prompts import ModelPrompts, prepare_prompts
-from samstream.image.transforms import preprocess, to_rgb
+from samstream.image.transforms import preprocess
 from samstream.model.sam2 import ImageFeatures, SAM2Model
+from samstream.rgb import to_rgb
 
 
 @dataclass

@@ -16,7 +16,8 @@ import numpy as np
 from samstream.errors import InvalidInputError, PromptError
 from samstream.onnx.arrays import FLOAT, resize_bilinear
 from samstream.onnx.prompts import choose, prepare_points
-from samstream.onnx.runtime import OnnxGraphs, to_rgb
+from samstream.onnx.runtime import OnnxGraphs
+from samstream.rgb import to_rgb
 
 
 @dataclass

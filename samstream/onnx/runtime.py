@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from samstream.errors import CheckpointError, InvalidInputError
+from samstream.errors import CheckpointError
 from samstream.onnx.arrays import FLOAT, resize_bilinear
 from samstream.onnx.manifest import Manifest, read_manifest
 
@@ -24,31 +24,6 @@ def import_onnxruntime() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise CheckpointError("onnxruntime is not installed; install samstream[onnx]") from exc
     return onnxruntime
-
-
-def to_rgb(image: Any, name: str = "image") -> np.ndarray:
-    """An (H, W, 3) uint8 RGB array from an array (grayscale, RGB or RGBA), a PIL image or a path."""
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise InvalidInputError(f"{name}: no such file {str(path)!r}")
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InvalidInputError(f"{name}: {str(path)!r} is not a readable image ({exc})") from exc
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    if not isinstance(image, np.ndarray):
-        raise InvalidInputError(f"{name}: expected an (H, W, 3) uint8 array, a PIL image or a path, "
-                                f"got {type(image).__name__}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4) or 0 in image.shape:
-        raise InvalidInputError(f"{name}: expected an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
 
 
 class OnnxGraphs:

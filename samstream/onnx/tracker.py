@@ -26,7 +26,8 @@ import numpy as np
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
 from samstream.onnx.arrays import FLOAT, fill_holes, resize_bilinear, to_bfloat16_values
 from samstream.onnx.prompts import Heads, binary_mask, heads, prepare_points
-from samstream.onnx.runtime import OnnxGraphs, to_rgb
+from samstream.onnx.runtime import OnnxGraphs
+from samstream.rgb import to_rgb
 from samstream.video.memory_bank import plan_memory
 
 # a mask prompt taken as the output has logits of +10 / -10, as in SAM2Model.mask_as_output

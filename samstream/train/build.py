@@ -13,15 +13,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from samstream.errors import InvalidInputError
-from samstream.model.sam2 import SAM2Model
-from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource, pick_window
 from samstream.checkpoints import load_model
 from samstream.data import VideoDataset, open_image_dataset
 from samstream.data.synthetic import SyntheticConfig
-from samstream.image.transforms import to_rgb
+from samstream.errors import InvalidInputError
+from samstream.model.sam2 import SAM2Model
 from samstream.presets import micro_config, nano_config
 from samstream.registry import get_variant
+from samstream.rgb import to_rgb
+from samstream.train.clips import ClipDataset, ClipSource, SyntheticSource, pick_window
 from samstream.train.config import TrainConfig
 from samstream.train.sav_source import SavJsonSource, has_sav_json
 

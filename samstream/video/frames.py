@@ -29,7 +29,7 @@ from PIL import Image
 from torch import Tensor
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.image.transforms import to_rgb
+from samstream.rgb import to_rgb
 from samstream.video.decode import VideoFileReader, index_names, write_video
 
 __all__ = ["CacheInfo", "FrameSource", "FrameSourceInput", "image_frame", "natural_key", "open_frames", "write_video"]

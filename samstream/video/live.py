@@ -183,7 +183,7 @@ def _label(source: Any) -> str:
 
 
 def frame_to_rgb(item: Any, where: str) -> np.ndarray:
-    """A decoded PyAV frame, or any image :func:`~samstream.image.transforms.to_rgb` takes -> (H, W, 3) uint8."""
+    """A decoded PyAV frame, or any image :func:`~samstream.rgb.to_rgb` takes -> (H, W, 3) uint8."""
     if hasattr(item, "to_ndarray"):  # a PyAV video frame
         return item.to_ndarray(format="rgb24")
     return image_frame(item, where)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.image.transforms import to_rgb
+from samstream.rgb import to_rgb
 from samstream.video.frames import open_frames
 from samstream.video.live import frame_to_rgb, read_frames
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from samstream.onnx.runtime import OnnxGraphs
-from samstream.video.memory_bank import MemoryPlan
 from samstream.video.frame_outputs import FrameOutput
+from samstream.video.memory_bank import MemoryPlan
 from tests.onnx.conftest import SIZE, rel_diff
 
 TOL = 1e-4

@@ -181,6 +181,24 @@ def test_image_input_matches_predictor_preprocessing(graphs) -> None:
         assert np.abs(ref.numpy() - ours).max() <= 1e-5, shape
 
 
+def test_images_are_read_as_the_pytorch_predictor_reads_them(onnx_model, graphs) -> None:
+    """One image conversion for both hosts: float, 16-bit and RGBA forms of a picture give the uint8
+    picture's masks, and what the PyTorch predictor refuses the ONNX host refuses alike."""
+    rgb = moving_discs(1, h=90, w=150)[0]
+    pred = OnnxImagePredictor(graphs)
+    pred.set_image(rgb)
+    expected = pred.predict(points=[[20, 30]], labels=[1], return_logits=True).masks
+    rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 7, np.uint8)], axis=2)
+    for form in (rgb.astype(np.float32) / 255.0, rgb.astype(np.uint16) * 257, rgba):
+        pred.set_image(form)
+        assert np.array_equal(pred.predict(points=[[20, 30]], labels=[1], return_logits=True).masks, expected)
+    for bad, words in ((torch.zeros(8, 8, 3, dtype=torch.uint8), "torch.Tensor"),
+                       (np.full((8, 8, 3), 2.0, np.float32), r"\[0, 1\]"), (np.zeros((8, 8, 2), np.uint8), "shape")):
+        for host in (pred, ImagePredictor(onnx_model)):
+            with pytest.raises(InvalidInputError, match=words):
+                host.set_image(bad)
+
+
 def test_numpy_steps_match_torch() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 37, 53, generator=gen)
