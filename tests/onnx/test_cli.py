@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from samstream.cli import main
 
 
@@ -22,3 +24,21 @@ def test_export_onnx_usage_errors(tmp_path, capsys) -> None:
     assert main(["export", "onnx", "samstream-nano", "--out", str(tmp_path), "--fp16", "--int8", "-q"]) == 2
     err = capsys.readouterr().err
     assert "int8" in err and "fp16" in err and not any(tmp_path.iterdir())
+
+
+def test_export_onnx_int8_image_parts_end_to_end(tmp_path, capsys) -> None:
+    """The command writes an int8 image export that the ONNX image predictor runs, and says so."""
+    from samstream.onnx import OnnxImagePredictor
+    from samstream.onnx.manifest import read_manifest
+    from tests.onnx.conftest import moving_discs
+
+    out = tmp_path / "nano-int8"
+    assert main(["export", "onnx", "samstream-nano", "--out", str(out), "--parts", "image", "--int8", "--jsonl"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = read_manifest(out)
+    assert summary["int8"] is True and manifest.int8 and manifest.opset == summary["opset"] == 20
+    assert sorted(summary["files"]) == ["decoder.onnx", "image_encoder.onnx"]
+    pred = OnnxImagePredictor(out, threads=2)
+    pred.set_image(moving_discs(1)[0])
+    result = pred.predict(points=[[20, 30]], labels=[1])
+    assert result.masks.shape == (3, 96, 120) and result.masks[:, 30, 20].any()
