@@ -1,25 +1,49 @@
 """ONNX export of SAM 2 and an onnxruntime host that needs no torch.
 
 Host (numpy + onnxruntime): :class:`OnnxImagePredictor`, :class:`OnnxTracker`, :class:`OnnxGraphs`.
-Export (torch): :func:`export_onnx`, loaded on first use so that the host never imports torch.
+Export (torch): :func:`export_onnx`.
+
+The public names are loaded on first use (PEP 562): the host never imports torch (the exporter
+does), and a light submodule such as :mod:`samstream.onnx.manifest`, which the command line reads
+for its defaults, does not load the host with it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from samstream.onnx.image import OnnxImagePrediction, OnnxImagePredictor
-from samstream.onnx.manifest import Manifest, read_manifest
-from samstream.onnx.runtime import OnnxGraphs
-from samstream.onnx.tracker import OnnxFrameResult, OnnxTracker
+# public name -> module defining it
+_PUBLIC = {
+    "Manifest": "samstream.onnx.manifest",
+    "OnnxFrameResult": "samstream.onnx.tracker",
+    "OnnxGraphs": "samstream.onnx.runtime",
+    "OnnxImagePrediction": "samstream.onnx.image",
+    "OnnxImagePredictor": "samstream.onnx.image",
+    "OnnxTracker": "samstream.onnx.tracker",
+    "export_onnx": "samstream.onnx.export",
+    "read_manifest": "samstream.onnx.manifest",
+}
 
-__all__ = ["Manifest", "OnnxFrameResult", "OnnxGraphs", "OnnxImagePrediction", "OnnxImagePredictor",
-           "OnnxTracker", "export_onnx", "read_manifest"]
+__all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: the exporter needs torch, the host does not
-    if name == "export_onnx":
-        from samstream.onnx.export import export_onnx
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'samstream.onnx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return export_onnx
-    raise AttributeError(f"module 'samstream.onnx' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from samstream.onnx.export import export_onnx
+    from samstream.onnx.image import OnnxImagePrediction, OnnxImagePredictor
+    from samstream.onnx.manifest import Manifest, read_manifest
+    from samstream.onnx.runtime import OnnxGraphs
+    from samstream.onnx.tracker import OnnxFrameResult, OnnxTracker
