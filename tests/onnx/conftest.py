@@ -76,3 +76,20 @@ def rel_diff(ref, ours) -> float:
     ours = np.asarray(ours, dtype=np.float64)
     assert ref.shape == ours.shape, (ref.shape, ours.shape)
     return float(np.abs(ref - ours).max() / max(1.0, np.abs(ref).max())) if ref.size else 0.0
+
+
+def agree(ref, ours) -> None:
+    """Identical binary masks but where the reference logit is within 1e-3 of the threshold."""
+    ref, ours = np.asarray(ref), np.asarray(ours)
+    differ = (ref > 0) != (ours > 0)
+    assert not (differ & (np.abs(ref) > 1e-3)).any()
+
+
+def same_result(a, b) -> float:
+    """A StreamTracker and an OnnxTracker result agree (binary masks, object-score signs); returns the
+    relative logit difference."""
+    assert a.obj_ids == b.obj_ids and a.frame_idx == b.frame_idx
+    logits = a.logits.numpy()
+    agree(logits, b.logits)
+    assert np.array_equal(np.sign(a.object_scores.numpy()), np.sign(b.object_scores))
+    return rel_diff(logits, b.logits)

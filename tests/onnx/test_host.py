@@ -23,7 +23,7 @@ from samstream.onnx import OnnxImagePredictor, OnnxTracker
 from samstream.onnx.arrays import fill_holes, resize_bilinear, to_bfloat16_values
 from samstream.onnx.runtime import OnnxGraphs
 from samstream.video.stream import StreamTracker
-from tests.onnx.conftest import moving_discs, rel_diff
+from tests.onnx.conftest import agree, moving_discs, rel_diff, same_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,22 +33,6 @@ def graphs(onnx_export) -> OnnxGraphs:
     return OnnxGraphs(onnx_export[0], threads=1)
 
 
-def _agree(ref: np.ndarray, ours: np.ndarray) -> None:
-    """Identical binary masks but where the reference logit is within 1e-3 of the threshold."""
-    differ = (ref > 0) != (ours > 0)
-    assert not (differ & (np.abs(ref) > 1e-3)).any()
-
-
-def _same_result(a, b) -> float:
-    """A StreamTracker and an OnnxTracker result agree (binary masks, object-score signs); returns the
-    relative logit difference."""
-    assert a.obj_ids == b.obj_ids and a.frame_idx == b.frame_idx
-    logits = a.logits.numpy()
-    _agree(logits, b.logits)
-    assert np.array_equal(np.sign(a.object_scores.numpy()), np.sign(b.object_scores))
-    return rel_diff(logits, b.logits)
-
-
 def test_tracker_matches_stream_tracker(onnx_model, graphs, single_threads) -> None:
     """30 frames, object 1 clicked on frame 0 and corrected on frame 20, object 2 boxed on frame 10."""
     ref, ours = StreamTracker(onnx_model), OnnxTracker(graphs)
@@ -56,7 +40,7 @@ def test_tracker_matches_stream_tracker(onnx_model, graphs, single_threads) -> N
 
     def check(a, b) -> None:
         nonlocal worst, compared, foreground
-        worst = max(worst, _same_result(a, b))
+        worst = max(worst, same_result(a, b))
         compared += len(a.obj_ids)
         foreground += int((a.logits > 0).sum())
 
@@ -113,7 +97,7 @@ def test_add_mask_matches_stream_tracker(onnx_model, onnx_export, graphs, single
             steps.append((ref.add_mask, ours.add_mask, (1, ((xx - 25) ** 2 + (yy - 30) ** 2 <= 100).astype(float))))
         for ref_verb, our_verb, args in steps:
             a, b = ref_verb(*args), our_verb(*args)
-            worst = max(worst, _same_result(a, b))
+            worst = max(worst, same_result(a, b))
             scores.append(b.object_scores)
             if our_verb == ours.add_mask:  # the pointer the later frames attend to
                 track = ours.objects[args[0]]
@@ -165,7 +149,7 @@ def test_image_predictor_matches(onnx_model, graphs, multimask) -> None:
         b = ours.predict(**prompt, multimask=multimask, return_logits=True)
         assert rel_diff(a.masks, b.masks) <= 1e-4 and rel_diff(a.scores, b.scores) <= 1e-4
         assert rel_diff(a.logits, b.logits) <= 1e-4
-        _agree(a.masks, b.masks)
+        agree(a.masks, b.masks)
     out = ours.predict(points=[[20, 30]], labels=[1], multimask=multimask)
     assert out.masks.dtype == bool and out.masks.shape[1:] == (90, 150)
 
