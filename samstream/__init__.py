@@ -6,8 +6,9 @@ The public names are loaded on first use (PEP 562): ``import samstream`` and
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from samstream.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -35,27 +36,21 @@ _PUBLIC = {
 }
 
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'samstream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_names(globals(), _PUBLIC)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from samstream.amg import MaskGenerator
     from samstream.checkpoints import build_model, download, load_model
     from samstream.config import ModelConfig
-    from samstream.errors import (CheckpointError, InvalidInputError, PromptError, SamstreamError,
-                                  UnknownObjectError, VideoReadError)
+    from samstream.errors import (
+        CheckpointError,
+        InvalidInputError,
+        PromptError,
+        SamstreamError,
+        UnknownObjectError,
+        VideoReadError,
+    )
     from samstream.image.predictor import ImagePrediction, ImagePredictor
     from samstream.video.live import FrameStream, read_frames
     from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
