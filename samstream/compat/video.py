@@ -87,7 +87,7 @@ class SAM2VideoPredictor:
             clear_non_cond_mem_around_input=clear_non_cond_mem_around_input,
             add_all_frames_to_correct_as_cond=add_all_frames_to_correct_as_cond,
             binarize_mask_from_pts=binarize_mask_from_pts_for_mem_enc, memory_dtype=memory_dtype,
-            tracking=model.cfg.tracking, strict_prompts=False,
+            tracking=model.cfg.tracking, strict_prompts=False, max_cond_frames_in_attn=None,
         )
         self._states: weakref.WeakSet[InferenceState] = weakref.WeakSet()  # open states follow the settings
 

@@ -12,17 +12,42 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from samstream.config import TrackingConfig
+from samstream.errors import InvalidInputError
 from samstream.image.postprocess import fill_holes
 from samstream.model.sam2 import NO_OBJECT_SCORE, HeadOutput, ImageFeatures, MemoryTokens, SAM2Model
 from samstream.video.memory_bank import MemoryPlan, plan_memory
 from samstream.video.options import VideoOptions
 from samstream.video.frame_outputs import FrameOutput
 from samstream.video.state import ObjectTrack, PointPrompt, SessionState
+
+
+@dataclass
+class EngineCounts:
+    """Model work a session has done (counted, so that tests and benchmarks can bound it)."""
+
+    images_encoded: int = 0  # frames run through the image encoder
+    frames_tracked: int = 0  # object-frames tracked with memory (one per object per frame)
+    prompts_decoded: int = 0  # prompt outputs (a click, a box or a mask on a frame)
+    memories_encoded: int = 0  # memories made from prompt outputs at commit
+
+
+def session_policy(options: VideoOptions, default: TrackingConfig) -> TrackingConfig:
+    """The tracking policy a session runs: ``options.tracking`` (or ``default``, the model's) with
+    ``options.max_cond_frames_in_attn`` applied when it is set."""
+    policy = options.tracking if options.tracking is not None else default
+    limit = options.max_cond_frames_in_attn
+    if limit is None:
+        return policy
+    if isinstance(limit, bool) or not isinstance(limit, int) or not (limit == -1 or limit >= 2):
+        raise InvalidInputError(f"max_cond_frames_in_attn: expected -1 (all), an integer >= 2 or None, got {limit!r}")
+    return replace(policy, max_cond_frames_in_attn=limit)
 
 
 class Engine:
@@ -42,11 +67,12 @@ class Engine:
         self.policy = model.cfg.tracking
         self.set_options(options)
         self._features: OrderedDict[int, ImageFeatures] = OrderedDict()
+        self.counts = EngineCounts()
 
     def set_options(self, options: VideoOptions) -> None:
         """Options for the next steps (where state is stored stays as it was chosen at the start)."""
+        self.policy = session_policy(options, self.model.cfg.tracking)
         self.opts = options
-        self.policy = options.tracking if options.tracking is not None else self.model.cfg.tracking
 
     # -------------------------------------------------------------- features
     @property
@@ -72,6 +98,7 @@ class Engine:
             with torch.inference_mode():
                 image = self._read_frame(frame).to(self.device, torch.float32).unsqueeze(0)
                 feats = self.model.encode_image(image)
+            self.counts.images_encoded += 1
             self._features[frame] = feats
             while len(self._features) > max(1, self.opts.feature_cache_size):
                 self._features.popitem(last=False)
@@ -85,6 +112,14 @@ class Engine:
     def num_cached_features(self) -> int:
         """Frames whose image features are cached."""
         return len(self._features)
+
+    def has_features(self, frame: int) -> bool:
+        return frame in self._features
+
+    def cache_nbytes(self) -> int:
+        """Bytes of the cached image features."""
+        return sum(t.numel() * t.element_size() for f in self._features.values()
+                   for t in (f.embed, f.pos, *f.high_res))
 
     # ----------------------------------------------------------------- steps
     def _conditioned(self, feats: ImageFeatures, plans: list[MemoryPlan[FrameOutput]]) -> Tensor:
@@ -125,6 +160,7 @@ class Engine:
     ) -> FrameOutput:
         """One object's output on a prompted frame (no memory is encoded yet)."""
         feats = self.features(frame)
+        self.counts.prompts_decoded += 1
         if mask is not None and self.policy.use_mask_input_as_output_without_sam:
             head = self.model.mask_as_output(feats.embed, feats.high_res, mask.to(self.device))
             return self.output_of(head, None, 0)
@@ -149,12 +185,14 @@ class Engine:
         high = self._upsample(out.low_res_logits.to(self.device))
         memory = self._encode(feats, high, out.object_score.to(self.device), self.opts.binarize_mask_from_pts)
         out.memory = memory.to(self.opts.memory_dtype).to(self.storage)
+        self.counts.memories_encoded += 1
 
     def track(self, tracks: list[ObjectTrack], frame: int, reverse: bool) -> list[FrameOutput]:
         """Outputs of objects on a frame they have no prompt on, memories included."""
         if not tracks:
             return []
         feats = self.features(frame)
+        self.counts.frames_tracked += len(tracks)
         cfg = self.model.cfg.memory
         plans = [plan_memory(t, frame, cfg, self.policy, self.state.num_frames, reverse) for t in tracks]
         groups: dict[tuple, list[int]] = {}

@@ -11,9 +11,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from samstream.video.frames import open_frames
 from samstream.video.options import VideoOptions
 from samstream.video.saved import check_match, load_objects, read_session, save_session, saved_options
 from samstream.video.spill import SpilledOutputs, SpillFolder
-from samstream.video.frame_outputs import MemoryOutputs
+from samstream.video.frame_outputs import OutputStore
 from samstream.video.state import SessionState
 from samstream.video.tracker import FrameResult, Tracker
 
@@ -41,8 +40,13 @@ class VideoPredictor:
         except TypeError as exc:
             raise InvalidInputError(f"VideoPredictor: {exc}") from exc
 
-    def open(self, source: Any, **options: Any) -> "VideoSession":
-        """Open a video: a frame folder, a video file, a (T, H, W, 3) uint8 array or a list of images."""
+    def open(self, source: Any, *, outputs: Callable[[int], OutputStore] | None = None,
+             **options: Any) -> "VideoSession":
+        """Open a video: a frame folder, a video file, a (T, H, W, 3) uint8 array or a list of images.
+
+        ``outputs(obj_id)``: where each object's tracked outputs are kept (an
+        :class:`~samstream.video.frame_outputs.OutputStore`; default: memory, or memory and disk with
+        ``max_outputs_in_memory``), for a front end that keeps them itself (the studio's store)."""
         try:
             opts = replace(self.options, **options) if options else self.options
         except TypeError as exc:
@@ -51,7 +55,7 @@ class VideoPredictor:
         device = torch.device("cpu") if opts.offload_video_to_cpu else self.model.device
         frames = open_frames(source, cfg.image_size, cfg.pixel_mean, cfg.pixel_std,
                              cache_size=opts.frame_cache_size, device=device)
-        return VideoSession(self.model, opts, frames)
+        return VideoSession(self.model, opts, frames, outputs)
 
     def restore(self, path: str | Path, source: Any, **options: Any) -> "VideoSession":
         """Reopen a session saved with :meth:`VideoSession.save` on the same video ``source``.
@@ -79,17 +83,17 @@ class VideoSession:
     optionally spilled to disk (``max_outputs_in_memory``).
     """
 
-    def __init__(self, model: SAM2Model, options: VideoOptions, frames: Any) -> None:
+    def __init__(self, model: SAM2Model, options: VideoOptions, frames: Any,
+                 outputs: Callable[[int], OutputStore] | None = None) -> None:
         self.model = model
         self.frames = frames
         self._spill: SpillFolder | None = None
-        outputs: Any = MemoryOutputs
-        if options.max_outputs_in_memory is not None:
+        if outputs is None and options.max_outputs_in_memory is not None:
             cap = options.max_outputs_in_memory
             if isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1:
                 raise InvalidInputError(f"max_outputs_in_memory: expected a positive integer or None, got {cap!r}")
-            self._spill = SpillFolder(options.spill_dir)
-            outputs = partial(SpilledOutputs, self._spill, int(cap))
+            spill = self._spill = SpillFolder(options.spill_dir)
+            outputs = lambda obj_id: SpilledOutputs(spill, int(cap))  # noqa: E731
         self.tracker = Tracker(model, options, frames.tensor, (frames.height, frames.width), len(frames), outputs)
         self.tracker.engine.features(0)  # the first frame is where users click first
 
@@ -175,16 +179,23 @@ class VideoSession:
         self.tracker.reset()
 
     # ----------------------------------------------------------- propagation
-    def propagate(self, start: int | None = None, max_frames: int | None = None,
-                  reverse: bool = False) -> Iterator[FrameResult]:
-        """Track every object from ``start`` (default: the first prompted frame) forward or in reverse.
+    def propagate(self, start: int | None = None, max_frames: int | None = None, reverse: bool = False,
+                  obj_ids: Sequence[int] | None = None, stop_at_prompt: bool = False) -> Iterator[FrameResult]:
+        """Track objects from ``start`` (default: their first prompted frame) forward or in reverse.
 
         Yields ``max_frames`` frames at most (default: to the end of the video). Reverse tracking
         from frame 0 yields nothing (there is no frame before it to reach).
+
+        ``obj_ids``: the objects to track (default: all); the others keep what they hold, bit for
+        bit (each result's ``propagated`` names the objects that step tracked). ``stop_at_prompt``:
+        each object stops before its next prompted frame in the tracking direction, and the run ends
+        when every object has stopped: after a correction on frame t, ``propagate(t, obj_ids=[obj],
+        stop_at_prompt=True)`` re-tracks exactly the frames the correction can change before the
+        next prompt takes over.
         """
-        self.tracker.commit()
+        self.tracker.commit(obj_ids)
         if start is None:
-            start = self.tracker.first_cond_frame()
+            start = self.tracker.first_cond_frame(obj_ids)
         start = self.tracker.check_frame(start)
         n = self.num_frames
         if max_frames is None:
@@ -195,6 +206,25 @@ class VideoSession:
             order = range(start, max(start - int(max_frames), -1), -1) if start > 0 else range(0)
         else:
             order = range(start, min(start + int(max_frames), n))
+        ids = [t.obj_id for t in self.tracker.tracks_of(obj_ids)]
+        stops: dict[int, int | None] = {i: None for i in ids}
+        if stop_at_prompt:
+            stops = {i: self.tracker.next_prompted_frame(i, start, reverse) for i in ids}
+            if all(s is not None for s in stops.values()):  # read ahead no further than the last stop
+                last = min(stops.values()) if reverse else max(stops.values())  # type: ignore[type-var]
+                order = [f for f in order if (f > last if reverse else f < last)]  # type: ignore[assignment]
         with self.tracker.frames_ahead(order):
             for frame in order:
-                yield self.tracker.track_frame(frame, reverse)
+                active = [i for i, stop in stops.items() if stop is None or (frame > stop if reverse else frame < stop)]
+                if not active:
+                    return
+                yield self.tracker.track_frame(frame, reverse, active)
+
+    # ---------------------------------------------------------------- model work
+    def encode(self, frame: int) -> None:
+        """Compute a frame's image features now (ahead of a click on it), into the session's cache."""
+        self.tracker.engine.features(self.tracker.check_frame(frame))
+
+    def is_encoded(self, frame: int) -> bool:
+        """Whether a frame's image features are in the session's cache (a click on it encodes nothing)."""
+        return self.tracker.engine.has_features(frame)

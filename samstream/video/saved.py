@@ -14,14 +14,18 @@ numbers, strings and tensors, loadable with ``torch.load(weights_only=True)``):
   they were stored in.
 
 Image features are not saved (they are recomputed when needed).
+
+One object's state on one frame can also be written on its own (:func:`encode_frame_state`), for a
+front end that keeps every frame's state itself and rebuilds sessions from it (the studio).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ from samstream.files import atomic_write
 from samstream.model.sam2 import SAM2Model
 from samstream.video.options import VideoOptions
 from samstream.video.frame_outputs import FrameOutput
-from samstream.video.state import FrameEntry, ObjectTrack, PointPrompt
+from samstream.video.state import FrameEntry, FrameState, ObjectTrack, PointPrompt
 from samstream.video.tracker import Tracker
 
 FORMAT = "samstream-session"
@@ -43,7 +47,10 @@ VERSION = 1
 _OUTPUT_FIELDS = ("low_res_logits", "obj_ptr", "object_score", "memory")
 # options that change results, saved with the session and used again on restore
 _RESULT_OPTIONS = ("fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input",
-                   "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects", "strict_prompts")
+                   "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects", "strict_prompts",
+                   "max_cond_frames_in_attn")
+# options added after files of this version were first written, with the value those files meant
+_LATER_OPTIONS = {"max_cond_frames_in_attn": None}
 _FRAME_TOLERANCE = 0.02  # max |difference| of first-frame fingerprints (normalised pixels) still "the same video"
 
 
@@ -150,7 +157,8 @@ def _saved_options(opts: dict[str, Any], base: VideoOptions) -> VideoOptions:
     if not isinstance(dtype, torch.dtype):
         raise InvalidInputError(f"session file: unknown memory dtype {opts['memory_dtype']!r}")
     tracking = None if opts["tracking"] is None else TrackingConfig(**opts["tracking"])
-    return replace(base, memory_dtype=dtype, tracking=tracking, **{k: opts[k] for k in _RESULT_OPTIONS})
+    saved = {k: opts[k] if k in opts or k not in _LATER_OPTIONS else _LATER_OPTIONS[k] for k in _RESULT_OPTIONS}
+    return replace(base, memory_dtype=dtype, tracking=tracking, **saved)
 
 
 def check_match(data: dict[str, Any], tracker: Tracker, first_frame: Tensor, path: str | Path) -> None:
@@ -179,6 +187,8 @@ def _output(data: dict[str, Tensor | None] | None, tracker: Tracker) -> FrameOut
         return None
     storage, device = tracker.engine.storage, tracker.model.device
     low, mem = data["low_res_logits"], data["memory"]
+    if not isinstance(data["obj_ptr"], Tensor) or not isinstance(data["object_score"], Tensor):
+        raise TypeError("an output's obj_ptr and object_score must be tensors")
     return FrameOutput(
         low_res_logits=None if low is None else low.to(storage),
         obj_ptr=data["obj_ptr"].to(device),  # type: ignore[union-attr]
@@ -203,8 +213,77 @@ def load_objects(data: dict[str, Any], tracker: Tracker, path: str | Path) -> No
         for obj in data["objects"]:
             entries = {int(e["frame"]): _entry(e, tracker) for e in obj["entries"]}
             tracked = {int(o["frame"]): _output(o["output"], tracker) for o in obj["tracked"]}
-            track = ObjectTrack(int(obj["obj_id"]), tracker.state.new_outputs(), entries, int(obj["next_seq"]))
+            track = ObjectTrack(int(obj["obj_id"]), tracker.state.new_outputs(int(obj["obj_id"])), entries, int(obj["next_seq"]))
             for t, out in sorted(tracked.items()):
                 track.record(t, out)  # type: ignore[arg-type]
             tracker.state.add_track(track)
 
+
+
+# ------------------------------------------------------------------ one object's state on one frame
+@dataclass(frozen=True)
+class EncodedFrameState:
+    """A :class:`FrameState` as a front end keeps it (the studio's store), in three parts so that a
+    session can be rebuilt from the small ones and read the large one only when tracking needs it:
+    the direction the frame was tracked in, the entry's prompts and prompted outputs (None when the
+    entry holds nothing but that direction), and the tracked output."""
+
+    reverse: bool | None
+    entry: bytes | None
+    tracked: bytes | None
+
+
+def _to_bytes(data: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    return buf.getvalue()
+
+
+def _from_bytes(data: bytes, what: str) -> Any:
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds on damaged bytes
+        raise InvalidInputError(f"frame state: not a readable samstream {what} ({type(exc).__name__}: {exc})") from None
+
+
+def encode_frame_state(state: FrameState) -> EncodedFrameState:
+    """One :class:`FrameState` in parts of plain data (``torch.save``; tensors keep their dtypes)."""
+    entry = state.entry
+    reverse = None if entry is None else entry.reverse
+    only_direction = entry is None or replace(entry, reverse=None).is_empty()
+    return EncodedFrameState(
+        reverse,
+        None if only_direction else _to_bytes(_entry_data(0, entry)),  # type: ignore[arg-type]
+        None if state.tracked is None else _to_bytes(_output_data(state.tracked)),
+    )
+
+
+def decode_entry(encoded: EncodedFrameState, tracker: Tracker) -> FrameEntry | None:
+    """The entry of an encoded state (prompts, prompted outputs, direction), placed as ``tracker`` keeps state."""
+    if encoded.entry is None:
+        return None if encoded.reverse is None else FrameEntry(reverse=encoded.reverse)
+    try:
+        return replace(_entry(_from_bytes(encoded.entry, "frame entry"), tracker), reverse=encoded.reverse)
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # a field missing or of the wrong type
+        raise InvalidInputError(f"frame state: a damaged frame entry ({type(exc).__name__}: {exc})") from None
+
+
+def decode_output(data: bytes, tracker: Tracker) -> FrameOutput:
+    """A tracked output of an encoded state, placed as ``tracker`` keeps state."""
+    try:
+        out = _output(_from_bytes(data, "frame output"), tracker)
+    except InvalidInputError:
+        raise
+    except Exception as exc:
+        raise InvalidInputError(f"frame state: a damaged frame output ({type(exc).__name__}: {exc})") from None
+    if out is None:
+        raise InvalidInputError("frame state: an empty frame output")
+    return out
+
+
+def decode_frame_state(encoded: EncodedFrameState, tracker: Tracker) -> FrameState:
+    """The :class:`FrameState` :func:`encode_frame_state` wrote."""
+    tracked = None if encoded.tracked is None else decode_output(encoded.tracked, tracker)
+    return FrameState(decode_entry(encoded, tracker), tracked)

@@ -8,6 +8,12 @@ direction it was tracked in. Outputs of tracked (non-conditioning) frames go to 
 :mod:`samstream.video.spill`).
 The rules that change a track (prompt, commit, record, prune, bound the conditioning frames,
 clear a frame, reset) are its methods; no other module touches its stores.
+
+A track can also say exactly what it holds on one frame (:class:`FrameState`: the frame's entry and
+its tracked output) and be given such a state back, bit for bit. With change recording on
+(:meth:`ObjectTrack.record_changes`) it remembers which frames any rule changed, so a front end that
+keeps its own copy of the state (the studio's store) saves only those frames after each step, and
+undo restores only those.
 """
 
 from __future__ import annotations
@@ -51,6 +57,22 @@ class FrameEntry:
                                        self.pending_tracked, self.reverse))
 
 
+@dataclass(frozen=True)
+class FrameState:
+    """Everything one object holds on one frame: its entry (prompts, conditioning and pending
+    outputs, direction reached) and its tracked output. Both None: nothing (the frame is unknown).
+
+    Outputs are shared, not copied: tracks never modify an output in place once it has a memory
+    (a pending output gets its memory at commit, before any state of it is taken for keeping).
+    """
+
+    entry: FrameEntry | None = None
+    tracked: FrameOutput | None = None
+
+    def is_empty(self) -> bool:
+        return (self.entry is None or self.entry.is_empty()) and self.tracked is None
+
+
 class ObjectTrack:
     """Everything known about one object in one video, and the rules that change it."""
 
@@ -62,6 +84,22 @@ class ObjectTrack:
         self._tracked: OutputStore = outputs if outputs is not None else MemoryOutputs()
         self._next_seq = next_seq  # the next conditioning / pending order number
         self._cond_index: dict[int, FrameOutput] | None = None  # conditioning(), rebuilt when it changes
+        self._changes: set[int] | None = None  # frames changed since take_changes(), when recording
+
+    # ------------------------------------------------------------ changes
+    def record_changes(self) -> None:
+        """From now on remember which frames change (see :meth:`take_changes`)."""
+        if self._changes is None:
+            self._changes = set()
+
+    def take_changes(self) -> set[int]:
+        """Frames whose state changed since the last call (empty when not recording)."""
+        changed, self._changes = self._changes, (set() if self._changes is not None else None)
+        return changed or set()
+
+    def _touch(self, *frames: int) -> None:
+        if self._changes is not None:
+            self._changes.update(frames)
 
     def _take_seq(self) -> int:
         self._next_seq += 1
@@ -157,11 +195,13 @@ class ObjectTrack:
         old = entry.points
         entry.points = old.extended(points.coords, points.labels) if (old is not None and not clear_old) else points
         entry.mask = None
+        self._touch(frame)
 
     def set_mask(self, frame: int, mask: Tensor) -> None:
         """A (1, 1, S, S) binary mask on a frame; it replaces the frame's clicks."""
         entry = self._entry(frame)
         entry.mask, entry.points = mask, None
+        self._touch(frame)
 
     def set_pending(self, frame: int, out: FrameOutput, cond: bool) -> None:
         """The output of a frame's prompts, to be committed to memory by :meth:`commit`."""
@@ -172,6 +212,7 @@ class ObjectTrack:
             entry.pending_cond = out
         else:
             entry.pending_tracked = out
+        self._touch(frame)
 
     def commit(self, encode: Callable[[int, FrameOutput], None], clear_reach: int | None = None) -> None:
         """Move pending outputs into memory, ``encode(frame, out)`` giving each its memory.
@@ -185,6 +226,7 @@ class ObjectTrack:
             out, entry.pending_tracked = entry.pending_tracked, None
             encode(t, out)  # type: ignore[arg-type]
             self._tracked.put(t, out)  # type: ignore[arg-type]
+            self._touch(t)
             if clear_reach is not None:
                 self.clear_around(t, clear_reach)
         cond = sorted(((e.pending_seq, t, e) for t, e in self._frames.items() if e.pending_cond is not None))
@@ -195,26 +237,34 @@ class ObjectTrack:
                 entry.cond_seq = self._take_seq()
             entry.cond = out
             self._cond_index = None
+            self._touch(t)
             if clear_reach is not None:
                 self.clear_around(t, clear_reach)
         if not self.cond_frames():
             raise PromptError(f"propagate: object {self.obj_id} has no prompts; add some or remove it")
         for t in self.cond_frames():
-            self._tracked.drop(t)
+            if t in self._tracked:
+                self._tracked.drop(t)
+                self._touch(t)
 
     # ------------------------------------------------------------ tracking
     def record(self, frame: int, out: FrameOutput) -> None:
         """The output of tracking this object into ``frame`` (its memory included)."""
         self._tracked.put(frame, out)
+        self._touch(frame)
 
     def mark_reached(self, frame: int, reverse: bool) -> None:
-        self._entry(frame).reverse = reverse
+        entry = self._entry(frame)
+        if entry.reverse is not reverse:
+            entry.reverse = reverse
+            self._touch(frame)
 
     def clear_around(self, frame: int, reach: int) -> None:
         """Forget tracked outputs within ``reach`` frames of ``frame`` (a new prompt outdates them)."""
         for t in self._tracked.frames():
             if frame - reach <= t <= frame + reach:
                 self._tracked.drop(t)
+                self._touch(t)
 
     def prune(self, memory_frames: set[int], pointer_frames: set[int]) -> None:
         """Keep only what tracking can still read: outputs of ``memory_frames``, pointers of
@@ -228,11 +278,13 @@ class ObjectTrack:
                     self._tracked.put(t, out.pointer_only())
             else:
                 self._tracked.drop(t)
+            self._touch(t)
         keep = memory_frames | pointer_frames
         for t, entry in list(self._frames.items()):
             if t not in keep and entry.cond is None:
                 entry.points = entry.mask = entry.reverse = None
                 self._tidy(t)
+                self._touch(t)
 
     def bound_cond(self, limit: int) -> None:
         """At most ``limit`` conditioning frames: the first, then the most recent (see stream.py)."""
@@ -243,6 +295,7 @@ class ObjectTrack:
             entry = self._frames[t]
             entry.cond = entry.points = entry.mask = None
             self._tidy(t)
+            self._touch(t)
         self._cond_index = None
 
     # ------------------------------------------------------------ editing
@@ -257,13 +310,53 @@ class ObjectTrack:
             entry.cond = entry.reverse = None
             self._cond_index = None
         self._tidy(frame)
+        self._touch(frame)
 
     def reset(self) -> None:
+        self._touch(*self._frames, *self._tracked.frames())
         self._frames.clear()
         self._tracked.clear()
         self._cond_index = None
 
+    # ------------------------------------------------------------ exact states of frames
+    def frames(self) -> list[int]:
+        """Every frame this track holds anything on (an entry or a tracked output), in order."""
+        return sorted(set(self._frames) | set(self._tracked.frames()))
+
+    def frame_state(self, frame: int) -> FrameState:
+        """What the track holds on ``frame`` (a copy of the entry; outputs shared, see :class:`FrameState`)."""
+        entry = self._frames.get(frame)
+        return FrameState(None if entry is None else replace(entry), self._tracked.get(frame))
+
+    def set_frame_state(self, frame: int, state: FrameState) -> None:
+        """Put back a state :meth:`frame_state` gave (on this track, or one saved from it): afterwards
+        the frame holds exactly that, so results and later tracking are as they were then."""
+        entry = None if state.entry is None or state.entry.is_empty() else replace(state.entry)
+        old = self._frames.get(frame)
+        if entry is None:
+            self._frames.pop(frame, None)
+        else:
+            self._frames[frame] = entry
+            # order numbers stay unique: later prompts are numbered after every restored one
+            self._next_seq = max(self._next_seq, entry.cond_seq + 1, entry.pending_seq + 1)
+        if (old is not None and old.cond is not None) or (entry is not None and entry.cond is not None):
+            self._cond_index = None
+        if state.tracked is None:
+            self._tracked.drop(frame)
+        else:
+            self._tracked.put(frame, state.tracked)
+        self._touch(frame)
+
+    def is_empty(self) -> bool:
+        """Nothing on any frame (an object whose every state was taken back)."""
+        return not self._frames and not len(self._tracked)
+
     # ------------------------------------------------------------ saving
+    @property
+    def next_seq(self) -> int:
+        """The order number the next prompt will get (saved with the track)."""
+        return self._next_seq
+
     def snapshot(self) -> tuple[dict[int, FrameEntry], dict[int, FrameOutput], int]:
         """Copies of the per-frame entries, the tracked outputs and the order counter (to save the track)."""
         entries = {t: replace(e) for t, e in sorted(self._frames.items())}
@@ -288,16 +381,28 @@ class ObjectTrack:
 class SessionState:
     """Objects of one video session, in the order they were first prompted.
 
-    ``num_frames`` None: a stream, whose length is unknown. ``new_outputs`` makes the store of each
+    ``num_frames`` None: a stream, whose length is unknown. ``new_outputs(obj_id)`` makes the store of each
     new track's tracked outputs.
     """
 
     num_frames: int | None
     video_hw: tuple[int, int]
-    new_outputs: Callable[[], OutputStore] = MemoryOutputs
+    new_outputs: Callable[[int], OutputStore] = lambda obj_id: MemoryOutputs()
 
     def __post_init__(self) -> None:
         self._objects: dict[int, ObjectTrack] = {}
+        self._recording = False
+
+    def record_changes(self) -> None:
+        """From now on every track (present and future) remembers the frames that change."""
+        self._recording = True
+        for track in self._objects.values():
+            track.record_changes()
+
+    def take_changes(self) -> dict[int, set[int]]:
+        """obj_id -> frames changed since the last call, for objects with changes."""
+        changes = {t.obj_id: t.take_changes() for t in self._objects.values()}
+        return {obj_id: frames for obj_id, frames in changes.items() if frames}
 
     @property
     def obj_ids(self) -> list[int]:
@@ -318,7 +423,9 @@ class SessionState:
             if not create:
                 known = ", ".join(str(i) for i in self._objects) or "none"
                 raise UnknownObjectError(f"obj_id: unknown object {obj_id!r} (known ids: {known})")
-            track = self._objects[obj_id] = ObjectTrack(obj_id, self.new_outputs())
+            track = self._objects[obj_id] = ObjectTrack(obj_id, self.new_outputs(obj_id))
+            if self._recording:
+                track.record_changes()
         return track
 
     def remove(self, obj_id: int) -> list[int]:
@@ -337,4 +444,6 @@ class SessionState:
     def add_track(self, track: ObjectTrack) -> None:
         """Add a restored track (see :mod:`samstream.video.saved`)."""
         self._objects[track.obj_id] = track
+        if self._recording:
+            track.record_changes()
 

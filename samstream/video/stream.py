@@ -72,6 +72,9 @@ class StreamTracker:
     def __init__(self, model: SAM2Model, max_cond_frames: int = 8, **options: Any) -> None:
         if isinstance(max_cond_frames, bool) or not isinstance(max_cond_frames, int) or max_cond_frames < 1:
             raise InvalidInputError(f"max_cond_frames: expected a positive integer, got {max_cond_frames!r}")
+        # a stream keeps the official rule for corrections unless asked otherwise: a correction on the
+        # current frame stays a tracked frame, and every kept conditioning frame is attended to
+        options = {"add_all_frames_to_correct_as_cond": False, "max_cond_frames_in_attn": None, **options}
         try:
             self.options = VideoOptions(**options)
         except TypeError as exc:

@@ -27,12 +27,12 @@ from torch import Tensor
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
 from samstream.image.prompts import check_obj_id, prepare_prompts
 from samstream.model.sam2 import SAM2Model
-from samstream.video.engine import Engine
+from samstream.video.engine import Engine, EngineCounts
 from samstream.video.memory_bank import attendable_frames, clear_reach
 from samstream.video.options import VideoOptions
 from samstream.video.prefetch import FramePrefetcher
 from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
-from samstream.video.state import ObjectTrack, PointPrompt, SessionState
+from samstream.video.state import FrameEntry, FrameState, ObjectTrack, PointPrompt, SessionState
 
 
 @dataclass
@@ -43,6 +43,9 @@ class FrameResult:
     obj_ids: list[int]
     logits: Tensor  # (N, H, W) float32 mask logits; -1024 where an object has no output
     object_scores: Tensor  # (N,) object-presence logits (NaN where an object has no output)
+    # objects a propagation step just tracked into this frame (or reached on it, keeping a prompted
+    # frame's output); the others' results are what they held. Empty outside propagation.
+    propagated: tuple[int, ...] = ()
 
     @property
     def masks(self) -> Tensor:
@@ -73,17 +76,19 @@ class Tracker:
         frames: Callable[[int], Tensor],
         video_hw: tuple[int, int],
         num_frames: int | None,
-        outputs: Callable[[], OutputStore] = MemoryOutputs,
+        outputs: Callable[[int], OutputStore] | None = None,
     ) -> None:
+        """``outputs(obj_id)`` makes the store of an object's tracked outputs (default: in memory)."""
         self.model = model
         self.options = options
-        self.state = SessionState(num_frames, video_hw, outputs)
+        self.state = SessionState(num_frames, video_hw, outputs or (lambda obj_id: MemoryOutputs()))
         self.engine = Engine(model, options, frames, self.state)
 
     # the options a session may change as it goes (the others fix how its state is stored)
     CHANGEABLE = frozenset({"fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input",
                             "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects",
-                            "tracking", "strict_prompts"})
+                            "tracking", "strict_prompts", "max_cond_frames_in_attn",
+                            "feature_cache_size"})
 
     def update_options(self, **changes: Any) -> None:
         """Change options for the following calls (outputs already computed stay as they are)."""
@@ -187,15 +192,24 @@ class Tracker:
         """Whether some prompt's output is not yet in memory."""
         return any(t.has_pending() for t in self.state.tracks())
 
-    def commit(self) -> None:
-        """Encode the memories of every pending prompt output (before tracking)."""
+    def tracks_of(self, obj_ids: Sequence[int] | None) -> list[ObjectTrack]:
+        """The tracks of ``obj_ids`` in session order (None: every object)."""
+        if obj_ids is None:
+            return self.state.tracks()
+        wanted = {check_obj_id(i) for i in obj_ids}
+        for obj_id in wanted:
+            self.state.track(obj_id)  # UnknownObjectError names the id
+        return [t for t in self.state.tracks() if t.obj_id in wanted]
+
+    def commit(self, obj_ids: Sequence[int] | None = None) -> None:
+        """Encode the memories of pending prompt outputs (before tracking): of ``obj_ids``, or all."""
         if not len(self.state):
             raise PromptError("propagate: no object has prompts; add points, a box or a mask first")
         reach = None
         if self.options.clear_non_cond_mem_around_input:
             reach = self._clear_reach()
         with torch.inference_mode():
-            for track in self.state.tracks():
+            for track in self.tracks_of(obj_ids):
                 track.commit(self._encode, reach)
 
     def _encode(self, frame: int, out: FrameOutput) -> None:
@@ -204,12 +218,20 @@ class Tracker:
     def _clear_reach(self) -> int:
         return clear_reach(self.model.cfg.memory, self.engine.policy)
 
-    def first_cond_frame(self) -> int:
-        """The earliest committed conditioning frame of any object (where propagation starts)."""
-        frames = [t for track in self.state.tracks() for t in track.cond_frames()]
+    def first_cond_frame(self, obj_ids: Sequence[int] | None = None) -> int:
+        """The earliest committed conditioning frame of ``obj_ids`` (default: any object): where propagation starts."""
+        frames = [t for track in self.tracks_of(obj_ids) for t in track.cond_frames()]
         if not frames:
             raise PromptError("propagate: no object has prompts; add points, a box or a mask first")
         return min(frames)
+
+    def next_prompted_frame(self, obj_id: int, frame: int, reverse: bool) -> int | None:
+        """An object's first frame with prompts after ``frame`` in the tracking direction, or None."""
+        frames = self.track(obj_id).prompted_frames()
+        later = [t for t in frames if (t < frame if reverse else t > frame)]
+        if not later:
+            return None
+        return max(later) if reverse else min(later)
 
     # -------------------------------------------------------------- tracking
     @contextlib.contextmanager
@@ -226,12 +248,13 @@ class Tracker:
         with FramePrefetcher(self.engine.frame_source, order, depth) as ahead, self.engine.reading_from(ahead):
             yield
 
-    def track_frame(self, frame: int, reverse: bool = False) -> FrameResult:
-        """Track every object into ``frame`` (forward: from the frames before it; reverse: after it).
+    def track_frame(self, frame: int, reverse: bool = False, obj_ids: Sequence[int] | None = None) -> FrameResult:
+        """Track objects into ``frame`` (forward: from the frames before it; reverse: after it).
 
-        Objects with a conditioning output on the frame keep it. Call :meth:`commit` first.
+        ``obj_ids``: the objects to track (default: all); the others keep what they hold. Objects
+        with a conditioning output on the frame keep it. Call :meth:`commit` first.
         """
-        tracks = self.state.tracks()
+        tracks = self.tracks_of(obj_ids)
         reach = self._clear_reach() if self.options.clear_non_cond_mem_around_input else None
         to_run = []
         for track in tracks:
@@ -246,7 +269,9 @@ class Tracker:
             track.record(frame, out)
         for track in tracks:
             track.mark_reached(frame, reverse)
-        return self._result(frame, [t.final_output(frame) for t in tracks])
+        result = self._result(frame, [t.final_output(frame) for t in self.state.tracks()])
+        result.propagated = tuple(t.obj_id for t in tracks)
+        return result
 
     def forget_unreachable(self, frame: int, max_cond_frames: int) -> None:
         """The bounded policy of a stream: keep only what tracking ``frame`` and later frames can read.
@@ -290,6 +315,50 @@ class Tracker:
     def reset(self) -> None:
         """Forget every object and prompt (the frames and their cached features stay)."""
         self.state.reset()
+
+    # --------------------------------------------------------- exact states
+    def record_changes(self) -> None:
+        """From now on remember which (object, frame) states change (see :meth:`take_changes`)."""
+        self.state.record_changes()
+
+    def take_changes(self) -> dict[int, set[int]]:
+        """obj_id -> frames whose state changed since the last call (with :meth:`record_changes` on)."""
+        return self.state.take_changes()
+
+    def frame_state(self, obj_id: int, frame: int) -> FrameState:
+        """Exactly what an object holds on a frame (empty for an unknown object)."""
+        if check_obj_id(obj_id) not in self.state:
+            return FrameState()
+        return self.state.track(obj_id).frame_state(frame)
+
+    def restore_object(self, obj_id: int, entries: dict[int, FrameEntry]) -> ObjectTrack:
+        """An object rebuilt from entries kept elsewhere (a store), its tracked outputs being those
+        ``outputs(obj_id)`` holds; replaces any object of that id. Later prompts are numbered after
+        every restored one."""
+        obj_id = check_obj_id(obj_id)
+        if obj_id in self.state:
+            self.state.remove(obj_id)
+        seqs = [max(e.cond_seq, e.pending_seq) for e in entries.values()]
+        track = ObjectTrack(obj_id, self.state.new_outputs(obj_id), entries, max(seqs, default=0) + 1)
+        self.state.add_track(track)
+        return track
+
+    def set_frame_state(self, obj_id: int, frame: int, state: FrameState) -> None:
+        """Put back what :meth:`frame_state` gave (undo, redo, or a state kept elsewhere).
+
+        An object that holds nothing any more is forgotten; an unknown one is created."""
+        obj_id = check_obj_id(obj_id)
+        if obj_id not in self.state and state.is_empty():
+            return
+        track = self.state.track(obj_id, create=True)
+        track.set_frame_state(frame, state)
+        if track.is_empty():
+            self.state.remove(obj_id)
+
+    @property
+    def counts(self) -> EngineCounts:
+        """Model work done so far (images encoded, object-frames tracked, prompts, memories)."""
+        return self.engine.counts
 
     def nbytes(self) -> int:
         """Bytes of every tensor held for the objects (image features and frames excluded)."""

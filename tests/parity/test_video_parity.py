@@ -93,6 +93,21 @@ def test_full_session_matches_reference(config: str, tmp_path, float32_reference
     print(f"{config}: {len(our_log)} outputs compared, worst relative difference {stats['worst']:.2e}")
 
 
+def test_corrections_kept_as_prompted_frames_match_reference(tmp_path, float32_reference_memory) -> None:
+    """samstream's default for corrections is the reference's ``add_all_frames_to_correct_as_cond``:
+    the session's correction on a tracked frame becomes a conditioning frame on both sides."""
+    video = str(make_video(tmp_path / "frames"))
+    ref, ours = _pair("configs/sam2.1/sam2.1_hiera_t.yaml", 256, tmp_path)
+    _center_object_scores(ref, ours, video)
+    for predictor in (ref, ours):
+        predictor.add_all_frames_to_correct_as_cond = True
+    with torch.inference_mode():
+        ref_log = full_session(ref, video)
+    our_log = full_session(ours, video)
+    stats = _compare_logs(ref_log, our_log)
+    print(f"corrections as prompted frames: {len(our_log)} outputs compared, worst {stats['worst']:.2e}")
+
+
 def short_session(predictor, video: str) -> list:
     """A click and a box on frame 0, a mask on frame 1, forward tracking to the end."""
     from .video_scenarios import _propagate, _record, blue_mask

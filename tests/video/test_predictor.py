@@ -90,7 +90,8 @@ def test_bfloat16_memory_close_to_float32(tiny_model, video) -> None:
 
 
 def test_correction_remove_clear_reset(tiny_model, video) -> None:
-    with VideoPredictor(tiny_model).open(video) as s:
+    # the official rule for corrections: one on a tracked frame stays a tracked frame
+    with VideoPredictor(tiny_model, add_all_frames_to_correct_as_cond=False).open(video) as s:
         s.add_points(0, 1, [[12, 17]], [1])
         s.add_points(0, 2, [[50, 37]], [1])
         list(s.propagate())
