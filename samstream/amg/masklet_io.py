@@ -44,8 +44,8 @@ from samstream.io.labels import write_label_png
 from samstream.io.masks import JsonLinesWriter, mask_bbox
 from samstream.io.overlay import overlay
 from samstream.io.rle import decode_rle, encode_rle, encode_rles
-from samstream.video.decode import write_video
-from samstream.video.live import read_frames
+from samstream.video.frames.decode import write_video
+from samstream.video.frames.frame_stream import read_frames
 
 JSONL = "masks.jsonl"
 DAVIS_DIR = "davis"

@@ -33,7 +33,7 @@ from samstream.io.overlay import overlay
 from samstream.io.rle import decode_rle, encode_rle, encode_rles, rle_areas
 from samstream.studio.media import FramePool
 from samstream.studio.store import Store
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 __all__ = ["FORMATS", "effort_summary", "export_videos", "propose", "sav_document"]
 

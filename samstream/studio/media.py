@@ -22,7 +22,7 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, SamstreamError, VideoReadError
 from samstream.files import atomic_write
-from samstream.video.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frames
+from samstream.video.frames.source import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frames
 
 __all__ = ["FramePool", "VIDEO_SUFFIXES", "add_media", "probe", "render_frame", "safe_name"]
 

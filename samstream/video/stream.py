@@ -33,8 +33,8 @@ import torch
 
 from samstream.errors import InvalidInputError, PromptError
 from samstream.model.sam2 import SAM2Model
-from samstream.video.frames import normalisation_table, preprocess_frame
-from samstream.video.live import frame_to_rgb
+from samstream.video.frames.source import normalisation_table, preprocess_frame
+from samstream.video.frames.frame_stream import frame_to_rgb
 from samstream.video.options import VideoOptions
 from samstream.video.tracker import FrameResult, Tracker
 

@@ -30,7 +30,7 @@ from samstream.model.sam2 import SAM2Model
 from samstream.video.engine import Engine
 from samstream.video.memory_bank import attendable_frames, clear_reach
 from samstream.video.options import VideoOptions
-from samstream.video.prefetch import FramePrefetcher
+from samstream.video.frames.prefetch import FramePrefetcher
 from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
 from samstream.video.state import ObjectTrack, PointPrompt, SessionState
 

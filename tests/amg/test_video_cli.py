@@ -11,7 +11,7 @@ from samstream.cli import main
 from samstream.io.labels import read_label_png
 from samstream.data.sav_json import load_sav_annotation
 from samstream.io.rle import decode_rle
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 from tests.data.sav_example import EXAMPLE, form, official
 from tests.data.synth import moving_objects
 

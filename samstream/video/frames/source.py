@@ -30,7 +30,7 @@ from torch import Tensor
 
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.rgb import to_rgb
-from samstream.video.decode import VideoFileReader, index_names, write_video
+from samstream.video.frames.decode import VideoFileReader, index_names, write_video
 
 __all__ = ["CacheInfo", "FrameSource", "FrameSourceInput", "image_frame", "natural_key", "open_frames", "write_video"]
 

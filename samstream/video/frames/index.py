@@ -18,7 +18,7 @@ timestamps only; MPEG-4 part 2 "packed B-frames" in AVI).
    samstream's cache folder (``$SAMSTREAM_HOME/video-index``, default ``~/.cache/samstream``), keyed
    by the file's absolute path, size and modification time; nothing is written beside the video.
 
-The reader (:mod:`samstream.video.decode`) checks every frame it decodes from the start of a file
+The reader (:mod:`samstream.video.frames.decode`) checks every frame it decodes from the start of a file
 against the index, so an index that was wrong despite step 2 is detected and replaced by a decoded one.
 """
 

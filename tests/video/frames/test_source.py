@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.video.frames import FrameSource, natural_key, open_frames, write_video
+from samstream.video.frames.source import FrameSource, natural_key, open_frames, write_video
 
 av = pytest.importorskip("av")
 
