@@ -23,7 +23,7 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.video.frames.index import check_video_file, import_av
-from samstream.video.frames.source import IMAGE_SUFFIXES, image_frame, natural_key
+from samstream.video.frames.raw import IMAGE_SUFFIXES, image_frame, natural_key
 
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
