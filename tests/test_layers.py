@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1] / "samstream"
 # The layer order of HELPERS.md / DESIGN.md, lowest first. A component is a first-level module or
 # package of samstream; ``samstream`` itself (the public API facade, lazy) sits beside compat.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "files", "lazy", "presets", "rgb"),  # presets: small ModelConfigs; rgb: image conversion
+    # presets: small ModelConfigs; rgb: image conversion; prompt_rules: prompt checks (torch-free, for the ONNX host too)
+    ("errors", "config", "files", "lazy", "presets", "rgb", "prompt_rules"),
     ("model",),
     ("checkpoints", "registry"),
     ("image", "video"),
