@@ -55,7 +55,7 @@ def _paint(img: np.ndarray, boxes: list, shift: int = 0) -> np.ndarray:
 def _write_items(task: str, folder: Path, count: int, hw: tuple[int, int], frames: int) -> None:
     from PIL import Image
 
-    from samstream.video.decode import write_video
+    from samstream.video.frames.decode import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

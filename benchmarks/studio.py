@@ -37,7 +37,7 @@ from common import machine, table  # noqa: E402
 
 import samstream  # noqa: E402
 from samstream.data.synthetic import SyntheticConfig, generate_clip  # noqa: E402
-from samstream.video.decode import write_video  # noqa: E402
+from samstream.video.frames.decode import write_video  # noqa: E402
 
 
 def free_port() -> int:

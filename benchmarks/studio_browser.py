@@ -29,7 +29,7 @@ from common import machine, table  # noqa: E402
 from studio import clicks_for, start_server  # noqa: E402
 
 from samstream.data.synthetic import SyntheticConfig, generate_clip  # noqa: E402
-from samstream.video.decode import write_video  # noqa: E402
+from samstream.video.frames.decode import write_video  # noqa: E402
 
 CLICK_JS = """async ([x, y]) => {
   const a = window.studio.annotation, t0 = performance.now();

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "CheckpointError": "samstream.errors",
     "FrameResult": "samstream.video.predictor",
-    "FrameStream": "samstream.video.live",
+    "FrameStream": "samstream.video.frames.frame_stream",
     "ImagePrediction": "samstream.image.predictor",
     "ImagePredictor": "samstream.image.predictor",
     "InvalidInputError": "samstream.errors",
@@ -32,7 +32,7 @@ _PUBLIC = {
     "build_model": "samstream.checkpoints",
     "download": "samstream.checkpoints",
     "load_model": "samstream.checkpoints",
-    "read_frames": "samstream.video.live",
+    "read_frames": "samstream.video.frames.frame_stream",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -52,6 +52,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         VideoReadError,
     )
     from samstream.image.predictor import ImagePrediction, ImagePredictor
-    from samstream.video.live import FrameStream, read_frames
+    from samstream.video.frames.frame_stream import FrameStream, read_frames
     from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
     from samstream.video.stream import StreamTracker

@@ -255,7 +255,7 @@ def load_model(
         cfg = cfg.with_image_size(image_size)
     model = SAM2Model(cfg)
     load_state_dict_strict(model, sd, path)
-    return model.to(dev).eval().optimize(options)
+    return model.eval().place(dev, options)
 
 
 def build_model(name_or_config: str | ModelConfig, device: str | torch.device = "cpu", seed: int | None = None) -> SAM2Model:
@@ -263,4 +263,4 @@ def build_model(name_or_config: str | ModelConfig, device: str | torch.device = 
     cfg = name_or_config if isinstance(name_or_config, ModelConfig) else get_variant(name_or_config).config
     if seed is not None:
         torch.manual_seed(seed)
-    return SAM2Model(cfg).to(resolve_device(device)).eval()
+    return SAM2Model(cfg).place(resolve_device(device)).eval()

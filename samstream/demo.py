@@ -33,7 +33,7 @@ from samstream.files import write_json
 from samstream.io.masks import tracked_frames, write_tracking_run
 from samstream.io.outputs import staged_output
 from samstream.data.synthetic import SyntheticClip, SyntheticConfig, generate_clip
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 PROTOCOL = ("J&F per object over the frames where it is in the ground truth or in the prediction "
             "(frames empty in both are not scored), then the mean over objects")

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1] / "samstream"
 # The layer order of HELPERS.md / DESIGN.md, lowest first. A component is a first-level module or
 # package of samstream; ``samstream`` itself (the public API facade, lazy) sits beside compat.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "files", "lazy", "presets", "rgb"),  # presets: small ModelConfigs; rgb: image conversion
+    # presets: small ModelConfigs; rgb: image conversion; prompt_rules: prompt checks (torch-free, for the ONNX host too)
+    ("errors", "config", "files", "lazy", "presets", "rgb", "prompt_rules"),
     ("model",),
     ("checkpoints", "registry"),
     ("image", "video"),
@@ -29,6 +30,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+# Wings: subpackages below the rest of their package. A wing's modules import each other and these
+# components only, never the package's other modules (video/frames reads and preprocesses frames
+# for the trackers and knows nothing of them; its reading half is torch-free, tested in the wing).
+WINGS: dict[str, set[str]] = {
+    "samstream.video.frames": {"errors", "config", "files", "lazy", "rgb", "registry"},
+}
 
 
 def _component(module: str) -> str | None:
@@ -108,6 +116,18 @@ def test_data_and_io_do_not_import_eval_or_train() -> None:
     bad = [f"{f}:{line}: {module}" for f, line, src, dst, module in _edges()
            if src in ("data", "io") and dst in ("eval", "train")]
     assert not bad, "data/io import eval/train:\n" + "\n".join(bad)
+
+
+def test_wings_import_only_below_their_package() -> None:
+    bad = []
+    for wing, allowed in WINGS.items():
+        folder = ROOT.parent / wing.replace(".", "/")
+        assert folder.is_dir(), f"the wing {wing} of WINGS does not exist"
+        for path in sorted(folder.rglob("*.py")):
+            for line, module in _imports(path):
+                if not (module == wing or module.startswith(wing + ".")) and _component(module) not in allowed:
+                    bad.append(f"{path.relative_to(ROOT.parent)}:{line}: {module}")
+    assert not bad, "wing modules importing above the wing:\n" + "\n".join(bad)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -6,9 +6,10 @@ Layout under ``out``:
 * ``masks.jsonl``: one line per frame, ``{"frame", "keyframe", "height", "width", "masklets": [{"id",
   "area", "bbox" (XYWH), "object_score", "stability", "segmentation" (COCO RLE)}]}`` for the masklets
   visible on it; written as frames arrive, so its memory does not grow with the video;
-* ``<video>_auto.json``: the SA-V layout (``sav_000001_auto.json``): one COCO RLE per masklet on every
-  ``sav_every``-th frame (``masklet_id`` k is the k-th smallest id of ``masks.jsonl`` seen on those frames), with the per-masklet fields of SA-V (sizes, size bucket, visibility
-  changes, first appearance and frame counts in annotated frames, per-frame stability scores);
+* ``<video>_auto.json``: the SA-V layout (``sav_000001_auto.json``, written by
+  :class:`~samstream.data.sav_json.SavVideo`): one COCO RLE per masklet on every ``sav_every``-th frame
+  (``masklet_id`` k is the k-th smallest id of ``masks.jsonl`` seen on those frames), with SA-V's
+  per-masklet fields and per-frame stability scores;
 * ``davis/<frame:05d>.png``: indexed PNGs for the DAVIS unsupervised protocol: the
   :data:`DAVIS_PROPOSALS` best masklets, as ids 1 (best) to 20, ranked by their **score**, the sum
   over the frames where a masklet is visible of its stability score (long-lived, stable masklets first;
@@ -36,21 +37,21 @@ from typing import Any, Iterator
 import numpy as np
 
 from samstream.amg.video import MaskletFrame, VideoMaskGenerator
+from samstream.data.sav_json import AUTO, SavMasklet, SavVideo
 from samstream.errors import InvalidInputError
 from samstream.files import write_json
 from samstream.io.labels import write_label_png
 from samstream.io.masks import JsonLinesWriter, mask_bbox
 from samstream.io.overlay import overlay
 from samstream.io.rle import decode_rle, encode_rle, encode_rles
-from samstream.video.decode import write_video
-from samstream.video.live import read_frames
+from samstream.video.frames.decode import write_video
+from samstream.video.frames.frame_stream import read_frames
 
 JSONL = "masks.jsonl"
 DAVIS_DIR = "davis"
 YTVIS = "ytvis.json"
 OVERLAY = "overlay.mp4"
 DAVIS_PROPOSALS = 20
-SMALL, MEDIUM = 32**2, 96**2  # COCO's area buckets, as SA-V uses them
 
 
 def output_names(video_id: str) -> list[str]:
@@ -184,9 +185,8 @@ class MaskletWriter:
         if not commit or self.hw is None:
             return
         write_davis_pngs(self.out / JSONL, self.out / DAVIS_DIR, self.ranking()[:DAVIS_PROPOSALS], self.hw)
-        write_json(self.out / sav_name(self.video_id),
-                   sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps, self.sav_every),
-                   indent=None)
+        sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps,
+                      self.sav_every).write(self.out / sav_name(self.video_id))
         write_json(self.out / YTVIS, ytvis_json(self.out / JSONL, self.video_id, self.frames, self.hw), indent=None)
 
 
@@ -209,41 +209,22 @@ def write_davis_pngs(jsonl: Path, folder: Path, ranked: list[int], hw: tuple[int
 
 
 def sav_auto_json(jsonl: Path, video_id: str, num_frames: int, hw: tuple[int, int], fps: float,
-                  every: int) -> dict[str, Any]:
-    """The SA-V auto-masklet document of the frames ``0, every, 2 * every, ...``."""
-    h, w = hw
+                  every: int) -> SavVideo:
+    """The SA-V automatic masklet file of the frames ``0, every, 2 * every, ...`` of ``masks.jsonl``.
+
+    A masklet's stability on an annotated frame where it is not visible is 1.0 (its empty mask is certain).
+    """
     annotated = [rec for rec in read_records(jsonl) if rec["frame"] % every == 0]
     per_frame = [{item["id"]: item for item in rec["masklets"]} for rec in annotated]
     ids = sorted({i for frame in per_frame for i in frame})
     empty = encode_rle(np.zeros(hw, bool))
-    areas = np.array([[frame[i]["area"] if i in frame else 0 for i in ids] for frame in per_frame],
-                     dtype=np.float64).reshape(len(per_frame), len(ids))
-    visible = areas > 0
-    first = visible.argmax(axis=0) if ids else np.zeros(0, int)
-    size_abs = [float(areas[visible[:, j], j].mean()) for j in range(len(ids))]
-    return {
-        "video_id": video_id, "video_duration": num_frames / fps, "video_frame_count": float(num_frames),
-        "video_height": float(h), "video_width": float(w), "video_resolution": float(h * w),
-        "video_environment": "", "video_split": "",
-        "masklet": [[frame[i]["segmentation"] if i in frame else empty for i in ids] for frame in per_frame],
-        "masklet_id": list(range(len(ids))),
-        "masklet_size_rel": [a / (h * w) for a in size_abs],
-        "masklet_size_abs": size_abs,
-        "masklet_size_bucket": [_bucket(a) for a in size_abs],
-        "masklet_visibility_changes": [int(np.count_nonzero(np.diff(visible[f:, j].astype(np.int8))))
-                                       for j, f in enumerate(first)],
-        "masklet_first_appeared_frame": [int(f) for f in first],
-        "masklet_frame_count": [len(per_frame)] * len(ids),
-        "masklet_edited_frame_count": [0] * len(ids),
-        "masklet_type": ["auto"] * len(ids),
-        "masklet_stability_score": [[frame[i]["stability"] if i in frame else 1.0 for i in ids]
-                                    for frame in per_frame],
-        "masklet_num": len(ids),
-    }
-
-
-def _bucket(area: float) -> str:
-    return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
+    masklets = tuple(
+        SavMasklet.from_rles(j, [frame[i]["segmentation"] if i in frame else empty for frame in per_frame], hw, AUTO,
+                             areas=[frame[i]["area"] if i in frame else 0 for frame in per_frame],
+                             stability_scores=[frame[i]["stability"] if i in frame else 1.0 for frame in per_frame])
+        for j, i in enumerate(ids))
+    return SavVideo(video_id=video_id, height=hw[0], width=hw[1], frame_count=num_frames, duration=num_frames / fps,
+                    environment="", split="", masklets=masklets, kind=AUTO, stride=every)
 
 
 def ytvis_json(jsonl: Path, video_id: str, num_frames: int, hw: tuple[int, int]) -> dict[str, Any]:

@@ -61,7 +61,7 @@ from samstream.amg.masklets import (Masklet, MaskletOptions, MergeDetector, Pixe
                                     matches, stability, thumbnail)
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
-from samstream.video.live import read_frames
+from samstream.video.frames.frame_stream import read_frames
 from samstream.video.predictor import FrameResult, VideoPredictor
 from samstream.video.stream import StreamTracker
 

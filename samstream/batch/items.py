@@ -32,8 +32,8 @@ from pathlib import Path, PurePosixPath
 
 from samstream.data.video_datasets import VideoDataset
 from samstream.errors import InvalidInputError
-from samstream.video.frames import IMAGE_SUFFIXES as FRAME_SUFFIXES
-from samstream.video.frames import VIDEO_SUFFIXES
+from samstream.video.frames.raw import IMAGE_SUFFIXES as FRAME_SUFFIXES
+from samstream.video.frames.raw import VIDEO_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "Item", "list_images", "list_video_files", "list_videos"]
 

@@ -30,13 +30,15 @@ def register(sub: argparse._SubParsersAction, common: Common) -> None:
     ev = sub.add_parser("eval", help="score video predictions (DAVIS, SA-V) or image prompts (SA-1B, COCO)")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True)
 
-    p = basic(ev_sub.add_parser("davis", help="DAVIS 2017 semi-supervised J&F of a folder of label PNGs"))
-    p.add_argument("gt_root", help="DAVIS root (with Annotations/480p and ImageSets/2017)")
+    p = basic(ev_sub.add_parser("davis", help="DAVIS 2017 J&F of a folder of label PNGs (fractions of 1)"))
+    p.add_argument("gt_root", help="DAVIS root (with Annotations/480p, Annotations_unsupervised/480p for "
+                                   "--task unsupervised, and ImageSets/2017)")
     p.add_argument("pred_dir", help="predictions: <pred_dir>/<seq>/<frame>.png indexed PNGs")
     p.add_argument("--subset", default="val", help="ImageSets/2017/<subset>.txt (default: val)")
     p.add_argument("--sequences", type=_names, default=None, help="comma-separated sequences (default: the subset)")
     p.add_argument("--task", default="semi-supervised", choices=("semi-supervised", "unsupervised"),
-                   help="DAVIS 2017 protocol (unsupervised: up to 20 proposals matched to the objects)")
+                   help="DAVIS 2017 protocol (semi-supervised: first and last frames not scored; unsupervised: "
+                        "up to 20 proposals matched to the objects, every frame scored)")
     _score_outputs(p)
     p.set_defaults(func=_cmd_davis)
 
@@ -171,8 +173,22 @@ def _report_scores(args: argparse.Namespace, name: str, result: Any) -> int:
     if args.jsonl:
         print(json.dumps({"command": f"eval {name}", **summary}))
     elif not args.quiet:
-        j, f = summary["J"], summary["F"]
-        print(f"eval {name}: {len(summary['per_object'])} objects  J&F {summary['J&F'] * 100:.1f}  "
-              f"J {j['mean'] * 100:.1f} (recall {j['recall'] * 100:.1f}, decay {j['decay'] * 100:.1f})  "
-              f"F {f['mean'] * 100:.1f} (recall {f['recall'] * 100:.1f}, decay {f['decay'] * 100:.1f})")
+        print("\n".join(score_lines(name, result)))
     return 0
+
+
+def score_lines(name: str, result: Any) -> list[str]:
+    """The text report of an :class:`~samstream.eval.results.EvalResult`: what was scored against
+    what, the summary, then one line per object, in the one unit of ``--json`` and ``--csv``
+    (fractions of 1, not percent)."""
+    j, f, protocol = result.j, result.f, result.protocol
+    lines = [f"eval {name}: {protocol.name}, ground truth {protocol.ground_truth}",
+             f"  frames not scored: {protocol.frames_not_scored}"] if protocol is not None else [f"eval {name}:"]
+    lines.append(f"  scores are fractions of 1 (as in --json and --csv), {len(result.per_object)} objects:")
+    lines.append(f"  J&F {result.jf:.3f}  J {j.mean:.3f} (recall {j.recall:.3f}, decay {j.decay:.3f})  "
+                 f"F {f.mean:.3f} (recall {f.recall:.3f}, decay {f.decay:.3f})")
+    width = max(len(n) for n in result.per_object)
+    for obj, r in sorted(result.per_object.items()):
+        lines.append(f"    {obj:<{width}}  J&F {(r.j.mean + r.f.mean) / 2:.3f}  J {r.j.mean:.3f}  F {r.f.mean:.3f}"
+                     f"  ({r.num_frames} frames scored)")
+    return lines

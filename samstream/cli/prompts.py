@@ -6,7 +6,7 @@ and ``--box X0,Y0,X1,Y1``.
 Video prompts (``track``, ``stream``) name a frame first and may name an object with ``ID@``:
 ``--point [ID@]F:X,Y[:LABEL]``, ``--box [ID@]F:X0,Y0,X1,Y1``, ``--mask [ID@]F:PNG``. Without
 ``ID@`` a prompt belongs to the object named by the last ``--obj ID`` before it (default 1).
-Object ids follow the library's one rule (:func:`samstream.image.prompts.check_obj_id`, checked
+Object ids follow the library's one rule (:func:`samstream.prompt_rules.check_obj_id`, checked
 when the command runs), narrowed by the outputs: ``track`` and ``stream`` always write label PNGs
 (``masks/<frame>.png``), which store ids as pixel values (0 = background), so ids lie in 1..255 and
 anything else is refused while the arguments are parsed, with that reason.
@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from samstream.errors import InvalidInputError, PromptError
+from samstream.prompt_rules import check_obj_id
 
 LABEL_PNG_MAX_ID = 255  # ids are pixel values of the indexed label PNGs the video commands write
 
@@ -101,8 +102,7 @@ def parse_obj_id(text: str, option: str = "--obj") -> int:
 
 
 def check_obj_ids(prompts: Sequence["VideoPrompt"]) -> None:
-    """Every prompt's object id by :func:`samstream.image.prompts.check_obj_id` (the one rule)."""
-    from samstream.image.prompts import check_obj_id  # imports torch: only when a command runs
+    """Every prompt's object id by :func:`samstream.prompt_rules.check_obj_id` (the one rule)."""
 
     for p in prompts:
         check_obj_id(p.obj_id, f"object id of the prompt on frame {p.frame}")

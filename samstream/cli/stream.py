@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.io.masks import write_tracking_run
     from samstream.io.outputs import staged_output
-    from samstream.video.live import read_frames
+    from samstream.video.frames.frame_stream import read_frames
     from samstream.video.stream import StreamTracker
 
     report = Reporter(args)

@@ -88,7 +88,7 @@ def _build(
     if ckpt_path is not None:
         sd = state_dict_of(read_checkpoint(ckpt_path), ckpt_path)
         load_state_dict_strict(model, sd, ckpt_path)
-    model = model.to(resolve_device(device))
+    model = model.place(resolve_device(device))
     return model.eval() if mode == "eval" else model.train()
 
 

@@ -5,6 +5,7 @@ ids to binary masks. Layouts (``root`` is what the user passes)::
 
     davis   root/JPEGImages/480p/<seq>/<frame>.jpg
             root/Annotations/480p/<seq>/<frame>.png        indexed PNG, 0 = background, 255 = void
+            root/Annotations_unsupervised/480p/<seq>/<frame>.png   the unsupervised task's ground truth
             root/ImageSets/2017/<subset>.txt               sequence names (subset default "val")
     sav     root/JPEGImages_24fps/<video>/<frame>.jpg
             root/Annotations_6fps/<video>/<obj:03d>/<frame>.png   one binary PNG per object
@@ -28,12 +29,32 @@ import numpy as np
 from samstream.errors import InvalidInputError
 from samstream.io.labels import read_label_png
 
-__all__ = ["FORMATS", "ObjectPrompt", "VideoDataset", "VideoEntry", "VideoFormat", "read_davis_subset"]
+__all__ = ["DAVIS_TASKS", "FORMATS", "ObjectPrompt", "VideoDataset", "VideoEntry", "VideoFormat", "davis_annotations",
+           "read_davis_subset"]
 
 VideoFormat = Literal["davis", "sav", "ytvos"]
 FORMATS: tuple[str, ...] = ("davis", "sav", "ytvos")
 VOID = 255  # DAVIS "void" label: neither object nor background
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+DAVIS_TASKS = ("semi-supervised", "unsupervised")
+
+
+def davis_annotations(davis_root: str | Path, resolution: str = "480p", task: str = "semi-supervised") -> Path:
+    """The ground-truth folder of a DAVIS 2017 ``task`` at ``resolution``.
+
+    As the official evaluation code: ``Annotations/<resolution>`` for the semi-supervised task,
+    ``Annotations_unsupervised/<resolution>`` for the unsupervised one. A root without
+    ``Annotations_unsupervised/<resolution>`` (one made by ``samstream studio export --format davis``,
+    say) is scored against ``Annotations/<resolution>`` for both; the folder returned says which.
+    """
+    if task not in DAVIS_TASKS:
+        raise InvalidInputError(f"task: expected one of {', '.join(DAVIS_TASKS)}, got {task!r}")
+    root = Path(davis_root)
+    if task == "unsupervised" and (root / "Annotations_unsupervised" / resolution).is_dir():
+        return root / "Annotations_unsupervised" / resolution
+    return root / "Annotations" / resolution
 
 
 def read_davis_subset(davis_root: str | Path, subset: str) -> list[str]:

@@ -1,9 +1,10 @@
 """DAVIS 2017 semi-supervised evaluation of a folder of predicted label PNGs.
 
-Layout::
+Layout (the official download's)::
 
     <davis_root>/ImageSets/2017/<subset>.txt          one sequence name per line
     <davis_root>/Annotations/<resolution>/<seq>/*.png  ground truth, indexed PNGs (255 = void)
+    <davis_root>/Annotations_unsupervised/<resolution>/<seq>/*.png   the unsupervised task's
     <pred_root>/<seq>/<same file names>.png             predictions, indexed PNGs
 
 Protocol (davis2017-evaluation, semi-supervised task):
@@ -28,16 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from samstream.data.video_datasets import read_davis_subset
+from samstream.data.video_datasets import davis_annotations, read_davis_subset
 from samstream.errors import InvalidInputError
-from samstream.io.labels import list_pngs, read_label_png
 from samstream.eval.metrics import BOUND_TH, boundary_f, jaccard
 from samstream.eval.pool import map_tasks
-from samstream.eval.results import EvalResult, ObjectScores
+from samstream.eval.results import EvalResult, ObjectScores, Protocol
+from samstream.io.labels import list_pngs, read_label_png
 
-__all__ = ["evaluate_davis", "score_davis_sequence"]
+__all__ = ["davis_sequences", "evaluate_davis", "score_davis_sequence"]
 
 VOID = 255
+Task = tuple[str, Path, Path]  # (sequence, ground-truth folder, prediction folder)
 
 
 def evaluate_davis(
@@ -60,18 +62,31 @@ def evaluate_davis(
         sequences: evaluate only these sequences.
         workers: processes scoring sequences in parallel.
         bound_th: boundary tolerance of F (fraction of the diagonal).
+
+    Returns:
+        The scores (fractions in [0, 1]) with the protocol: ground truth ``Annotations/<resolution>``,
+        the first and last frame of every sequence not scored.
     """
+    ann_root, tasks = davis_sequences(pred_root, davis_root, subset, resolution, sequences, "semi-supervised")
+    fn = partial(_score_task, bound_th=bound_th)
+    scores = [obj for seq_scores in map_tasks(fn, tasks, workers) for obj in seq_scores]
+    protocol = Protocol("DAVIS 2017 semi-supervised", str(ann_root), "the first and last frame of every sequence")
+    return EvalResult.from_scores(scores, protocol)
+
+
+def davis_sequences(pred_root: str | Path, davis_root: str | Path, subset: str, resolution: str,
+                    sequences: list[str] | None, task: str) -> tuple[Path, list[Task]]:
+    """The ground-truth folder of ``task`` (:func:`~samstream.data.video_datasets.davis_annotations`)
+    and, per sequence (``sequences``, else those of the subset), its ground-truth and prediction folders;
+    an error names the sequences the ground truth lacks."""
     davis_root = Path(davis_root)
     if sequences is None:
         sequences = read_davis_subset(davis_root, subset)
-    ann_root = davis_root / "Annotations" / resolution
+    ann_root = davis_annotations(davis_root, resolution, task)
     missing = [s for s in sequences if not (ann_root / s).is_dir()]
     if missing:
         raise InvalidInputError(f"no annotation folder under {ann_root} for sequences {missing}")
-    tasks = [(s, ann_root / s, Path(pred_root) / s) for s in sequences]
-    fn = partial(_score_task, bound_th=bound_th)
-    scores = [obj for seq_scores in map_tasks(fn, tasks, workers) for obj in seq_scores]
-    return EvalResult.from_scores(scores)
+    return ann_root, [(s, ann_root / s, Path(pred_root) / s) for s in sequences]
 
 
 def score_davis_sequence(
@@ -118,6 +133,6 @@ def _read_predictions(
     return pred
 
 
-def _score_task(task: tuple[str, Path, Path], bound_th: float) -> list[ObjectScores]:
+def _score_task(task: Task, bound_th: float) -> list[ObjectScores]:
     name, gt_dir, pred_dir = task
     return score_davis_sequence(name, gt_dir, pred_dir, bound_th)

@@ -12,7 +12,7 @@ import numpy as np
 from samstream.errors import InvalidInputError
 from samstream.eval.metrics import Statistics, db_statistics
 
-__all__ = ["EvalResult", "ObjectResult", "ObjectScores", "scores_csv"]
+__all__ = ["EvalResult", "ObjectResult", "ObjectScores", "Protocol", "scores_csv"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,20 @@ class ObjectResult:
 
 
 @dataclass(frozen=True)
+class Protocol:
+    """What an evaluation scored: the protocol's name, the ground truth it read and the frames it
+    leaves out (said in words, since each protocol has its own rule)."""
+
+    name: str  # e.g. "DAVIS 2017 semi-supervised"
+    ground_truth: str  # the folder scored against
+    frames_not_scored: str  # e.g. "the first and last frame of every sequence"
+
+    def to_json(self) -> dict[str, str]:
+        """``{"name", "ground_truth", "frames_not_scored"}``."""
+        return {"name": self.name, "ground_truth": self.ground_truth, "frames_not_scored": self.frames_not_scored}
+
+
+@dataclass(frozen=True)
 class EvalResult:
     """Scores of a whole evaluation: statistics averaged over objects, plus each object's own.
 
@@ -47,13 +61,16 @@ class EvalResult:
     j: Statistics
     f: Statistics
     per_object: dict[str, ObjectResult] = field(default_factory=dict)
+    protocol: Protocol | None = None
 
     @property
     def jf(self) -> float:
+        """The mean of J-mean and F-mean."""
         return (self.j.mean + self.f.mean) / 2
 
     @classmethod
-    def from_scores(cls, scores: Iterable[ObjectScores]) -> EvalResult:
+    def from_scores(cls, scores: Iterable[ObjectScores], protocol: Protocol | None = None) -> EvalResult:
+        """The statistics of every object with a scored frame, averaged over objects (an error when none has)."""
         per_object: dict[str, ObjectResult] = {}
         for s in scores:
             if s.name in per_object:
@@ -65,11 +82,12 @@ class EvalResult:
             raise InvalidInputError("no object has a scored frame: nothing to evaluate")
         j = _average([r.j for r in per_object.values()])
         f = _average([r.f for r in per_object.values()])
-        return cls(j, f, per_object)
+        return cls(j, f, per_object, protocol)
 
     def to_json(self) -> dict:
-        """``{"J&F", "J": {mean, recall, decay}, "F": {...}, "per_object": {name: {"J", "F"}}}``."""
-        return {
+        """``{"J&F", "J": {mean, recall, decay}, "F": {...}, "per_object": {name: {"J", "F"}}}``, fractions
+        in [0, 1], and ``"protocol"`` (:meth:`Protocol.to_json`) when known."""
+        out: dict = {
             "J&F": self.jf,
             "J": self.j.to_json(),
             "F": self.f.to_json(),
@@ -77,6 +95,9 @@ class EvalResult:
                 name: {"J": r.j.mean, "F": r.f.mean} for name, r in sorted(self.per_object.items())
             },
         }
+        if self.protocol is not None:
+            out["protocol"] = self.protocol.to_json()
+        return out
 
 
 def _average(stats: list[Statistics]) -> Statistics:

@@ -36,7 +36,7 @@ from samstream.errors import InvalidInputError
 from samstream.io.labels import list_pngs, read_label_png
 from samstream.eval.metrics import BOUND_TH, boundary_f, jaccard
 from samstream.eval.pool import map_tasks
-from samstream.eval.results import EvalResult, ObjectScores
+from samstream.eval.results import EvalResult, ObjectScores, Protocol
 
 __all__ = ["evaluate_sav", "score_sav_video"]
 
@@ -80,7 +80,9 @@ def evaluate_sav(
     tasks = [(v, gt_root / v, pred_root / v) for v in videos]
     fn = partial(_score_task, keep_first_last=keep_first_last, strict=strict, bound_th=bound_th)
     scores = [obj for video_scores in map_tasks(fn, tasks, workers) for obj in video_scores]
-    return EvalResult.from_scores(scores)
+    left_out = "none but those before an object shows up" if keep_first_last else \
+        "the first and last annotated frame of every object, and those before it shows up"
+    return EvalResult.from_scores(scores, Protocol("SA-V", str(gt_root), left_out))
 
 
 def score_sav_video(

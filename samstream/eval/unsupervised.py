@@ -1,6 +1,9 @@
 """DAVIS 2017 unsupervised evaluation: label PNGs of proposals, matched to the ground-truth objects.
 
-Layout as :mod:`samstream.eval.davis`; a prediction PNG holds proposal ids ``1 .. P`` (0 background).
+Layout as :mod:`samstream.eval.davis`; the ground truth is ``Annotations_unsupervised/<resolution>``
+as in the official download and evaluation code (``Annotations/<resolution>`` where a root has no
+such folder; the result's protocol names the folder read). A prediction PNG holds proposal ids
+``1 .. P`` (0 background).
 
 Protocol (davis2017-evaluation, unsupervised task):
 
@@ -24,12 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from samstream.data.video_datasets import read_davis_subset
 from samstream.errors import InvalidInputError
-from samstream.eval.davis import VOID
+from samstream.eval.davis import VOID, Task, davis_sequences
 from samstream.eval.metrics import BOUND_TH, boundary_f, jaccard
 from samstream.eval.pool import map_tasks
-from samstream.eval.results import EvalResult, ObjectScores
+from samstream.eval.results import EvalResult, ObjectScores, Protocol
 from samstream.io.labels import list_pngs, read_label_png
 
 __all__ = ["MAX_PROPOSALS", "assign", "evaluate_davis_unsupervised", "score_unsupervised"]
@@ -47,18 +49,17 @@ def evaluate_davis_unsupervised(
     workers: int = 1,
     bound_th: float = BOUND_TH,
 ) -> EvalResult:
-    """Score proposals under ``pred_root`` against a DAVIS 2017 root (arguments as ``evaluate_davis``)."""
+    """Score proposals under ``pred_root`` against a DAVIS 2017 root (arguments as ``evaluate_davis``).
+
+    Returns:
+        The scores (fractions in [0, 1]) with the protocol: the ground-truth folder read, every frame
+        scored.
+    """
     _linear_sum_assignment()  # fail before reading anything when scipy is missing
-    davis_root = Path(davis_root)
-    if sequences is None:
-        sequences = read_davis_subset(davis_root, subset)
-    ann_root = davis_root / "Annotations" / resolution
-    missing = [s for s in sequences if not (ann_root / s).is_dir()]
-    if missing:
-        raise InvalidInputError(f"no annotation folder under {ann_root} for sequences {missing}")
-    tasks = [(s, ann_root / s, Path(pred_root) / s) for s in sequences]
+    ann_root, tasks = davis_sequences(pred_root, davis_root, subset, resolution, sequences, "unsupervised")
     fn = partial(_score_task, bound_th=bound_th)
-    return EvalResult.from_scores(obj for seq in map_tasks(fn, tasks, workers) for obj in seq)
+    protocol = Protocol("DAVIS 2017 unsupervised", str(ann_root), "none (every frame is scored)")
+    return EvalResult.from_scores((obj for seq in map_tasks(fn, tasks, workers) for obj in seq), protocol)
 
 
 def score_unsupervised(name: str, gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> list[ObjectScores]:
@@ -105,7 +106,7 @@ def _linear_sum_assignment() -> Any:
     return linear_sum_assignment
 
 
-def _score_task(task: tuple[str, Path, Path], bound_th: float) -> list[ObjectScores]:
+def _score_task(task: Task, bound_th: float) -> list[ObjectScores]:
     name, gt_dir, pred_dir = task
     frames = list_pngs(gt_dir)
     if not frames:

@@ -43,7 +43,7 @@ def write_label_png(path: str | Path, labels: np.ndarray, palette: np.ndarray | 
     """Write an ``(H, W)`` array of ids in [0, 255] as an indexed PNG (DAVIS palette by default).
 
     A label PNG holds one byte per pixel, so object ids above 255 cannot be written: the message
-    says so (the API's ids go up to 2**31 - 1, see :func:`samstream.image.prompts.check_obj_id`).
+    says so (the API's ids go up to 2**31 - 1, see :func:`samstream.prompt_rules.check_obj_id`).
     The file appears whole or not at all (:func:`samstream.files.atomic_write`).
     """
     labels = np.asarray(labels)

@@ -25,7 +25,7 @@ from samstream.io.labels import write_label_png
 from samstream.io.outputs import prepare_output_dir  # noqa: F401  (a name samstream/demo.py imports)
 from samstream.io.overlay import overlay
 from samstream.io.rle import encode_rle
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 __all__ = [
     "JsonLinesWriter",

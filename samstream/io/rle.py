@@ -12,6 +12,7 @@ Two encodings are used:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -77,10 +78,31 @@ def decode_rle(rle: Rle) -> np.ndarray:
         raise InvalidInputError(f"rle must be a dict with 'size' and 'counts', got {type(rle).__name__}")
     if isinstance(rle["counts"], list):
         return uncompressed_to_mask(rle)
-    mask_utils = coco_mask_api()
+    return coco_mask_api().decode(_coded(rle)).astype(bool)
+
+
+def decode_rles(rles: Sequence[Rle]) -> np.ndarray:
+    """Decode COCO compressed RLEs of one size to ``(N, H, W)`` bool masks in one pycocotools call."""
+    if not rles:
+        raise InvalidInputError("rles: expected at least one RLE (the size of an empty stack is unknown)")
+    with warnings.catch_warnings():
+        # pycocotools' extension trips numpy 2's __array__(copy=...) deprecation; harmless
+        warnings.simplefilter("ignore", DeprecationWarning)
+        masks = coco_mask_api().decode([_coded(r) for r in rles])  # (H, W, N) uint8, Fortran order
+    return np.ascontiguousarray(masks.transpose(2, 0, 1), dtype=bool)
+
+
+def rle_areas(rles: Sequence[Rle]) -> np.ndarray:
+    """Pixel count of each COCO compressed RLE, ``(N,)`` int64, read off the runs without decoding."""
+    if not rles:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(coco_mask_api().area([_coded(r) for r in rles]), dtype=np.int64)
+
+
+def _coded(rle: Rle) -> Rle:
+    """The form pycocotools takes: ``counts`` as bytes (samstream's JSON holds it as str)."""
     counts = rle["counts"]
-    coded = {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    return mask_utils.decode(coded).astype(bool)
+    return {"size": [int(v) for v in rle["size"]], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 def compress_rle(rle: Rle) -> Rle:

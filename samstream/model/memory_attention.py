@@ -230,10 +230,6 @@ class MemoryAttention(KernelUser):
         chunk = self.kernels.object_chunk
         return batch if self.training or chunk is None else min(batch, chunk)
 
-    def chunk_size(self, device: torch.device, batch: int) -> int:
-        """:meth:`objects_per_batch` (``device`` is not used: the kernels were chosen for it)."""
-        return self.objects_per_batch(batch)
-
 
 def _single(x: Tensor | Sequence[Tensor] | None, name: str) -> Tensor | None:
     """Accept a tensor or a one-element list of tensors (one feature level)."""

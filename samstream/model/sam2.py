@@ -12,15 +12,17 @@ The model holds no per-image or per-video data. Predictors call its steps:
 - :meth:`SAM2Model.condition_on_memory` — frame features attending to those tokens.
 
 How the steps compute (float32 or bfloat16, compiled or eager, which kernels) is one
-:class:`~samstream.model.runtime.RuntimeOptions` value, resolved whenever the model is placed on a
-device (:meth:`SAM2Model.optimize`, and again on every ``.to()``/``.cuda()``/``.cpu()``).
+:class:`~samstream.model.runtime.RuntimeOptions` value, resolved for the model's device by
+:meth:`SAM2Model.optimize` and only then: :meth:`SAM2Model.place` moves a model and resolves it again
+in one call. A plain ``.to()`` / ``.float()`` changes no runtime (so a compiled model is not recompiled
+behind its user's back), and a step run after a ``.to()`` onto another device refuses with an error
+saying so, instead of running the kernels chosen for the old one.
 
 Submodule and parameter names equal the official checkpoints' keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
 from samstream.config import ModelConfig
+from samstream.errors import InvalidInputError
 from samstream.model.image_encoder import ImageEncoder, build_image_encoder
 from samstream.model.kernels import apply_kernels
 from samstream.model.layers import MLP
@@ -115,12 +118,22 @@ class SAM2Model(nn.Module):
         apply_kernels(self, self.runtime.kernels)
         return self
 
-    def _apply(self, fn: Callable, recurse: bool = True) -> "SAM2Model":
-        # every move or cast (to, cuda, cpu, float, ...) ends here: the runtime follows the device
-        super()._apply(fn, recurse)
-        if hasattr(self, "runtime"):
-            self.optimize(self.runtime.options)
-        return self
+    def place(self, device: torch.device | str, options: RuntimeOptions | None = None) -> "SAM2Model":
+        """Move the model to ``device`` and resolve ``options`` (default: its current ones) there.
+
+        Returns the model. This is how to move a model: ``.to()`` alone leaves the runtime chosen for
+        the old device, and the steps then refuse to run.
+        """
+        self.to(device)
+        return self.optimize(options if options is not None else self.runtime.options)
+
+    def _placed_runtime(self) -> Runtime:
+        """The runtime, checked to be the one resolved for where the parameters are now."""
+        if self.runtime.device != self.device:
+            raise InvalidInputError(
+                f"model: its parameters are on {self.device} but its runtime was chosen for {self.runtime.device}; "
+                f"move it with model.place(device), or call model.optimize(options) after .to()")
+        return self.runtime
 
     @property
     def device(self) -> torch.device:
@@ -133,7 +146,7 @@ class SAM2Model(nn.Module):
     # ----------------------------------------------------------------- image
     def encode_image(self, images: Tensor) -> ImageFeatures:
         """(B, 3, S, S) normalised images -> float32 features (the heavy step, once per image)."""
-        with self.runtime.autocast():
+        with self._placed_runtime().autocast():
             feats, pos = self.runtime.image_encoder(images)
             s0, s1, embed = feats[0], feats[1], feats[-1]
             if self.cfg.decoder.use_high_res_features:
@@ -164,7 +177,7 @@ class SAM2Model(nn.Module):
         """
         if not self.cfg.decoder.use_high_res_features:
             high_res = None
-        with self.runtime.autocast():
+        with self._placed_runtime().autocast():
             sparse, dense = self.sam_prompt_encoder(points=points, boxes=None, masks=mask_logits)
             out = self.runtime.mask_decoder(embed, self.sam_prompt_encoder.dense_pe(), sparse, dense, multimask, high_res)
         return out.masks.float(), out.iou.float(), out.tokens.float(), out.object_score_logits.float()
@@ -249,7 +262,7 @@ class SAM2Model(nn.Module):
         curr_pos = pos.flatten(2).permute(2, 0, 1)
         if curr_pos.shape[1] != curr.shape[1]:
             curr_pos = curr_pos.expand(-1, curr.shape[1], -1)
-        with self.runtime.autocast():
+        with self._placed_runtime().autocast():
             out = self.runtime.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
         return out.float().permute(1, 2, 0).reshape(batch, c, h, w)
 
@@ -349,7 +362,7 @@ class SAM2Model(nn.Module):
         if mem.sigmoid_bias_for_mem_enc != 0.0:
             masks = masks + mem.sigmoid_bias_for_mem_enc
         batch = masks.shape[0]
-        with self.runtime.autocast():
+        with self._placed_runtime().autocast():
             feats, _ = self.memory_encoder(embed.expand(batch, -1, -1, -1), masks, skip_mask_sigmoid=True)
         feats = feats.float()
         if self.no_obj_embed_spatial is not None:

@@ -15,8 +15,9 @@ import numpy as np
 
 from samstream.errors import InvalidInputError, PromptError
 from samstream.onnx.arrays import FLOAT, resize_bilinear
-from samstream.onnx.prompts import choose, prepare_points
+from samstream.onnx.prompts import choose
 from samstream.onnx.runtime import OnnxGraphs
+from samstream.prompt_rules import check_mask_batch, check_prompt_given, low_res_mask, point_prompts
 from samstream.rgb import to_rgb
 
 
@@ -69,18 +70,17 @@ class OnnxImagePredictor:
         feats = self._check()
         assert self._hw is not None
         size = self.graphs.image_size
+        check_prompt_given(points, box, mask)
         if points is None and box is None:
             # the model decodes a mask alone with no prompt token at all, a shape the decoder graph
             # (always at least one point) does not take
             raise PromptError("mask: a mask prompt needs points or a box with it on the ONNX host")
-        pts = prepare_points(points, labels, box, self._hw, size, normalize_coords)
+        pts = point_prompts(points, labels, box, self._hw, size, normalize_coords)
         coords, labs, batched = pts.coords, pts.labels, pts.batched
-        prompt_mask = None if mask is None else _mask_input(mask, size // 4)
+        prompt_mask = None if mask is None else low_res_mask(mask, size // 4)
         if prompt_mask is not None:
             batched = batched or prompt_mask.shape[0] > 1
-            if prompt_mask.shape[0] not in (1, coords.shape[0]):
-                raise PromptError(f"mask: batch of {prompt_mask.shape[0]} does not match the "
-                                  f"{coords.shape[0]} prompt sets")
+            check_mask_batch(prompt_mask.shape[0], coords.shape[0])
             prompt_mask = np.broadcast_to(prompt_mask, (coords.shape[0], *prompt_mask.shape[1:]))
         masks, ious, scores, ptrs = self.graphs.decode(feats["prompt_embed"], feats, coords, labs, prompt_mask)
         low, iou, _ = choose(masks, ious, scores, ptrs, multimask, self.graphs.manifest.tracking)
@@ -90,19 +90,3 @@ class OnnxImagePredictor:
         if not batched:
             out = OnnxImagePrediction(out.masks[0], out.scores[0], out.logits[0])
         return out
-
-
-def _mask_input(mask: Any, side: int) -> np.ndarray:
-    """A low-res logit mask (1, s, s), (s, s) or (B, 1, s, s) -> (B, 1, s, s) float32."""
-    try:
-        arr = np.asarray(mask, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PromptError(f"mask: cannot be read as numbers ({exc})") from exc
-    if arr.ndim == 2:
-        arr = arr[None, None]
-    elif arr.ndim == 3:
-        arr = arr[None] if arr.shape[0] == 1 else arr[:, None]
-    if arr.ndim != 4 or arr.shape[1] != 1 or arr.shape[2:] != (side, side) or not np.all(np.isfinite(arr)):
-        raise PromptError(f"mask: shape {np.shape(mask)} is not a finite low-resolution logit mask "
-                          f"(1, {side}, {side}), ({side}, {side}) or (B, 1, {side}, {side})")
-    return arr.astype(FLOAT)

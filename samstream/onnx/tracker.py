@@ -25,8 +25,9 @@ import numpy as np
 
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
 from samstream.onnx.arrays import FLOAT, fill_holes, resize_bilinear, to_bfloat16_values
-from samstream.onnx.prompts import Heads, binary_mask, heads, prepare_points
+from samstream.onnx.prompts import Heads, binary_mask, heads
 from samstream.onnx.runtime import OnnxGraphs
+from samstream.prompt_rules import check_obj_id, point_prompts
 from samstream.rgb import to_rgb
 from samstream.video.memory_bank import plan_memory
 
@@ -174,14 +175,12 @@ class OnnxTracker:
         prompt itself is checked too)."""
         if self._feats is None or self.video_size is None:
             raise PromptError(f"{verb}: no frame yet; call step(frame) first, then prompt on that frame")
-        if isinstance(obj_id, bool) or not isinstance(obj_id, (int, np.integer)) or not 0 <= obj_id <= 2**31 - 1:
-            raise PromptError(f"obj_id: expected an integer object id in [0, {2**31 - 1}], got {obj_id!r}")
-        return int(obj_id)
+        return check_obj_id(obj_id)
 
     def _clicks(self, obj_id: Any, points: Any, labels: Any, box: Any, clear_old: bool) -> OnnxFrameResult:
         obj_id = self._check_prompt(obj_id, "add_points")
         assert self.video_size is not None
-        pts = prepare_points(points, labels, box, self.video_size, self.graphs.image_size)
+        pts = point_prompts(points, labels, box, self.video_size, self.graphs.image_size)
         if pts.batched or pts.coords.shape[0] != 1:
             raise PromptError("points: one object at a time; give (N, 2) points and (N,) labels")
         track = self.objects.setdefault(obj_id, HostTrack(obj_id))

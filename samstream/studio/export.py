@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,20 +25,19 @@ import numpy as np
 
 from samstream.amg import MaskGenerator
 from samstream.errors import InvalidInputError
-from samstream.data.sav_json import load_sav_annotation
+from samstream.data.sav_json import MANUAL, SavMasklet, SavVideo, parse_sav
 from samstream.files import write_json, write_text
 from samstream.io.labels import list_pngs, read_label_png, write_label_png
-from samstream.io.masks import label_map, mask_bbox, write_object_pngs
+from samstream.io.masks import label_map, mask_bbox
 from samstream.io.overlay import overlay
-from samstream.io.rle import coco_mask_api, decode_rle, encode_rle, encode_rles
+from samstream.io.rle import decode_rle, encode_rle, encode_rles, rle_areas
 from samstream.studio.media import FramePool
 from samstream.studio.store import Store
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 __all__ = ["FORMATS", "effort_summary", "export_videos", "propose", "sav_document"]
 
 FORMATS = ("sav", "davis", "coco", "mp4")
-SMALL, LARGE = 32**2, 96**2  # COCO's area buckets (the example file's buckets follow them)
 
 
 def video_key(store: Store, video: dict[str, Any]) -> str:
@@ -57,32 +55,20 @@ def _object_masks(store: Store, video_id: int) -> dict[int, dict[int, dict[str, 
     return out
 
 
-def _areas(rles: list[dict[str, Any]]) -> np.ndarray:
-    api = coco_mask_api()
-    coded = [{"size": r["size"], "counts": r["counts"].encode() if isinstance(r["counts"], str) else r["counts"]}
-             for r in rles]
-    return np.asarray(api.area(coded), dtype=np.int64)
-
-
-def masklet_stats(rles: list[dict[str, Any]], hw: tuple[int, int]) -> dict[str, Any]:
-    """SA-V's per-masklet fields from its RLEs on the annotated frames (see :func:`sav_document`)."""
-    areas = _areas(rles)
-    visible = areas > 0
-    first = int(np.argmax(visible)) if visible.any() else 0
-    size = float(areas[visible].mean()) if visible.any() else 0.0
-    return {"abs": round(size, 10), "rel": round(size / (hw[0] * hw[1]), 10),
-            "bucket": "small" if size < SMALL else "medium" if size < LARGE else "large",
-            "vis": int((visible[first + 1:] != visible[first:-1]).sum()), "first": float(first)}
-
-
 def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bool = False,
-                 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An SA-V manual annotation of a video (every ``stride``-th frame) and its studio sidecar.
+                 ) -> tuple[SavVideo, dict[str, Any]]:
+    """An SA-V manual masklet file of a video (every ``stride``-th frame) and its studio sidecar.
 
-    Rules read off SA-V's files: ``masklet_first_appeared_frame`` counts annotated frames;
-    ``masklet_frame_count`` is the number of annotated frames; sizes are the mean area over the
-    annotated frames where the masklet is visible (relative: over H * W), bucketed at 32² and 96²
-    pixels; visibility changes are counted from the first appearance on.
+    Args:
+        store: the data dir's store.
+        video_id: the studio's id of the video.
+        stride: video frames between annotated frames (SA-V: 4).
+        accepted_only: keep only the masklets a review accepted.
+
+    Returns:
+        The document (its per-masklet fields computed by :class:`~samstream.data.sav_json.SavMasklet`;
+        edited frames from the studio's effort figures) and the sidecar (object ids, names, categories,
+        reviews and effort per masklet).
     """
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise InvalidInputError(f"stride: expected an integer >= 1, got {stride!r}")
@@ -94,28 +80,13 @@ def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bo
     per_object = {k: v for k, v in _object_masks(store, video_id).items()  # masklets with any mask
                   if v and (not accepted_only or objects[k]["review_status"] == "accepted")}
     effort = {e["obj_id"]: e for e in store.effort(video_id)}
-    columns: list[list[dict[str, Any]]] = []
-    stats: dict[str, list[Any]] = {k: [] for k in ("rel", "abs", "bucket", "vis", "first", "edited")}
-    for obj_id, masks in per_object.items():
-        rles = [masks.get(f, empty) for f in frames]
-        columns.append(rles)
-        for key, value in masklet_stats(rles, (h, w)).items():
-            stats[key].append(value)
-        stats["edited"].append(int(effort[obj_id]["edited_frames"]))
-    num = len(columns)
-    fps = float(video["fps"] or 24.0)
-    doc = {
-        "video_id": video_key(store, video), "video_duration": n / fps, "video_frame_count": float(n),
-        "video_height": float(h), "video_width": float(w), "video_resolution": float(h * w),
-        "video_environment": "Unknown", "video_split": "studio",
-        "masklet": [[columns[j][i] for j in range(num)] for i in range(len(frames))],
-        "masklet_id": list(range(num)), "masklet_size_rel": stats["rel"], "masklet_size_abs": stats["abs"],
-        "masklet_size_bucket": stats["bucket"], "masklet_visibility_changes": stats["vis"],
-        "masklet_first_appeared_frame": stats["first"], "masklet_frame_count": [len(frames)] * num,
-        "masklet_edited_frame_count": stats["edited"], "masklet_type": ["manual"] * num,
-        "masklet_stability_score": [None] * num, "masklet_num": num,
-    }
-    sidecar = {"video_id": doc["video_id"], "studio_video_id": video_id, "stride": stride, "masklets": [
+    masklets = tuple(SavMasklet.from_rles(j, [masks.get(f, empty) for f in frames], (h, w), MANUAL,
+                                          edited_frame_count=int(effort[obj_id]["edited_frames"]))
+                     for j, (obj_id, masks) in enumerate(per_object.items()))
+    doc = SavVideo(video_id=video_key(store, video), height=h, width=w, frame_count=n,
+                   duration=n / float(video["fps"] or 24.0), environment="", split="", masklets=masklets,
+                   kind=MANUAL, stride=stride)
+    sidecar = {"video_id": doc.video_id, "studio_video_id": video_id, "stride": stride, "masklets": [
         {"masklet_id": j, "obj_id": obj_id, "name": objects[obj_id]["name"], "category": objects[obj_id]["category"],
          "review_status": objects[obj_id]["review_status"], "reviewer": objects[obj_id]["reviewer"],
          "note": objects[obj_id]["note"], "effort": effort[obj_id]}
@@ -126,13 +97,9 @@ def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bo
 def _write_sav(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path, stride: int,
                accepted_only: bool, with_media: bool) -> list[Path]:
     doc, sidecar = sav_document(store, video_id, stride, accepted_only)
-    json_path = write_json(tmp / f"{key}_manual.json", doc, indent=None)
+    json_path = doc.write(tmp / f"{key}_manual.json")
     side_path = write_json(tmp / f"{key}_studio.json", sidecar)
-    pngs = tmp / "Annotations_6fps" / key
-    pngs.mkdir(parents=True)
-    for index, rles in enumerate(doc["masklet"]):
-        masks = np.stack([decode_rle(r) for r in rles]) if rles else np.zeros((0, 1, 1), bool)
-        write_object_pngs(pngs, f"{index * stride:05d}", list(range(len(rles))), masks.astype(np.uint8))
+    pngs = doc.write_png_folders(tmp / "Annotations_6fps")
     out = [json_path, side_path, pngs]
     if with_media:  # the SA-V training layout: the video (or its frames) beside its masklet file
         out.append(_link_media(data_dir / store.video(video_id)["path"], tmp, key))
@@ -189,7 +156,7 @@ def _write_coco(store: Store, video_id: int, key: str, tmp: Path) -> list[Path]:
     for obj in store.objects(video_id):
         masks = _object_masks(store, video_id)[obj["obj_id"]]
         segs = [masks.get(f) for f in range(n)]
-        areas = [int(a) for a in _areas([s for s in segs if s is not None])] if masks else []
+        areas = [int(a) for a in rle_areas([s for s in segs if s is not None])]
         it = iter(areas)
         cat = categories.setdefault(obj["category"] or "object", len(categories) + 1)
         annotations.append({
@@ -316,9 +283,7 @@ def propose(model: Any, rgb: np.ndarray, options: dict[str, Any], limit: int = 6
 def import_sav_doc(store: Store, video_id: int, doc: dict[str, Any], stride: int = 4) -> dict[str, Any]:
     """SA-V masklets as new objects with imported masks on the annotated frames (then editable)."""
     video = store.video(video_id)
-    with tempfile.TemporaryDirectory() as tmp:  # the reader takes a file: parse through it, once
-        path = write_json(Path(tmp) / "sav.json", doc, indent=None)
-        sav = load_sav_annotation(path)
+    sav = parse_sav(doc, stride, source="doc")
     if (sav.height, sav.width) != (video["height"], video["width"]):
         raise InvalidInputError(f"masklet: size {sav.height}x{sav.width} is not the video's "
                                 f"{video['height']}x{video['width']}")

@@ -22,13 +22,11 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, SamstreamError, VideoReadError
 from samstream.files import atomic_write
-from samstream.video.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frames
+from samstream.video.frames.raw import IMAGE_SUFFIXES, VIDEO_SUFFIXES, RawFrames, open_raw_frames
 
 __all__ = ["FramePool", "VIDEO_SUFFIXES", "add_media", "probe", "render_frame", "safe_name"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-# the model's normalisation does not matter for raw frames; FrameSource needs some
-_MEAN, _STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 
 class TooLargeError(SamstreamError):
@@ -49,7 +47,7 @@ def safe_name(name: Any) -> str:
 
 def probe(path: Path) -> dict[str, Any]:
     """Frame count, size and rate of a video file or frame folder (decodes the first frame only)."""
-    with open_frames(path, 16, _MEAN, _STD, cache_size=1) as frames:
+    with open_raw_frames(path, cache_size=1) as frames:
         return {"num_frames": len(frames), "height": frames.height, "width": frames.width, "fps": frames.fps}
 
 
@@ -100,7 +98,7 @@ class FramePool:
 
     def __init__(self, capacity: int = 4) -> None:
         self.capacity = capacity
-        self._open: OrderedDict[str, Any] = OrderedDict()
+        self._open: OrderedDict[str, RawFrames] = OrderedDict()
         self._lock = threading.Lock()
 
     def raw(self, path: Path, frame: int) -> np.ndarray:
@@ -109,7 +107,7 @@ class FramePool:
         with self._lock:
             source = self._open.pop(key, None)
             if source is None:
-                source = open_frames(path, 16, _MEAN, _STD, cache_size=2)
+                source = open_raw_frames(path, cache_size=2)
             self._open[key] = source
             while len(self._open) > self.capacity:
                 self._open.popitem(last=False)[1].close()

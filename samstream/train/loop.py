@@ -47,7 +47,7 @@ class Trainer:
         self.ctx = ctx or init_distributed(cfg.run.device)
         seed, rank = cfg.run.seed, self.ctx.rank
         torch.manual_seed(seed + rank)
-        self.model = (model or build_train_model(cfg)).to(self.ctx.device).train()
+        self.model = (model or build_train_model(cfg)).place(self.ctx.device).train()
         self.forward = ClipForward(self.model, cfg.prompts, cfg.loss, cfg.run.freeze_encoder,
                                    cfg.run.activation_checkpointing)
         self.engine: torch.nn.Module = self.forward

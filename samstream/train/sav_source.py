@@ -24,7 +24,7 @@ import numpy as np
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.data.sav_json import ANNOTATION_STRIDE, SavVideo, load_sav_annotation
 from samstream.train.clips import pick_window
-from samstream.video.frames import make_reader
+from samstream.video.frames.raw import make_reader
 
 __all__ = ["SavJsonSource", "has_sav_json", "read_video_frames"]
 

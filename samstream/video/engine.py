@@ -203,7 +203,7 @@ class Engine:
         multimask = self.policy.multimask(False, 0)
         # decoder and memory encoder: objects in the memory attention's chunks (one at a time on a
         # CPU, where a batch's activations leave the caches and save no arithmetic; all elsewhere)
-        chunk = self.model.memory_attention.chunk_size(self.device, len(tracks))
+        chunk = self.model.memory_attention.objects_per_batch(len(tracks))
         for rows in groups.values():
             pix = self._conditioned(feats, [plans[i] for i in rows])  # (B, C, h, w)
             for start in range(0, len(rows), chunk):

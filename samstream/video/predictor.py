@@ -19,7 +19,7 @@ import torch
 
 from samstream.errors import InvalidInputError
 from samstream.model.sam2 import SAM2Model
-from samstream.video.frames import open_frames
+from samstream.video.frames.source import open_frames
 from samstream.video.options import VideoOptions
 from samstream.video.saved import check_match, load_objects, read_session, save_session, saved_options
 from samstream.video.spill import SpilledOutputs, SpillFolder

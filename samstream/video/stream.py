@@ -33,8 +33,8 @@ import torch
 
 from samstream.errors import InvalidInputError, PromptError
 from samstream.model.sam2 import SAM2Model
-from samstream.video.frames import normalisation_table, preprocess_frame
-from samstream.video.live import frame_to_rgb
+from samstream.video.frames.preprocess import ModelInput
+from samstream.video.frames.frame_stream import frame_to_rgb
 from samstream.video.options import VideoOptions
 from samstream.video.tracker import FrameResult, Tracker
 
@@ -43,9 +43,7 @@ class _LiveFrames:
     """The one current frame of a stream: ``tensor(index)`` as a :class:`Tracker` reads frames."""
 
     def __init__(self, model: SAM2Model, first: np.ndarray, device: torch.device) -> None:
-        cfg = model.cfg
-        self.image_size = cfg.image_size
-        self.table = normalisation_table(cfg.pixel_mean, cfg.pixel_std).to(device)
+        self.model_input = ModelInput.for_model(model.cfg, device)
         self.height, self.width = first.shape[:2]
         self.index = -1
         self._tensor: torch.Tensor | None = None
@@ -56,7 +54,7 @@ class _LiveFrames:
                 f"frame: size {rgb.shape[1]}x{rgb.shape[0]} differs from the stream's "
                 f"{self.width}x{self.height}; resize frames to one size (read_frames(max_size=...) does)"
             )
-        self._tensor = preprocess_frame(rgb, self.image_size, self.table)
+        self._tensor = self.model_input(rgb)
         self.index += 1
         return self.index
 

@@ -26,11 +26,12 @@ from torch import Tensor
 
 from samstream.errors import InvalidInputError, PromptError, UnknownObjectError
 from samstream.image.prompts import check_obj_id, prepare_prompts
+from samstream.prompt_rules import binary_mask
 from samstream.model.sam2 import SAM2Model
 from samstream.video.engine import Engine, EngineCounts
 from samstream.video.memory_bank import attendable_frames, clear_reach
 from samstream.video.options import VideoOptions
-from samstream.video.prefetch import FramePrefetcher
+from samstream.video.frames.prefetch import FramePrefetcher
 from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
 from samstream.video.state import FrameEntry, FrameState, ObjectTrack, PointPrompt, SessionState
 
@@ -158,12 +159,7 @@ class Tracker:
     def add_mask(self, frame: int, obj_id: int, mask: Any) -> FrameResult:
         """A binary (H, W) mask of the object on a frame (any size; resized to the model input)."""
         frame, obj_id = self.check_frame(frame), check_obj_id(obj_id)
-        arr = mask.detach().cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
-        if arr.ndim != 2 or arr.size == 0:
-            raise PromptError(f"mask: shape {arr.shape} is not a 2-D (H, W) mask")
-        if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
-            raise PromptError("mask: values must be boolean or 0/1")
-        m = torch.from_numpy(arr.astype(bool)).float()[None, None]  # (1, 1, H, W)
+        m = torch.from_numpy(binary_mask(mask)).float()[None, None]  # (1, 1, H, W)
         size = self.model.image_size
         if m.shape[-2:] != (size, size):
             m = F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

@@ -17,7 +17,7 @@ from PIL import Image
 from samstream.batch import JobSpec, run_local
 from samstream.checkpoints import load_model
 from samstream.io.labels import read_label_png
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 from tests.data.synth import instance_masks, moving_objects, names_of, write_davis, write_frames
 
 MODEL = "samstream-nano"

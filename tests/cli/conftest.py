@@ -15,7 +15,7 @@ from PIL import Image
 from samstream.checkpoints import build_model, save_checkpoint
 from samstream.config import ModelConfig
 from samstream.registry import get_variant
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 H, W = 96, 128  # size of the generated media
 FRAMES = 3  # length of the generated video

@@ -173,7 +173,7 @@ def test_help_on_every_command(capsys) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_complete_outputs(media, tmp_path: Path) -> None:
-    from samstream.video.decode import write_video
+    from samstream.video.frames.decode import write_video
 
     from tests.cli.conftest import generated_video
 

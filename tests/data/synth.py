@@ -101,7 +101,7 @@ def write_sav_json(root: Path, videos: dict[str, tuple[np.ndarray, np.ndarray]],
     """SA-V training layout: ``<video>_<kind>.json`` masklets on every 4th frame, beside the video
     as ``<video>.mp4`` (``media="video"``, 24 fps), as a folder of JPEG frames ``<video>/00000.jpg``
     (``media="folder"``), or without it (``media=None``)."""
-    from samstream.video.decode import write_video
+    from samstream.video.frames.decode import write_video
 
     root.mkdir(parents=True, exist_ok=True)
     for name, (frames, labels) in videos.items():

@@ -58,11 +58,19 @@ def test_predict_then_eval_davis(davis_run, tmp_path: Path, capsys) -> None:
     assert list_pngs(pred / "seq") == [f"{t:05d}.png" for t in range(4)]
     out_json, out_csv = tmp_path / "scores.json", tmp_path / "scores.csv"
     assert run("eval", "davis", davis, pred, "--json", out_json, "--csv", out_csv) == 0
-    assert "J&F" in capsys.readouterr().out
+    text = capsys.readouterr().out.splitlines()
     expected = evaluate_davis(pred, davis, "val").to_json()
     data = json.loads(out_json.read_text())
     assert data == json.loads(json.dumps(expected))
-    assert set(data) == {"J&F", "J", "F", "per_object"} and set(data["J"]) == {"mean", "recall", "decay"}
+    assert set(data) == {"J&F", "J", "F", "per_object", "protocol"} and set(data["J"]) == {"mean", "recall", "decay"}
+    # the text says what was scored and what was left out, in the unit of the files, object by object
+    assert text[0] == f"eval davis: DAVIS 2017 semi-supervised, ground truth {davis / 'Annotations' / '480p'}"
+    assert text[1] == "  frames not scored: the first and last frame of every sequence"
+    assert "fractions of 1" in text[2]
+    assert text[3].startswith(f"  J&F {data['J&F']:.3f}  J {data['J']['mean']:.3f} ")
+    per_object = data["per_object"]["seq_2"]
+    assert text[5] == (f"    seq_2  J&F {(per_object['J'] + per_object['F']) / 2:.3f}  J {per_object['J']:.3f}  "
+                       f"F {per_object['F']:.3f}  (2 frames scored)")  # 4 frames, the first and last left out
     assert set(data["per_object"]) == {"seq_1", "seq_2"} and set(data["per_object"]["seq_1"]) == {"J", "F"}
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["object"] for r in rows] == ["global", "seq_1", "seq_2"]

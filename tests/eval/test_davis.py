@@ -92,7 +92,9 @@ def test_scores_by_hand(dataset):
 def test_json_shape(dataset):
     davis, pred = dataset
     out = evaluate_davis(pred, davis, "val").to_json()
-    assert set(out) == {"J&F", "J", "F", "per_object"}
+    assert set(out) == {"J&F", "J", "F", "per_object", "protocol"}
+    assert out["protocol"] == {"name": "DAVIS 2017 semi-supervised", "ground_truth": str(davis / "Annotations" / "480p"),
+                               "frames_not_scored": "the first and last frame of every sequence"}
     assert set(out["J"]) == {"mean", "recall", "decay"} == set(out["F"])
     assert set(out["per_object"]) == {"a_1", "a_2", "b_1"}
     assert set(out["per_object"]["a_1"]) == {"J", "F"}

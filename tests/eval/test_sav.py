@@ -76,7 +76,9 @@ def test_scores_by_hand(sav):
     assert result.per_object["v1_001"].f.mean == pytest.approx(2 / 3)
     assert result.per_object["v2_1"].f.mean == pytest.approx(0.75)
     out = result.to_json()
-    assert set(out) == {"J&F", "J", "F", "per_object"}
+    assert set(out) == {"J&F", "J", "F", "per_object", "protocol"}
+    assert out["protocol"]["name"] == "SA-V" and out["protocol"]["ground_truth"] == str(gt)
+    assert out["protocol"]["frames_not_scored"].startswith("the first and last annotated frame")
     assert out["per_object"]["v1_000"]["J"] == pytest.approx(0.875)
 
 

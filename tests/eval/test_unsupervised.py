@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from samstream.errors import InvalidInputError
+from samstream.eval.davis import evaluate_davis
 from samstream.eval.unsupervised import assign, evaluate_davis_unsupervised, score_unsupervised
 from samstream.io.labels import write_label_png
 
@@ -114,5 +116,60 @@ def test_folder_evaluation_and_cli_json(tmp_path):
     assert main(["eval", "davis", str(davis), str(tmp_path / "pred"), "--task", "unsupervised",
                  "--json", str(out), "-q"]) == 0
     summary = json.loads(out.read_text())
-    assert set(summary) == {"J&F", "J", "F", "per_object"}
+    assert set(summary) == {"J&F", "J", "F", "per_object", "protocol"}
+    assert summary["protocol"]["ground_truth"] == str(davis / "Annotations" / "480p")  # no unsupervised folder here
     assert summary["J&F"] == pytest.approx(2 / 3)
+
+
+def _official_root(root):
+    """A DAVIS 2017 root laid out exactly as the official download (trainval, 480p): JPEGImages,
+    Annotations (semi-supervised), Annotations_unsupervised and ImageSets/2017/{train,val}.txt. On
+    "one" the two annotations differ, as on the real dataset (the unsupervised task groups or splits
+    objects differently): semi-supervised objects A and B, unsupervised objects A and C."""
+    from PIL import Image
+
+    for seq in ("one", "two"):
+        folder = root / "JPEGImages" / "480p" / seq
+        folder.mkdir(parents=True)
+        for t in range(T):
+            Image.fromarray(np.full((H, W, 3), 40 * t, np.uint8)).save(folder / f"{t:05d}.jpg")
+    _write(root / "Annotations" / "480p" / "one", "one", _boxes(A, B))
+    _write(root / "Annotations" / "480p" / "two", "two", _boxes(B))
+    _write(root / "Annotations_unsupervised" / "480p" / "one", "one", _boxes(A, C))
+    _write(root / "Annotations_unsupervised" / "480p" / "two", "two", _boxes(B))
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "train.txt").write_text("two\n")
+    (root / "ImageSets" / "2017" / "val.txt").write_text("one\n")
+    return root
+
+
+def test_the_official_layout_is_scored_against_annotations_unsupervised(tmp_path, capsys):
+    from samstream.cli import main
+
+    davis = _official_root(tmp_path / "DAVIS")
+    _write(tmp_path / "pred" / "one", "one", _boxes(C, A))  # the unsupervised objects, as proposals 2 and 1
+    result = evaluate_davis_unsupervised(tmp_path / "pred", davis, "val")
+    assert {n: r.j.mean for n, r in result.per_object.items()} == {"one_1": 1.0, "one_2": 1.0}
+    assert result.protocol.ground_truth == str(davis / "Annotations_unsupervised" / "480p")
+    assert result.protocol.frames_not_scored == "none (every frame is scored)"
+    # against the semi-supervised folder these proposals would miss object B entirely
+    semi = score_unsupervised("one", _boxes(A, B), _boxes(C, A))
+    assert min(float(s.j.mean()) for s in semi) == 0.0
+    # the command line reads the same folder, and says so
+    assert main(["eval", "davis", str(davis), str(tmp_path / "pred"), "--task", "unsupervised"]) == 0
+    out = capsys.readouterr().out
+    assert f"DAVIS 2017 unsupervised, ground truth {davis / 'Annotations_unsupervised' / '480p'}" in out
+    assert "J&F 1.000" in out
+
+
+def test_a_root_without_annotations_unsupervised_falls_back_and_says_so(tmp_path):
+    davis = _official_root(tmp_path / "DAVIS")
+    shutil.rmtree(davis / "Annotations_unsupervised")
+    _write(tmp_path / "pred" / "one", "one", _boxes(B, A))
+    result = evaluate_davis_unsupervised(tmp_path / "pred", davis, "val")
+    assert result.protocol.ground_truth == str(davis / "Annotations" / "480p")
+    assert result.jf == 1.0
+    davis_semi_missing = tmp_path / "only_unsupervised"
+    _write(davis_semi_missing / "Annotations_unsupervised" / "480p" / "one", "one", _boxes(A))
+    with pytest.raises(InvalidInputError, match=r"no annotation folder under .*Annotations/480p"):
+        evaluate_davis(tmp_path / "pred", davis_semi_missing, sequences=["one"])

@@ -9,8 +9,8 @@ from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.rgb import to_rgb
-from samstream.video.frames import open_frames
-from samstream.video.live import frame_to_rgb, read_frames
+from samstream.video.frames.source import open_frames
+from samstream.video.frames.frame_stream import frame_to_rgb, read_frames
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)

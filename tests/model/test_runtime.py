@@ -73,17 +73,31 @@ def test_options_are_checked() -> None:
 def test_kernels_chosen_at_placement() -> None:
     model = _model()
     cpu = Kernels(inference=True, cpu_blocks=True, object_chunk=1)
-    assert current_kernels(model) == cpu and model.memory_attention.chunk_size(model.device, 5) == 1
+    assert current_kernels(model) == cpu and model.memory_attention.objects_per_batch(5) == 1
     model.optimize(RuntimeOptions(object_chunk=3))
     assert model.memory_attention.objects_per_batch(5) == 3
-    model.to("cpu")  # a move keeps the options and chooses again for the device
-    assert model.runtime.options.object_chunk == 3
+    model.place("cpu")  # a move keeps the options and chooses again for the device
+    assert model.runtime.options.object_chunk == 3 and model.memory_attention.objects_per_batch(5) == 3
     model.optimize(RuntimeOptions(kernels="plain"))
     assert current_kernels(model) == PLAIN and model.memory_attention.objects_per_batch(5) == 5
     model.optimize(RuntimeOptions())
     assert model.image_encoder.trunk.blocks[0].blocked
     model.train()  # training mode is always the plain, differentiable form
     assert not model.image_encoder.trunk.blocks[0].fast and model.memory_attention.objects_per_batch(5) == 5
+
+
+def test_casts_and_moves_change_no_runtime_behind_the_user() -> None:
+    model = _model(RuntimeOptions(compile=True, compile_backend="eager"))
+    runtime, encoder = model.runtime, model.runtime.image_encoder
+    model.float()
+    model.to("cpu")
+    model.to(torch.float32)
+    assert model.runtime is runtime and model.runtime.image_encoder is encoder  # nothing recompiled
+    model.to("meta")  # another device (no data: nothing runs on it), without optimize
+    with pytest.raises(InvalidInputError, match=r"parameters are on meta but its runtime was chosen for cpu.*place"):
+        model.encode_image(torch.zeros(1, 3, 128, 128, device="meta"))
+    model.place("meta")
+    assert model.runtime.device == torch.device("meta") and model.runtime.options.compile
 
 
 def test_pad_rows_repeats_the_last_entry() -> None:

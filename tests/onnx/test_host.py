@@ -154,6 +154,45 @@ def test_image_predictor_matches(onnx_model, graphs, multimask) -> None:
     assert out.masks.dtype == bool and out.masks.shape[1:] == (90, 150)
 
 
+BAD_PROMPTS = [  # one of each rule of samstream.prompt_rules
+    dict(),
+    dict(points=[[10, 10]]),
+    dict(points=[[10, 10]], labels=[1, 1]),
+    dict(points=[[10, 10]], labels=[2]),
+    dict(points=[[10, 10]], labels=[0.5]),
+    dict(points=[[500, 10]], labels=[1]),
+    dict(points=[[np.nan, 1]], labels=[1]),
+    dict(points=[1, 2, 3], labels=[1]),
+    dict(points=np.zeros((0, 2)), labels=[]),
+    dict(points=[[[1, 1]]], labels=[1]),
+    dict(points=[[[1, 1]], [[2, 2]], [[3, 3]]], labels=[[1], [1], [1]], box=[[0, 0, 5, 5], [0, 0, 6, 6]]),
+    dict(box=[50, 50, 10, 10]),
+    dict(box=[0, 0, 10]),
+    dict(box=[0, 0, 10, 400]),
+    dict(box=[0, 0, 10, 10], mask=np.zeros((1, 8, 8))),
+    dict(box=[0, 0, 10, 10], mask=np.full((1, 32, 32), np.inf)),
+    dict(box=[[0, 0, 10, 10]] * 2, mask=np.zeros((3, 1, 32, 32))),
+]
+
+
+def test_bad_prompts_get_the_same_error_on_both_hosts(onnx_model, graphs) -> None:
+    # one set of rules: the PyTorch predictor and the ONNX host refuse the same prompts with the same
+    # message, "prompt: empty" when there is none at all (the host used to speak of a mask prompt)
+    image = moving_discs(1, h=90, w=150)[0]
+    ref, ours = ImagePredictor(onnx_model), OnnxImagePredictor(graphs)
+    ref.set_image(image)
+    ours.set_image(image)
+    assert graphs.image_size // 4 == 32
+    for prompt in BAD_PROMPTS:
+        with pytest.raises(PromptError) as a:
+            ref.predict(**prompt)
+        with pytest.raises(PromptError) as b:
+            ours.predict(**prompt)
+        assert str(a.value) == str(b.value), prompt
+    with pytest.raises(PromptError, match="prompt: empty; give points"):
+        ours.predict()
+
+
 def test_image_input_matches_predictor_preprocessing(graphs) -> None:
     rng = np.random.default_rng(3)
     size = graphs.image_size

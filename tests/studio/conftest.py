@@ -11,7 +11,7 @@ from PIL import Image
 
 import samstream
 from samstream.data.synthetic import SyntheticClip, SyntheticConfig, generate_clip
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 CLIP_FRAMES = 8
 

@@ -17,7 +17,7 @@ import pytest
 
 import samstream
 from samstream.eval.sav import evaluate_sav
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 from tests.studio.conftest import centre_click, clip
 from tests.studio.helpers import stored_masks, wait_propagation
 from tests.studio.test_server import FRAMES, Server, cli, sav_pngs

@@ -133,7 +133,7 @@ def test_sav_json_errors_name_the_file(tmp_path, video):
     write_sav_json(tmp_path, {VIDEO: video}, media=None)
     with pytest.raises(VideoReadError, match=f"{VIDEO}.mp4"):
         SavJsonSource(tmp_path)  # neither the video nor its frame folder
-    from samstream.video.decode import write_video
+    from samstream.video.frames.decode import write_video
 
     write_video(tmp_path / f"{VIDEO}.mp4", frames[:10], 24)  # shorter than its annotation
     source = SavJsonSource(tmp_path)

@@ -14,7 +14,9 @@ import torch
 from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.video.frames import FrameSource, natural_key, open_frames, write_video
+from samstream.video.frames.decode import write_video
+from samstream.video.frames.raw import natural_key
+from samstream.video.frames.source import FrameSource, open_frames
 
 av = pytest.importorskip("av")
 

@@ -4,7 +4,7 @@
 ...     for rgb in frames:            # (H, W, 3) uint8 RGB arrays
 ...         result = tracker.step(rgb)
 
-Unlike :mod:`samstream.video.frames` (random access to a finite video), a :class:`FrameStream`
+Unlike :mod:`samstream.video.frames.source` (random access to a finite video), a :class:`FrameStream`
 only goes forward, never knows its length in advance and holds one decoded frame at a time.
 Cameras are opened through PyAV: a device index (``0`` is ``/dev/video0`` on Linux, the first
 AVFoundation device on macOS) or a device path.
@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.video.frame_index import check_video_file, import_av
-from samstream.video.frames import IMAGE_SUFFIXES, image_frame, natural_key
+from samstream.video.frames.index import check_video_file, import_av
+from samstream.video.frames.raw import IMAGE_SUFFIXES, image_frame, natural_key
 
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 

@@ -18,7 +18,7 @@ timestamps only; MPEG-4 part 2 "packed B-frames" in AVI).
    samstream's cache folder (``$SAMSTREAM_HOME/video-index``, default ``~/.cache/samstream``), keyed
    by the file's absolute path, size and modification time; nothing is written beside the video.
 
-The reader (:mod:`samstream.video.decode`) checks every frame it decodes from the start of a file
+The reader (:mod:`samstream.video.frames.decode`) checks every frame it decodes from the start of a file
 against the index, so an index that was wrong despite step 2 is detected and replaced by a decoded one.
 """
 
@@ -33,9 +33,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from samstream.checkpoints import cache_dir
 from samstream.errors import VideoReadError
 from samstream.files import write_json
+from samstream.registry import cache_dir
 
 PROBE_FRAMES = 16  # frames decoded at open to check a timestamp-order index
 _CACHE_VERSION = 1
@@ -45,8 +45,10 @@ _MIN_MISSING_S = 0.5  # a file ending this much (and 3 frames) before its announ
 def import_av() -> Any:
     """The ``av`` module, or a :class:`VideoReadError` saying how to install it."""
     try:
-        import av  # heavy optional dependency: only video files need it
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+        # PyAV is a core dependency, imported on first use all the same: it takes 50-80 ms to import
+        # and only video files need it (not frame folders, arrays, images or `samstream --help`)
+        import av
+    except ImportError as exc:  # pragma: no cover - a broken install
         raise VideoReadError("reading or writing video files needs PyAV: pip install av") from exc
     return av
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from samstream.errors import VideoReadError
-from samstream.video import frame_index
-from samstream.video.frames import open_frames
-from samstream.video.live import read_frames
+from samstream.video.frames import index as frame_index
+from samstream.video.frames.source import open_frames
+from samstream.video.frames.frame_stream import read_frames
 
 av = pytest.importorskip("av")
 

@@ -1,7 +1,7 @@
 """Video files through PyAV (FFmpeg): exact random access to frames, and writing MP4 files.
 
 Frame ``i`` of a file is the ``i``-th frame sequential decoding delivers; the index that says where
-it is comes from :mod:`samstream.video.frame_index` (one demux pass, or one cached full decode for
+it is comes from :mod:`samstream.video.frames.index` (one demux pass, or one cached full decode for
 files whose timestamps cannot be trusted). Reading frame ``i`` then either continues decoding from
 the current position (when ``i`` is ahead and near) or seeks to the last keyframe at or before
 ``i`` and decodes forward, recognising frames by their timestamps. When a seek does not land where
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.video.frame_index import FrameIndex, import_av, load_index, open_video, rebuild_index
+from samstream.video.frames.index import FrameIndex, import_av, load_index, open_video, rebuild_index
 
 __all__ = ["FrameIndex", "VideoFileReader", "import_av", "index_names", "write_video"]
 

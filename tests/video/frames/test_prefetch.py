@@ -8,7 +8,7 @@ import time
 import pytest
 
 from samstream.errors import InvalidInputError
-from samstream.video.prefetch import FramePrefetcher
+from samstream.video.frames.prefetch import FramePrefetcher
 
 
 class Loader:

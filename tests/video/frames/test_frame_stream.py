@@ -8,7 +8,7 @@ from PIL import Image
 
 from samstream import read_frames
 from samstream.errors import InvalidInputError, VideoReadError
-from samstream.video.decode import write_video
+from samstream.video.frames.decode import write_video
 
 
 def _frames(n: int = 6, h: int = 48, w: int = 64) -> np.ndarray:
