@@ -1,10 +1,12 @@
-"""The studio's HTTP routes (Starlette): parse the request, call the store or the worker, format JSON.
+"""The studio's HTTP routes (Starlette): parse and check the request, call the store or the worker, format JSON.
 
-Every error a request can cause is a 4xx JSON reply ``{"error": "..."}`` naming what was wrong;
-an unexpected failure is a 500 JSON reply without a traceback, and the server keeps serving.
-Off loopback every request (pages, API, event stream) needs the token: ``Authorization: Bearer
-TOKEN`` or ``?token=TOKEN`` (an EventSource cannot set headers). Routes over whole masklets
-(exports, imports, proposals, effort) are in :mod:`samstream.studio.data_routes`.
+Every error a request can cause is a 4xx JSON reply ``{"error": "..."}`` naming what was wrong; an
+unexpected failure is a 500 JSON reply without a traceback, and the server keeps serving. Edits are
+parsed into typed values (:mod:`samstream.studio.edits`) here, before anything is queued. Edits of an
+object carry the object's ``version`` (a stale one is a 409 with the current version); two clients
+editing two objects of one video never conflict. Off loopback every request needs the token (see
+:class:`~samstream.studio.http.TokenGate`). Routes over whole masklets (exports, imports, proposals,
+effort) are in :mod:`samstream.studio.data_routes`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.files import temporary_name
 from samstream.studio.data_routes import DataRoutes
+from samstream.studio.edits import ClearEdit, PromptEdit, PropagateRequest, expected_version
 from samstream.studio.http import TokenGate, api, body, integer, path_id, text
 from samstream.studio.media import TooLargeError, check_kind, render_frame, safe_name
 from samstream.studio.service import Settings, Studio, add_video, load_named_model
@@ -38,6 +41,7 @@ def create_app(settings: Settings, model: Any | None = None) -> Starlette:
     """The studio app of ``settings.data_dir``; ``model`` (already loaded) skips loading ``settings.model``."""
     studio = Studio(settings, model)
     routes = Routes(studio)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -59,15 +63,18 @@ class Routes:
     def table(self) -> list[Any]:
         r, v = Route, "/api/videos/{video_id}"
         return [
-            r("/", self.index), r("/api/health", self.health), r("/api/model", self.switch_model, methods=["POST"]),
+            r("/", self.index), r("/api/health", self.health), r("/api/stats", self.stats),
+            r("/api/model", self.switch_model, methods=["POST"]),
             r("/api/videos", self.list_videos), r("/api/videos", self.upload, methods=["POST"]),
-            r(v, self.get_video), r(v + "/frames/{frame}", self.frame),
+            r(v, self.get_video), r(v + "/frames/{frame}", self.frame), r(v + "/focus", self.focus, methods=["POST"]),
             r(v + "/objects", self.list_objects), r(v + "/objects", self.create_object, methods=["POST"]),
             r(v + "/objects/{obj_id}", self.update_object, methods=["PATCH"]),
             r(v + "/objects/{obj_id}", self.delete_object, methods=["DELETE"]),
             r(v + "/objects/{obj_id}/review", self.review, methods=["POST"]),
+            r(v + "/objects/{obj_id}/reviews", self.reviews),
             r(v + "/prompts", self.prompt, methods=["POST"]), r(v + "/clear", self.clear, methods=["POST"]),
             r(v + "/undo", self.undo, methods=["POST"]), r(v + "/redo", self.redo, methods=["POST"]),
+            r(v + "/actions", self.actions),
             r(v + "/masks", self.masks), r(v + "/masks/{frame}", self.frame_masks),
             r(v + "/propagate", self.propagate, methods=["POST"]),
             r(v + "/propagate/cancel", self.cancel, methods=["POST"]),
@@ -86,14 +93,42 @@ class Routes:
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 
+    def person(self, request: Request) -> str | None:
+        """Who made the request (None: the one person of a studio without people)."""
+        return None
+
+    async def _interactive(self, request: Request, video_id: int, fn: Any, label: str) -> Any:
+        """Run ``fn()`` on the worker; while it waits, the video's event stream says what for."""
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
+        ahead = self.s.worker.ahead()
+        if ahead:
+            doing = self.s.worker.doing or "other work"
+            self.s.hub.publish(video_id, "busy", {"request": rid, "doing": f"waiting: {doing}",
+                                                  "position": ahead})
+        return await self.s.worker.call(lambda: fn(rid), label=label)
+
     # ------------------------------------------------------------------ pages, health, model
     async def index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
     @api
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True, "model": self.s.model_name, "schema": self.s.store.schema_version,
-                             "tick": self.s.worker.tick})
+        return JSONResponse({"ok": True, "model": self.s.model_name, "image_size": self.s.model.image_size,
+                             "schema": self.s.store.schema_version, "tick": self.s.worker.tick})
+
+    @api
+    async def stats(self, request: Request) -> Response:
+        """Model work done so far, counted (tests and benchmarks bound it): images encoded, object-frames
+        tracked, prompts decoded, memories encoded; sessions built; warm sessions and their bytes."""
+        def read() -> dict[str, Any]:
+            c = self.a.counts()
+            warm = [w for w in (self.s.sessions.peek(v) for v in self.s.sessions.video_ids()) if w is not None]
+            return {"images_encoded": c.images_encoded, "frames_tracked": c.frames_tracked,
+                    "prompts_decoded": c.prompts_decoded, "memories_encoded": c.memories_encoded,
+                    "sessions_built": self.s.sessions.builds, "warm_sessions": [w.video.id for w in warm],
+                    "warm_bytes": sum(w.nbytes() for w in warm), "session_budget": self.s.sessions.budget}
+
+        return JSONResponse(await self.s.worker.call(read))
 
     @api
     async def switch_model(self, request: Request) -> Response:
@@ -101,7 +136,7 @@ class Routes:
         name = text(data.get("model"), "model")
         if not name:
             raise InvalidInputError("model: give a registry name or a checkpoint path")
-        model = await run_in_threadpool(load_named_model, name, self.s.settings.device)
+        model = await run_in_threadpool(load_named_model, name, self.s.settings.device, self.s.settings.image_size)
         await self.s.worker.call(lambda: self.s.set_model(model))
         self.s.model_name = name
         return JSONResponse({"model": name})
@@ -109,7 +144,7 @@ class Routes:
     # ------------------------------------------------------------------ videos and frames
     @api
     async def list_videos(self, request: Request) -> Response:
-        return JSONResponse({"videos": self.s.store.videos()})
+        return JSONResponse({"videos": [v.json() for v in self.s.store.videos.all()]})
 
     @api
     async def upload(self, request: Request) -> Response:
@@ -134,50 +169,63 @@ class Routes:
             if size == 0:
                 raise InvalidInputError("upload: the body is empty; send the file as the request body")
             try:
-                video = await run_in_threadpool(add_video, self.s.store, self.s.data_dir, tmp, name, True)
-            except VideoReadError as exc:  # its message names the temporary file, not the user's
+                force = request.query_params.get("force") in ("1", "true")
+                video = await run_in_threadpool(add_video, self.s.store, self.s.data_dir, tmp, name, True, force)
+            except VideoReadError as exc:  # its message may name the temporary file, not the user's
                 raise VideoReadError(f"upload: {name!r} is not a video or image samstream can read") from exc
         finally:
             tmp.unlink(missing_ok=True)
-        return JSONResponse(video, status_code=201)
+        return JSONResponse(video.json(), status_code=201)
 
     @api
     async def get_video(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
         last_event = self.s.hub.last_id(vid)  # read first: events after it are newer than this reply
-        video = self.s.store.video(vid)
-        return JSONResponse({**video, "last_event_id": last_event, "objects": self.s.store.objects(vid),
-                             "propagation": self.s.store.latest_propagation(vid)})
+        video = self.s.store.videos.get(vid)
+        prop = self.s.store.tracks.latest_propagation(vid)
+        return JSONResponse({**video.json(), "last_event_id": last_event,
+                             "objects": [o.json() for o in self.s.store.videos.objects(vid)],
+                             "propagation": None if prop is None else prop.json()})
 
     @api
     async def frame(self, request: Request) -> Response:
         """A frame as JPEG (default) or PNG, ``?size=`` its longer side at most; cached by ETag."""
         vid, frame = path_id(request, "video_id"), path_id(request, "frame")
-        video = self.s.store.video(vid)
-        self.s.store.check_frame(vid, frame)
+        video = self.s.store.videos.get(vid)
+        self.s.store.videos.check_frame(vid, frame)
         fmt = request.query_params.get("format", "jpeg")
         if fmt not in ("jpeg", "png"):
             raise InvalidInputError(f"format: expected jpeg or png, got {fmt!r}")
         size = integer(request.query_params.get("size"), "size", optional=True)
         if size is not None and not 16 <= size <= 8192:
             raise InvalidInputError(f"size: expected 16 to 8192 pixels, got {size}")
-        etag = f'"v{vid}-{video["path"]}-f{frame}-s{size}-{fmt}"'.replace("/", "_")
+        etag = f'"v{vid}-{uuid.uuid5(uuid.NAMESPACE_URL, video.path).hex[:12]}-f{frame}-s{size}-{fmt}"'
         headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
+        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video.path, frame)
         data = await run_in_threadpool(render_frame, rgb, size, fmt)
         return Response(data, media_type=f"image/{fmt}", headers=headers)
+
+    @api
+    async def focus(self, request: Request) -> Response:
+        """The frame on the annotator's screen: frames around it are encoded while the worker is idle."""
+        vid, data = path_id(request, "video_id"), await body(request)
+        frame = self.s.store.videos.check_frame(vid, integer(data.get("frame"), "frame"))
+        await self.s.worker.call(lambda: self.a.set_focus(vid, frame), label=f"focus on frame {frame}")
+        return JSONResponse({"video_id": vid, "frame": frame})
 
     # ------------------------------------------------------------------ objects and reviews
     @api
     async def list_objects(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        return JSONResponse({"objects": self.s.store.objects(vid, request.query_params.get("status"))})
+        objects = self.s.store.videos.objects(vid, request.query_params.get("status"))
+        return JSONResponse({"objects": [o.json() for o in objects]})
 
     @api
     async def all_objects(self, request: Request) -> Response:
-        return JSONResponse({"objects": self.s.store.all_objects(request.query_params.get("status"))})
+        objects = self.s.store.videos.all_objects(request.query_params.get("status"))
+        return JSONResponse({"objects": [o.json() for o in objects]})
 
     @api
     async def create_object(self, request: Request) -> Response:
@@ -185,11 +233,12 @@ class Routes:
         obj_id = integer(data.get("obj_id"), "obj_id", optional=True)
         if obj_id is not None and not 1 <= obj_id <= 2**31 - 1:
             raise InvalidInputError(f"obj_id: expected an integer in [1, {2**31 - 1}], got {obj_id}")
-        obj, version = self.s.store.create_object(
+        obj, version = self.s.store.videos.create_object(
             vid, obj_id, text(data.get("name"), "name", limit=200) or None, text(data.get("category"), "category", limit=200),
-            text(data.get("colour"), "colour", limit=32), integer(data.get("version"), "version", optional=True))
-        self.s.hub.publish(vid, "object_created", {"version": version, "object": obj})
-        return JSONResponse({"version": version, "object": obj}, status_code=201)
+            text(data.get("colour"), "colour", limit=32))
+        reply = {"version": obj.version, "video_version": version, "object": obj.json()}
+        self.s.hub.publish(vid, "object_created", reply)
+        return JSONResponse(reply, status_code=201)
 
     @api
     async def update_object(self, request: Request) -> Response:
@@ -197,54 +246,70 @@ class Routes:
         fields = {k: text(data[k], k, limit=200) for k in ("name", "category", "colour") if k in data}
         if not fields:
             raise InvalidInputError("body: give at least one of name, category, colour")
-        version = self.s.store.update_object(vid, obj_id, fields, integer(data.get("version"), "version", optional=True))
-        obj = self.s.store.object(vid, obj_id)
-        self.s.hub.publish(vid, "object_updated", {"version": version, "object": obj})
-        return JSONResponse({"version": version, "object": obj})
+        obj = self.s.store.videos.update_object(vid, obj_id, fields, expected_version(data))
+        reply = {"version": obj.version, "object": obj.json()}
+        self.s.hub.publish(vid, "object_updated", reply)
+        return JSONResponse(reply)
 
     @api
     async def delete_object(self, request: Request) -> Response:
         vid, obj_id = path_id(request, "video_id"), path_id(request, "obj_id")
         expect = integer(request.query_params.get("version"), "version", optional=True)
+        self.s.store.videos.check_object(vid, obj_id, expect)
 
         def run() -> int:
-            version = self.s.store.delete_object(vid, obj_id, expect)
+            version = self.s.store.videos.delete_object(vid, obj_id, expect)
             self.a.forget_object(vid, obj_id)
             return version
 
         version = await self.s.worker.call(run)
-        self.s.hub.publish(vid, "object_deleted", {"version": version, "obj_id": obj_id})
-        return JSONResponse({"version": version, "obj_id": obj_id})
+        self.s.hub.publish(vid, "object_deleted", {"video_version": version, "obj_id": obj_id})
+        return JSONResponse({"video_version": version, "obj_id": obj_id})
 
     @api
     async def review(self, request: Request) -> Response:
         vid, obj_id, data = path_id(request, "video_id"), path_id(request, "obj_id"), await body(request)
-        version = self.s.store.set_review(vid, obj_id, data.get("status"), text(data.get("reviewer"), "reviewer", limit=200),
-                                          text(data.get("note"), "note"), integer(data.get("version"), "version", optional=True))
-        obj = self.s.store.object(vid, obj_id)
-        self.s.hub.publish(vid, "review", {"version": version, "object": obj})
-        return JSONResponse({"version": version, "object": obj})
+        obj = self.s.store.videos.set_review(vid, obj_id, data.get("status"),
+                                             text(data.get("reviewer"), "reviewer", limit=200),
+                                             text(data.get("note"), "note"), expected_version(data))
+        reply = {"version": obj.version, "object": obj.json()}
+        self.s.hub.publish(vid, "review", reply)
+        return JSONResponse(reply)
 
-    # ------------------------------------------------------------------ prompts
+    @api
+    async def reviews(self, request: Request) -> Response:
+        vid, obj_id = path_id(request, "video_id"), path_id(request, "obj_id")
+        self.s.store.videos.object(vid, obj_id)
+        return JSONResponse({"reviews": [r.json() for r in self.s.store.videos.reviews(vid, obj_id)]})
+
+    # ------------------------------------------------------------------ prompts, undo, redo
     @api
     async def prompt(self, request: Request) -> Response:
         vid, data = path_id(request, "video_id"), await body(request)
-        obj_id, frame = integer(data.get("obj_id"), "obj_id"), integer(data.get("frame"), "frame")
-        expect = integer(data.get("version"), "version", optional=True)
-        reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj_id, frame, data, expect))
+        video = self.s.store.videos.get(vid)
+        edit = PromptEdit.parse(data, video.hw, video.num_frames)
+        self.s.store.videos.check_object(vid, edit.obj_id, edit.expect)
+        person = self.person(request)
+        reply = await self._interactive(request, vid, lambda rid: self.a.prompt(vid, edit, person, rid),
+                                        f"a {edit.kind} on frame {edit.frame} of video {vid}")
         return JSONResponse(reply)
 
     @api
     async def clear(self, request: Request) -> Response:
         vid, data = path_id(request, "video_id"), await body(request)
-        obj_id, frame = integer(data.get("obj_id"), "obj_id"), integer(data.get("frame"), "frame")
-        expect = integer(data.get("version"), "version", optional=True)
-        return JSONResponse(await self.s.worker.call(lambda: self.a.clear(vid, obj_id, frame, expect)))
+        edit = ClearEdit.parse(data, self.s.store.videos.get(vid).num_frames)
+        self.s.store.videos.check_object(vid, edit.obj_id, edit.expect)
+        person = self.person(request)
+        return JSONResponse(await self._interactive(request, vid, lambda rid: self.a.clear(vid, edit, person),
+                                                    f"clearing frame {edit.frame} of video {vid}"))
 
     async def _history(self, request: Request, undo: bool) -> Response:
-        vid, data = path_id(request, "video_id"), await body(request)
-        expect = integer(data.get("version"), "version", optional=True)
-        return JSONResponse(await self.s.worker.call(lambda: self.a.history(vid, undo, expect)))
+        vid = path_id(request, "video_id")
+        self.s.store.videos.get(vid)
+        person = self.person(request)
+        verb = "undo" if undo else "redo"
+        return JSONResponse(await self._interactive(request, vid, lambda rid: self.a.history(vid, undo, person),
+                                                    f"{verb} on video {vid}"))
 
     @api
     async def undo(self, request: Request) -> Response:
@@ -255,52 +320,63 @@ class Routes:
         return await self._history(request, False)
 
     @api
+    async def actions(self, request: Request) -> Response:
+        vid = path_id(request, "video_id")
+        self.s.store.videos.get(vid)
+        return JSONResponse({"actions": [a.json() for a in self.s.store.tracks.actions(vid)]})
+
+    @api
     async def masks(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        self.s.store.video(vid)
+        video = self.s.store.videos.get(vid)
         obj_id = integer(request.query_params.get("obj_id"), "obj_id", optional=True)
-        return JSONResponse({"masks": self.s.store.mask_rows(vid, obj_id), "version": self.s.store.version(vid)})
+        return JSONResponse({"masks": [m.json() for m in self.s.store.tracks.masks(vid, obj_id)],
+                             "video_version": video.version})
 
     @api
     async def frame_masks(self, request: Request) -> Response:
         vid, frame = path_id(request, "video_id"), path_id(request, "frame")
-        self.s.store.check_frame(vid, frame)
-        masks = self.s.store.masks_on(vid, frame)
-        return JSONResponse({"frame": frame, "masks": {str(k): v for k, v in masks.items()}})
+        self.s.store.videos.check_frame(vid, frame)
+        rows = self.s.store.tracks.masks_on(vid, frame)
+        return JSONResponse({"frame": frame, "masks": {str(m.obj_id): m.rle for m in rows},
+                             "sources": {str(m.obj_id): m.source for m in rows},
+                             "prompts": {str(m.obj_id): m.prompts for m in rows if m.prompts}})
 
     # ------------------------------------------------------------------ propagation and events
     @api
     async def propagate(self, request: Request) -> Response:
         vid, data = path_id(request, "video_id"), await body(request)
-        start = integer(data.get("start"), "start", optional=True)
-        end = integer(data.get("end"), "end", optional=True)
-        direction = data.get("direction", "forward")
-        expect = integer(data.get("version"), "version", optional=True)
-        reply = await self.s.worker.call(lambda: self.a.propagate(vid, start, end, direction, expect))
+        req = PropagateRequest.parse(data, self.s.store.videos.get(vid).num_frames)
+        person = self.person(request)
+        reply = await self._interactive(request, vid, lambda rid: self.a.propagate(vid, req, person),
+                                        f"starting a propagation of video {vid}")
         return JSONResponse(reply, status_code=202)
 
     @api
     async def cancel(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        self.s.store.video(vid)
+        self.s.store.videos.get(vid)
         return JSONResponse({"cancelled": await self.s.worker.call(lambda: self.a.cancel(vid))})
 
     @api
     async def resume(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        return JSONResponse(await self.s.worker.call(lambda: self.a.resume(vid)), status_code=202)
+        self.s.store.videos.get(vid)
+        person = self.person(request)
+        return JSONResponse(await self.s.worker.call(lambda: self.a.resume(vid, person)), status_code=202)
 
     @api
     async def propagation(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        self.s.store.video(vid)
-        return JSONResponse({"propagation": self.s.store.latest_propagation(vid)})
+        self.s.store.videos.get(vid)
+        prop = self.s.store.tracks.latest_propagation(vid)
+        return JSONResponse({"propagation": None if prop is None else prop.json()})
 
     @api
     async def events(self, request: Request) -> Response:
         """Server-Sent Events of one video; ``Last-Event-ID`` (or ``?since=``) replays missed ones."""
         vid = path_id(request, "video_id")
-        self.s.store.video(vid)
+        self.s.store.videos.get(vid)
         last = integer(request.headers.get("last-event-id") or request.query_params.get("since") or 0, "since")
         limit = integer(request.query_params.get("limit"), "limit", optional=True)
         stream = self.s.hub.stream(vid, last or 0, limit)

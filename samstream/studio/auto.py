@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from samstream.amg import MaskGenerator
 from samstream.amg.video import VideoMaskGenerator
 from samstream.errors import InvalidInputError
 from samstream.io.rle import encode_rles
 from samstream.studio.annotate import Annotator
-from samstream.studio.export import import_masklets
+from samstream.studio.imports import import_masklets
 from samstream.studio.worker import Steps
 
-__all__ = ["AUTO_OPTIONS", "AutoMasklets", "check_auto_options"]
+__all__ = ["AUTO_OPTIONS", "AutoMasklets", "check_auto_options", "propose"]
 
 # what a client may set, and the studio's defaults (small: proposals, not a benchmark run)
 AUTO_OPTIONS: dict[str, Any] = {"points_per_side": 16, "keyframe_interval": 8, "pred_iou_thresh": 0.8,
@@ -51,6 +52,27 @@ def check_auto_options(data: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def propose(model: Any, rgb: np.ndarray, options: dict[str, Any], limit: int = 64,
+            ) -> list[tuple[dict[str, Any], float, list[int]]]:
+    """'Segment everything' on one frame: (RLE, predicted IoU, XYWH box) per proposal, best first.
+
+    Args:
+        model: the studio's model.
+        rgb: the (H, W, 3) uint8 frame.
+        options: :class:`~samstream.MaskGenerator` options (``points_per_side``, thresholds).
+        limit: proposals kept at most.
+
+    Returns:
+        The proposals, best predicted IoU first.
+    """
+    records = MaskGenerator(model, **options).generate(np.ascontiguousarray(rgb))
+    records = sorted(records, key=lambda r: -r["predicted_iou"])[:limit]
+    if not records:
+        return []
+    rles = encode_rles(np.stack([r["segmentation"] for r in records]))
+    return [(rle, round(float(r["predicted_iou"]), 4), [int(v) for v in r["bbox"]]) for rle, r in zip(rles, records)]
+
+
 class AutoMasklets:
     """The automatic-masklet runs of a studio (at most one per video) and the verbs on their proposals."""
 
@@ -61,14 +83,15 @@ class AutoMasklets:
 
     def start(self, video_id: int, options: dict[str, Any]) -> dict[str, Any]:
         """Start a run over the whole video (a running one on it is cancelled); replaces its proposals."""
-        video = self.store.video(video_id)
+        video = self.store.videos.get(video_id)
         generator = VideoMaskGenerator(self.a.model, **options)  # bad option values raise here, before any change
         self.cancel(video_id, "restarted")
-        total = int(video["num_frames"])
-        run_id = self.store.start_auto_run(video_id, total, options)
-        run = AutoRun(self, video_id, run_id, generator, self.a.data_dir / video["path"], total)
+        total = video.num_frames
+        run_id = self.store.proposals.start_auto_run(video_id, total, options)
+        run = AutoRun(self, video_id, run_id, generator, self.a.sessions.data_dir / video.path, total)
         self.running[video_id] = run
-        self.worker.start_steps(Steps(run.step, run.fail))
+        self.worker.start_steps(Steps(run.step, run.fail, lambda: f"automatic masklets of video {video_id} "
+                                                              f"({run.done}/{run.total} frames)"))
         self.hub.publish(video_id, "auto_started", {"run_id": run_id, "total": total, "options": options})
         return {"run_id": run_id, "total": total, "options": options}
 
@@ -84,18 +107,18 @@ class AutoMasklets:
             self.cancel(vid, reason)
 
     def accept(self, video_id: int, proposal_id: int, name: str | None, category: str,
-               expect: int | None) -> dict[str, Any]:
-        """A new object with the proposal's masks; its first visible mask is its mask prompt."""
-        self.store.check_version(video_id, expect)
-        proposal = self.store.masklet_proposal(video_id, proposal_id)
-        self.a.cancel(video_id, "proposal accepted")  # a propagation would overwrite the new masks
+               person: str | None = None) -> dict[str, Any]:
+        """A new object with the proposal's masks; its first visible mask is its mask prompt. It stays an
+        automatic masklet (exported as ``masklet_type: "auto"``) until a person edits it."""
+        proposal = self.store.proposals.masklet_proposal(video_id, proposal_id)
         label = (name or f"masklet {proposal['masklet']}").replace("{", "{{").replace("}", "}}")
         reply = import_masklets(self.store, video_id, [(proposal["masklet"], proposal["masks"])], name=label,
-                                category=category, source="proposal", expect=expect)
-        self.store.drop_masklet_proposal(video_id, proposal_id)
-        self.a.drop(video_id)  # the new mask prompt is replayed when the session is next built
-        obj = self.store.object(video_id, reply["objects"][0])
-        return {"version": reply["version"], "object": obj, "proposal_id": proposal_id, "masks": reply["masks"]}
+                                category=category, source="proposal", origin="auto", person=person)
+        self.store.proposals.drop_masklet_proposal(video_id, proposal_id)
+        self.a.drop(video_id)  # the new mask prompt is applied when the session is next built
+        obj = self.store.videos.object(video_id, reply["objects"][0])
+        return {"video_version": reply["video_version"], "version": obj.version, "object": obj.json(),
+                "proposal_id": proposal_id, "masks": reply["masks"]}
 
 
 class AutoRun:
@@ -118,7 +141,7 @@ class AutoRun:
         if self.auto.running.get(self.video_id) is self:
             del self.auto.running[self.video_id]
         self._frames.close()  # closes the generator's frame reader and tracker
-        self.auto.store.finish_auto_run(self.run_id, status)
+        self.auto.store.proposals.finish_auto_run(self.run_id, status)
         self._publish(f"auto_{status}", extra)
 
     def stop(self, reason: str) -> None:
@@ -141,7 +164,7 @@ class AutoRun:
         scores = {i: round(self.generator.masklets[i].score, 4) for i, _ in visible}
         items = [(i, scores[i], rle) for (i, _), rle in zip(visible, rles)]
         self.done = frame.frame_idx + 1
-        self.auto.store.put_auto_frame(self.video_id, self.run_id, frame.frame_idx, items, self.done)
+        self.auto.store.proposals.put_auto_frame(self.video_id, self.run_id, frame.frame_idx, items, self.done)
         self.proposals.update(i for i, _ in visible)
         self._publish("auto_frame", {"frame": frame.frame_idx, "masklets": [i for i, _ in visible],
                                      "fps": self._fps(), "tick": self.auto.worker.tick})

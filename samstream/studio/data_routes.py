@@ -1,4 +1,5 @@
-"""The studio's data routes: effort figures, "segment everything" proposals, exports, imports, downloads."""
+"""The studio's data routes: effort figures, "segment everything" proposals, automatic masklets, exports,
+imports and downloads."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from samstream.errors import InvalidInputError
 from samstream.studio import export as exports
-from samstream.studio.auto import check_auto_options
+from samstream.studio.auto import check_auto_options, propose
+from samstream.studio.edits import PromptEdit
+from samstream.studio.effort import effort_summary
 from samstream.studio.http import api, body, integer, path_id, text
+from samstream.studio.imports import import_sav_doc
 from samstream.studio.service import Studio
 from samstream.studio.store import NotFoundError
-from samstream.studio.worker import INTERACTIVE
 
 __all__ = ["DataRoutes"]
 
@@ -26,22 +29,26 @@ class DataRoutes:
         self.s = studio
         self.a = studio.annotator
 
+    def person(self, request: Request) -> str | None:
+        return None
+
     @api
     async def video_effort(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        return JSONResponse(exports.effort_summary(self.s.store, [vid]))
+        self.s.store.videos.get(vid)
+        return JSONResponse(effort_summary(self.s.store, [vid]))
 
     @api
     async def all_effort(self, request: Request) -> Response:
-        return JSONResponse(exports.effort_summary(self.s.store, [v["id"] for v in self.s.store.videos()]))
+        return JSONResponse(effort_summary(self.s.store, [v.id for v in self.s.store.videos.all()]))
 
     @api
     async def segment_everything(self, request: Request) -> Response:
         vid, data = path_id(request, "video_id"), await body(request)
-        video = self.s.store.video(vid)
-        frame = self.s.store.check_frame(vid, integer(data.get("frame"), "frame"))
+        video = self.s.store.videos.get(vid)
+        frame = self.s.store.videos.check_frame(vid, integer(data.get("frame"), "frame"))
         per_side = integer(data.get("points_per_side", 16), "points_per_side")
-        if not 1 <= per_side <= 64:
+        if not 1 <= per_side <= 64:  # type: ignore[operator]
             raise InvalidInputError(f"points_per_side: expected 1 to 64, got {per_side}")
         options: dict[str, Any] = {"points_per_side": per_side}
         for key in ("pred_iou_thresh", "stability_score_thresh"):
@@ -50,9 +57,10 @@ class DataRoutes:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                     raise InvalidInputError(f"{key}: expected a number in [0, 1], got {value!r}")
                 options[key] = float(value)
-        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video["path"], frame)
-        items = await self.s.worker.call(lambda: exports.propose(self.a.model, rgb, options), INTERACTIVE)
-        ids = self.s.store.add_proposals(vid, frame, items)
+        rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video.path, frame)
+        items = await self.s.worker.call(lambda: propose(self.a.model, rgb, options),
+                                         label=f"segmenting everything on frame {frame} of video {vid}")
+        ids = self.s.store.proposals.add(vid, frame, items)
         proposals = [{"proposal_id": i, "frame": frame, "rle": rle, "score": score, "bbox": bbox}
                      for i, (rle, score, bbox) in zip(ids, items)]
         return JSONResponse({"frame": frame, "proposals": proposals})
@@ -61,41 +69,44 @@ class DataRoutes:
     async def accept_proposal(self, request: Request) -> Response:
         """Make a proposal an object: a new object whose mask prompt is the proposal's mask."""
         vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
-        proposal = self.s.store.proposal(vid, pid)
-        expect = integer(data.get("version"), "version", optional=True)
-        obj, version = self.s.store.create_object(vid, None, text(data.get("name"), "name", limit=200) or None,
-                                                  text(data.get("category"), "category", limit=200), "", expect)
-        self.s.hub.publish(vid, "object_created", {"version": version, "object": obj})
-        prompt = {"mask": proposal["rle"]}
-        reply = await self.s.worker.call(lambda: self.a.prompt(vid, obj["obj_id"], proposal["frame"], prompt, version))
-        self.s.store.drop_proposal(pid)
-        return JSONResponse({**reply, "object": obj}, status_code=201)
+        proposal = self.s.store.proposals.get(vid, pid)
+        name = text(data.get("name"), "name", limit=200) or None
+        obj, version = self.s.store.videos.create_object(vid, None, name, text(data.get("category"), "category",
+                                                                                limit=200), "")
+        self.s.hub.publish(vid, "object_created", {"version": obj.version, "video_version": version,
+                                                   "object": obj.json()})
+        edit = PromptEdit(obj.obj_id, proposal["frame"], "mask", mask=proposal["rle"])
+        person = self.person(request)
+        reply = await self.s.worker.call(lambda: self.a.prompt(vid, edit, person))
+        self.s.store.proposals.drop(pid)
+        return JSONResponse({**reply, "object": self.s.store.videos.object(vid, obj.obj_id).json()}, status_code=201)
 
     # ------------------------------------------------------------------ whole-video proposals (automatic masklets)
     @api
     async def start_auto(self, request: Request) -> Response:
         """Run automatic masklets over the video in the background (``auto_*`` events); replaces its proposals."""
         vid, data = path_id(request, "video_id"), await body(request)
-        self.s.store.video(vid)
+        self.s.store.videos.get(vid)
         options = check_auto_options(data)
         return JSONResponse(await self.s.worker.call(lambda: self.s.auto.start(vid, options)), status_code=202)
 
     @api
     async def cancel_auto(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
-        self.s.store.video(vid)
+        self.s.store.videos.get(vid)
         return JSONResponse({"cancelled": await self.s.worker.call(lambda: self.s.auto.cancel(vid))})
 
     @api
     async def auto_masklets(self, request: Request) -> Response:
         """The video's latest run and its masklet proposals (without masks: see one proposal for those)."""
         vid = path_id(request, "video_id")
-        return JSONResponse({"proposals": self.s.store.masklet_proposals(vid), "run": self.s.store.latest_auto_run(vid)})
+        return JSONResponse({"proposals": self.s.store.proposals.masklet_proposals(vid),
+                             "run": self.s.store.proposals.latest_auto_run(vid)})
 
     @api
     async def masklet_proposal(self, request: Request) -> Response:
         vid, pid = path_id(request, "video_id"), path_id(request, "proposal_id")
-        proposal = self.s.store.masklet_proposal(vid, pid)
+        proposal = self.s.store.proposals.masklet_proposal(vid, pid)
         return JSONResponse({**proposal, "masks": {str(f): r for f, r in proposal["masks"].items()}})
 
     @api
@@ -103,15 +114,15 @@ class DataRoutes:
         vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
         name = text(data.get("name"), "name", limit=200) or None
         category = text(data.get("category"), "category", limit=200)
-        expect = integer(data.get("version"), "version", optional=True)
-        reply = await self.s.worker.call(lambda: self.s.auto.accept(vid, pid, name, category, expect))
+        person = self.person(request)
+        reply = await self.s.worker.call(lambda: self.s.auto.accept(vid, pid, name, category, person))
         self.s.hub.publish(vid, "masklet_accepted", reply)
         return JSONResponse(reply, status_code=201)
 
     @api
     async def dismiss_masklet(self, request: Request) -> Response:
         vid, pid = path_id(request, "video_id"), path_id(request, "proposal_id")
-        self.s.store.drop_masklet_proposal(vid, pid)
+        self.s.store.proposals.drop_masklet_proposal(vid, pid)
         self.s.hub.publish(vid, "masklet_dismissed", {"proposal_id": pid})
         return JSONResponse({"proposal_id": pid, "dismissed": True})
 
@@ -119,36 +130,46 @@ class DataRoutes:
     @api
     async def export_video(self, request: Request) -> Response:
         vid, data = path_id(request, "video_id"), await body(request)
-        return await self._export(data, [vid])
+        self.s.store.videos.get(vid)
+        return await self._export(data, [vid], vid)
 
-    async def _export(self, data: dict[str, Any], vids: list[int]) -> Response:
+    @api
+    async def export_all(self, request: Request) -> Response:
+        return await self._export(await body(request), [v.id for v in self.s.store.videos.all()], None)
+
+    async def _export(self, data: dict[str, Any], vids: list[int], channel: int | None) -> Response:
         fmt, stride = data.get("format", "sav"), integer(data.get("stride", 4), "stride")
+        if fmt not in exports.FORMATS:
+            raise InvalidInputError(f"format: expected one of {', '.join(exports.FORMATS)}, got {fmt!r}")
         flags = {}
         for key in ("accepted_only", "with_media"):
             flags[key] = data.get(key, False)
             if not isinstance(flags[key], bool):
                 raise InvalidInputError(f"{key}: expected true or false, got {flags[key]!r}")
+        last = [-1.0]
+
+        def progress(done: int, total: int) -> None:  # at most ~50 events per export
+            if channel is not None and (done == total or done - last[0] >= max(1, total / 50)):
+                last[0] = done
+                self.s.hub.publish(channel, "export_progress", {"format": fmt, "done": done, "total": total})
+
         written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride,
-                                          flags["accepted_only"], flags["with_media"])
+                                          flags["accepted_only"], flags["with_media"], progress)
         return JSONResponse(written, status_code=201)
 
     @api
-    async def export_all(self, request: Request) -> Response:
-        return await self._export(await body(request), [v["id"] for v in self.s.store.videos()])
-
-    @api
     async def import_sav(self, request: Request) -> Response:
-        """The body is an SA-V annotation JSON (``?stride=``: video frames per annotated frame, default 4)."""
+        """The body is an SA-V masklet file (``?stride=``: video frames per annotated frame, default 4)."""
         vid = path_id(request, "video_id")
         data = await body(request)
         stride = integer(request.query_params.get("stride", 4), "stride")
         if stride < 1:  # type: ignore[operator]
             raise InvalidInputError(f"stride: expected an integer >= 1, got {stride}")
+        person = self.person(request)
 
         def run() -> dict[str, Any]:
-            self.a.cancel(vid, "imported")
-            reply = exports.import_sav_doc(self.s.store, vid, data, stride)  # type: ignore[arg-type]
-            self.a.drop(vid)  # the new mask prompts are replayed when the session is next built
+            reply = import_sav_doc(self.s.store, vid, data, stride, person)  # type: ignore[arg-type]
+            self.a.drop(vid)  # the new mask prompts are applied when the session is next built
             return reply
 
         reply = await self.s.worker.call(run)

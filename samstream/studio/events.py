@@ -2,8 +2,10 @@
 
 Every change to a video (an object created, a prompt and its mask, a review, each propagated frame
 with progress) is published here, from any thread, and fanned out to the subscribers of that video.
-Each event gets an increasing id; the last :data:`BACKLOG` events per video are kept so that a client
-that reconnects with ``Last-Event-ID`` catches up on what it missed.
+Each event gets an increasing id; the last events per video are kept, at most :data:`BACKLOG` of them
+and :data:`BACKLOG_BYTES` of their JSON (frame events carry whole-frame masks: a long propagation
+must not pile them up), so that a client that reconnects with ``Last-Event-ID`` catches up on what it
+missed. A client whose gap is older than the backlog gets a ``resync`` event and reloads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 __all__ = ["EventHub", "format_sse"]
 
 BACKLOG = 2000  # events kept per video for reconnecting clients
+BACKLOG_BYTES = 4 << 20  # ... and at most this many bytes of their JSON
 QUEUE_LIMIT = 10000  # events buffered per subscriber before it is dropped (a stalled client)
 
 
@@ -39,12 +42,22 @@ class EventHub:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._subs: dict[int, list[_Subscriber]] = {}
-        self._backlog: dict[int, deque[tuple[int, str, dict[str, Any]]]] = {}
+        self._backlog: dict[int, deque[tuple[int, str, dict[str, Any], int]]] = {}  # (id, kind, data, bytes)
+        self._bytes: dict[int, int] = {}
+        self._dropped: dict[int, int] = {}  # per video, the id of the newest event no longer kept
 
     def publish(self, video_id: int, kind: str, data: dict[str, Any]) -> int:
+        payload = {"video_id": video_id, **data}
+        size = len(json.dumps(payload))
         with self._lock:
-            event = (next(self._ids), kind, {"video_id": video_id, **data})
-            self._backlog.setdefault(video_id, deque(maxlen=BACKLOG)).append(event)
+            event = (next(self._ids), kind, payload)
+            backlog = self._backlog.setdefault(video_id, deque())
+            backlog.append((*event, size))
+            self._bytes[video_id] = self._bytes.get(video_id, 0) + size
+            while len(backlog) > BACKLOG or (self._bytes[video_id] > BACKLOG_BYTES and len(backlog) > 1):
+                dropped = backlog.popleft()
+                self._bytes[video_id] -= dropped[3]
+                self._dropped[video_id] = dropped[0]
             subs = list(self._subs.get(video_id, ()))
         for sub in subs:
             sub.loop.call_soon_threadsafe(self._deliver, video_id, sub, event)
@@ -75,11 +88,16 @@ class EventHub:
         """SSE bytes for one client: missed events after ``last_id``, then live ones (``limit`` ends it)."""
         sub = _Subscriber(asyncio.get_running_loop())
         with self._lock:
-            missed = [e for e in self._backlog.get(video_id, ()) if e[0] > last_id]
+            backlog = self._backlog.get(video_id, ())
+            missed = [e[:3] for e in backlog if e[0] > last_id]
+            # events after last_id were dropped from the backlog: the client must reload
+            gap = 0 < last_id < self._dropped.get(video_id, 0)
             self._subs.setdefault(video_id, []).append(sub)
         sent = 0
         try:
             yield b": connected\n\n"
+            if gap:
+                yield format_sse(missed[0][0] - 1 if missed else last_id, "resync", {"video_id": video_id})
             for event in missed:
                 yield format_sse(*event)
                 sent += 1

@@ -26,7 +26,7 @@ Handler = Callable[[Any, Request], Awaitable[Response]]
 def error_reply(exc: BaseException) -> JSONResponse:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, ConflictError):
-        return JSONResponse({"error": text, "version": exc.current}, status_code=409)
+        return JSONResponse({"error": text, "version": exc.current, "obj_id": exc.obj_id}, status_code=409)
     status = 400
     if isinstance(exc, (NotFoundError, UnknownObjectError)):
         status = 404
@@ -89,7 +89,14 @@ def path_id(request: Request, name: str) -> int:
 
 
 class TokenGate:
-    """Refuses every request without the token (ASGI middleware; lifespan messages pass)."""
+    """Refuses every request without the token (ASGI middleware; lifespan messages pass).
+
+    The token comes as ``Authorization: Bearer``, ``?token=`` or the page's ``samstream_token`` cookie.
+    The page's address carries it once (``/?token=...``): that reply sets the cookie (``SameSite=Strict``,
+    HttpOnly), so the stylesheet, scripts and images the page then loads carry it too.
+    """
+
+    COOKIE = "samstream_token"
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app, self.token = app, token
@@ -98,13 +105,24 @@ class TokenGate:
         if self.token is None or scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         request = Request(scope)
-        # the page keeps the token in a cookie: its scripts and images cannot carry a header
-        given = request.query_params.get("token") or request.cookies.get("samstream_token", "")
+        from_query = request.query_params.get("token")
+        given = from_query or request.cookies.get(self.COOKIE, "")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
         if not hmac.compare_digest(given.encode(), self.token.encode()):
-            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN, ?token= or the samstream_token cookie"},
-                                 status_code=401)
+            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN, ?token= "
+                                           "or open the address the server printed"}, status_code=401)
             return await reply(scope, receive, send)
+        if from_query and scope["type"] == "http":
+            send = _with_cookie(send, f"{self.COOKIE}={from_query}; Path=/; SameSite=Strict; HttpOnly")
         return await self.app(scope, receive, send)
+
+
+def _with_cookie(send: Send, cookie: str) -> Send:
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))]}
+        await send(message)
+
+    return sending

@@ -8,9 +8,11 @@ given: :func:`safe_name` refuses separators and ``..`` and keeps a small charact
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import shutil
+import unicodedata
 import threading
 import uuid
 from collections import OrderedDict
@@ -24,9 +26,11 @@ from samstream.errors import InvalidInputError, SamstreamError, VideoReadError
 from samstream.files import atomic_write
 from samstream.video.frames.raw import IMAGE_SUFFIXES, VIDEO_SUFFIXES, RawFrames, open_raw_frames
 
-__all__ = ["FramePool", "VIDEO_SUFFIXES", "add_media", "probe", "render_frame", "safe_name"]
+__all__ = ["FramePool", "VIDEO_SUFFIXES", "add_media", "clean_partial_media", "fingerprint", "probe", "render_frame",
+           "safe_name"]
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# characters a file name cannot safely hold (separators, NUL, what Windows and shells refuse, controls)
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
 class TooLargeError(SamstreamError):
@@ -34,21 +38,43 @@ class TooLargeError(SamstreamError):
 
 
 def safe_name(name: Any) -> str:
-    """A user's file name made safe for the file system; refuses paths (separators, ``..``)."""
+    """A user's file name made safe for the file system: letters of any script, digits, spaces and
+    punctuation are kept (``cüp.mp4`` stays ``cüp.mp4``); only characters unsafe in a path are
+    replaced. Paths (separators, ``..``) are refused."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"name: expected a file name such as 'clip.mp4', got {name!r}")
     if "/" in name or "\\" in name or "\x00" in name or name.strip() in (".", "..") or ".." in name:
         raise InvalidInputError(f"name: {name!r} is a path; give a plain file name such as 'clip.mp4'")
-    cleaned = _SAFE.sub("_", name.strip()).lstrip(".")
+    cleaned = unicodedata.normalize("NFC", _UNSAFE.sub("_", name.strip())).lstrip(".").strip()
     if not cleaned:
         raise InvalidInputError(f"name: {name!r} has no usable character")
-    return cleaned[:120]
+    if len(cleaned) > 120:
+        stem, suffix = Path(cleaned).stem, Path(cleaned).suffix[:12]
+        cleaned = stem[: 120 - len(suffix)] + suffix
+    return cleaned
 
 
 def probe(path: Path) -> dict[str, Any]:
     """Frame count, size and rate of a video file or frame folder (decodes the first frame only)."""
     with open_raw_frames(path, cache_size=1) as frames:
         return {"num_frames": len(frames), "height": frames.height, "width": frames.width, "fps": frames.fps}
+
+
+def fingerprint(source: Path) -> str:
+    """What tells a source apart cheaply: its size and a hash of its first and last MiB (for a frame
+    folder: its file names and sizes). The same file added twice has the same fingerprint."""
+    digest = hashlib.sha256()
+    if source.is_dir():
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            digest.update(f"{path.relative_to(source)}:{path.stat().st_size};".encode())
+        return "dir:" + digest.hexdigest()
+    size = source.stat().st_size
+    with open(source, "rb") as fh:
+        digest.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), 2)
+            digest.update(fh.read(1 << 20))
+    return f"{size}:{digest.hexdigest()}"
 
 
 def check_kind(name: str) -> str:
@@ -61,12 +87,23 @@ def check_kind(name: str) -> str:
                             f"or an image ({', '.join(IMAGE_SUFFIXES)})")
 
 
-def add_media(data_dir: Path, video_key: str, source: Path, move: bool) -> tuple[str, str, dict[str, Any]]:
+def clean_partial_media(data_dir: Path) -> None:
+    """Remove what an upload or an add killed midway left (hidden temporary names under ``media/``)."""
+    media = data_dir / "media"
+    if media.is_dir():
+        for tmp in media.glob(".*.tmp*"):
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
+def add_media(data_dir: Path, video_key: str, source: Path, move: bool,
+              shown: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """Put ``source`` (a video file, an image or a frame folder) under ``media/``; returns (relative path, kind, info).
 
     ``move`` renames a finished upload into place; otherwise the file or folder is copied. The copy is
-    made under a temporary name and renamed, and is probed before it becomes visible.
+    made under a temporary name and renamed, and is probed before it becomes visible. ``shown``: the
+    name errors give (the user's, not a temporary one).
     """
+    shown = shown or source.name
     media = data_dir / "media"
     media.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
@@ -89,7 +126,8 @@ def add_media(data_dir: Path, video_key: str, source: Path, move: bool) -> tuple
         try:
             info = probe(tmp)
         except (VideoReadError, InvalidInputError) as exc:
-            raise VideoReadError(f"file: {source.name!r} cannot be read as a video or image ({exc})") from exc
+            reason = str(exc).replace(str(tmp), shown).replace(tmp.name, shown)
+            raise VideoReadError(f"file: {shown!r} cannot be read as a video or image ({reason})") from None
     return str(target.relative_to(data_dir)), "file" if kind == "file" else "image", info
 
 

@@ -1,7 +1,7 @@
 """The studio of one data dir: settings, and the parts the routes call (store, worker, events, media).
 
-``DATA_DIR`` holds ``studio.sqlite3`` (the state), ``media/`` (videos and frame folders),
-``exports/`` (what the export endpoints wrote) and ``cache/`` (spill files of long videos; disposable).
+``DATA_DIR`` holds ``studio.sqlite3`` (the state: masks, tracker state per frame, actions, reviews),
+``media/`` (videos and frame folders) and ``exports/`` (what the export endpoints wrote).
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from samstream.studio.annotate import Annotator
 from samstream.studio.auto import AutoMasklets
 from samstream.studio.events import EventHub
 from samstream.studio.export import clean_partial_exports
-from samstream.studio.media import FramePool, add_media, safe_name
-from samstream.studio.store import Store
+from samstream.studio.media import FramePool, add_media, clean_partial_media, fingerprint, safe_name
+from samstream.studio.rows import VideoRow
+from samstream.studio.sessions import SessionCache
+from samstream.studio.store import ConflictError, Store
 from samstream.studio.worker import Worker
 
-__all__ = ["Settings", "Studio", "DB_NAME", "LOOPBACK"]
+__all__ = ["DB_NAME", "LOOPBACK", "DuplicateError", "Settings", "Studio", "add_video", "is_data_dir", "load_named_model",
+           "open_store"]
 
 DB_NAME = "studio.sqlite3"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -36,12 +39,14 @@ class Settings:
     data_dir: Path
     model: str = "samstream-nano"  # registry name or checkpoint path
     device: str = "cpu"
+    image_size: int | None = None  # the model's input size (None: its own); smaller is faster and coarser
     host: str = "127.0.0.1"
     port: int = 8000
     token: str | None = None  # required by every request when set (always set off loopback)
     max_upload_bytes: int = 2 << 30
-    warm_sessions: int = 2  # videos whose model state is kept in memory
-    max_outputs_in_memory: int | None = 256  # per object; older outputs spill to DATA_DIR/cache
+    session_memory: int = 2 << 30  # bytes all warm video sessions may hold together
+    feature_cache: int = 256 << 20  # bytes of image features each session keeps (frames encoded ahead)
+    outputs_in_memory: int = 32  # per object, tracked outputs kept in memory (the rest are read from the store)
     idle_gap: float = 60.0  # seconds between interactions above which a gap is not annotation time
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -51,20 +56,48 @@ class Settings:
             self.token = secrets.token_urlsafe(24)  # never serve a non-loopback address without one
 
 
-def open_store(data_dir: Path, idle_gap: float = 60.0) -> Store:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not data_dir.is_dir():
-        raise InvalidInputError(f"DATA_DIR: {str(data_dir)!r} is not a folder")
+def is_data_dir(path: Path) -> bool:
+    """Whether ``path`` is a studio data dir (it holds the studio's database)."""
+    return (path / DB_NAME).is_file()
+
+
+def open_store(data_dir: Path, idle_gap: float = 60.0, create: bool = False) -> Store:
+    """The data dir's store. ``create``: make the data dir if ``data_dir`` does not exist or is an
+    empty folder; otherwise a folder that is not a data dir is refused (nothing is written to it)."""
+    if not is_data_dir(data_dir):
+        if data_dir.exists() and not data_dir.is_dir():
+            raise InvalidInputError(f"DATA_DIR: {str(data_dir)!r} is a file, not a studio data dir")
+        if not create:
+            raise InvalidInputError(f"DATA_DIR: {str(data_dir)!r} is not a studio data dir (no {DB_NAME}); "
+                                    "create one with `samstream studio add DATA_DIR VIDEO`")
+        if data_dir.exists() and any(data_dir.iterdir()):
+            raise InvalidInputError(f"DATA_DIR: {str(data_dir)!r} is a folder with other files and no {DB_NAME}; "
+                                    "give a new or empty folder for a new data dir")
+        data_dir.mkdir(parents=True, exist_ok=True)
     return Store(data_dir / DB_NAME, idle_gap=idle_gap)
 
 
-def add_video(store: Store, data_dir: Path, source: Path, name: str | None = None, move: bool = False) -> dict[str, Any]:
-    """Add a video file, an image or a frame folder to the data dir; returns the stored video."""
+class DuplicateError(ConflictError):
+    """The same source was added before (``force`` adds it again)."""
+
+
+def add_video(store: Store, data_dir: Path, source: Path, name: str | None = None, move: bool = False,
+              force: bool = False) -> VideoRow:
+    """Add a video file, an image or a frame folder to the data dir; returns the stored video.
+
+    A source added before (same fingerprint) is refused with :class:`DuplicateError` unless ``force``.
+    """
     shown = safe_name(name if name is not None else source.name)
+    mark = fingerprint(source)
+    earlier = store.videos.with_fingerprint(mark)
+    if earlier is not None and not force:
+        raise DuplicateError(f"file: {shown!r} was added before, as video {earlier.id} ({earlier.name!r}); "
+                             "add it again with --force (or force=true)")
     key = f"{Path(shown).stem}-{uuid.uuid4().hex[:8]}"
-    rel, kind, info = add_media(data_dir, key, source, move)
+    rel, kind, info = add_media(data_dir, key, source, move, shown)
     try:
-        return store.add_video(shown, rel, kind, info["num_frames"], info["height"], info["width"], info["fps"])
+        return store.videos.add(shown, rel, kind, info["num_frames"], info["height"], info["width"], info["fps"],
+                                mark)
     except BaseException:
         target = data_dir / rel
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
@@ -72,22 +105,23 @@ def add_video(store: Store, data_dir: Path, source: Path, name: str | None = Non
 
 
 class Studio:
-    """Store, worker, event hub, annotator and frame pool of one running server."""
+    """Store, worker, event hub, sessions, annotator and frame pool of one running server."""
 
     def __init__(self, settings: Settings, model: Any | None = None) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
-        self.store = open_store(self.data_dir, settings.idle_gap)
+        self.store = open_store(self.data_dir, settings.idle_gap, create=True)
         (self.data_dir / "exports").mkdir(exist_ok=True)
         clean_partial_files(self.data_dir)
         if model is None:
-            model = load_named_model(settings.model, settings.device)
+            model = load_named_model(settings.model, settings.device, settings.image_size)
         self.model_name = settings.model
         self.hub = EventHub()
         self.worker = Worker()
         self.frames = FramePool()
-        self.annotator = Annotator(self.store, self.hub, self.worker, self.data_dir, model,
-                                   settings.warm_sessions, settings.max_outputs_in_memory)
+        self.sessions = SessionCache(self.store, self.data_dir, settings.session_memory, {},
+                                     settings.outputs_in_memory)
+        self.annotator = Annotator(self.store, self.hub, self.worker, self.sessions, model, settings.feature_cache)
         self.auto = AutoMasklets(self.annotator)
 
     @property
@@ -109,14 +143,12 @@ class Studio:
 
 
 def clean_partial_files(data_dir: Path) -> None:
-    """Remove what an upload, an import or an export killed midway left (hidden temporary names)."""
+    """Remove what an upload, an import, an export or an older server's spill files left when killed midway."""
     clean_partial_exports(data_dir)
-    media = data_dir / "media"
-    if media.is_dir():
-        for tmp in media.glob(".*.tmp*"):
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    clean_partial_media(data_dir)
+    shutil.rmtree(data_dir / "cache", ignore_errors=True)  # spill folders of servers before tracker state was kept
 
 
-def load_named_model(name: str, device: str) -> Any:
+def load_named_model(name: str, device: str, image_size: int | None = None) -> Any:
     """A registry name or checkpoint path loaded without downloading."""
-    return load_model(name, device=device, allow_download=False)
+    return load_model(name, device=device, image_size=image_size, allow_download=False)

@@ -3,6 +3,8 @@
 Interactive requests (a click, a box, undo) go in at :data:`INTERACTIVE`; a propagation is a
 :class:`Steps` job that computes ONE frame per turn and then goes back into the queue at
 :data:`BACKGROUND`. So a click on video B waits for at most one frame of video A's propagation.
+Frames encoded ahead of clicks while nobody waits are :data:`IDLE` steps: they run only when nothing
+else is queued, so a click waits at most for the one encoding already under way.
 Within a priority jobs run first in, first out. ``tick`` counts the turns taken: results carry the
 tick they ran at, which lets tests (and clients) see the order in which the worker served them.
 """
@@ -17,17 +19,22 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["BACKGROUND", "INTERACTIVE", "Steps", "Worker"]
+__all__ = ["BACKGROUND", "IDLE", "INTERACTIVE", "Steps", "Worker"]
 
-INTERACTIVE, BACKGROUND = 0, 1
+INTERACTIVE, BACKGROUND, IDLE = 0, 1, 2
 
 
 class Steps:
-    """A long job run one step at a time: ``step()`` returns True while there is more to do."""
+    """A long job run one step at a time: ``step()`` returns True while there is more to do.
 
-    def __init__(self, step: Callable[[], bool], on_error: Callable[[BaseException], None]) -> None:
+    ``label()`` says what it is doing (shown to clients that wait behind it)."""
+
+    def __init__(self, step: Callable[[], bool], on_error: Callable[[BaseException], None],
+                 label: Callable[[], str] | None = None) -> None:
         self.step = step
         self.on_error = on_error
+        self.label = label or (lambda: "background work")
+        self.priority = BACKGROUND
 
 
 class Worker:
@@ -37,21 +44,29 @@ class Worker:
         self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._seq = itertools.count()
         self.tick = 0  # turns taken so far; read by the jobs themselves
+        self.doing: str | None = None  # what the worker runs now (None: idle)
         self._thread = threading.Thread(target=self._run, name="samstream-studio-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[], Any], priority: int = INTERACTIVE) -> Future:
+    def submit(self, fn: Callable[[], Any], priority: int = INTERACTIVE, label: str = "a request") -> Future:
         """Run ``fn()`` on the worker; the future holds its result or exception."""
         future: Future = Future()
-        self._queue.put((priority, next(self._seq), (fn, future)))
+        self._queue.put((priority, next(self._seq), (fn, future, label)))
         return future
 
-    async def call(self, fn: Callable[[], Any], priority: int = INTERACTIVE) -> Any:
+    async def call(self, fn: Callable[[], Any], priority: int = INTERACTIVE, label: str = "a request") -> Any:
         """Await ``fn()`` run on the worker (from the event loop)."""
-        return await asyncio.wrap_future(self.submit(fn, priority))
+        return await asyncio.wrap_future(self.submit(fn, priority, label))
 
-    def start_steps(self, job: Steps) -> None:
-        self._queue.put((BACKGROUND, next(self._seq), job))
+    def start_steps(self, job: Steps, priority: int = BACKGROUND) -> None:
+        job.priority = priority
+        self._queue.put((priority, next(self._seq), job))
+
+    def ahead(self, priority: int = INTERACTIVE) -> int:
+        """Jobs a new job of ``priority`` would wait for: the running one and those queued before it."""
+        with self._queue.mutex:
+            queued = sum(1 for p, _, item in self._queue.queue if item is not None and p <= priority)
+        return queued + (1 if self.doing is not None else 0)
 
     def stop(self) -> None:
         self._queue.put((-1, next(self._seq), None))
@@ -64,18 +79,24 @@ class Worker:
                 return
             self.tick += 1
             if isinstance(item, Steps):
+                self.doing = item.label()
                 try:
                     more = item.step()
                 except BaseException as exc:  # a failed step ends its job, never the worker
                     item.on_error(exc)
                     more = False
+                finally:
+                    self.doing = None
                 if more:
-                    self._queue.put((BACKGROUND, next(self._seq), item))
+                    self._queue.put((item.priority, next(self._seq), item))
                 continue
-            fn, future = item
+            fn, future, label = item
             if not future.set_running_or_notify_cancel():
                 continue
+            self.doing = label
             try:
                 future.set_result(fn())
             except BaseException as exc:  # handed to the caller, who turns it into a reply
                 future.set_exception(exc)
+            finally:
+                self.doing = None

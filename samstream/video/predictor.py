@@ -40,13 +40,14 @@ class VideoPredictor:
         except TypeError as exc:
             raise InvalidInputError(f"VideoPredictor: {exc}") from exc
 
-    def open(self, source: Any, *, outputs: Callable[[int], OutputStore] | None = None,
+    def open(self, source: Any, *, outputs: Callable[[int], OutputStore] | None = None, warm_up: bool = True,
              **options: Any) -> "VideoSession":
         """Open a video: a frame folder, a video file, a (T, H, W, 3) uint8 array or a list of images.
 
         ``outputs(obj_id)``: where each object's tracked outputs are kept (an
         :class:`~samstream.video.frame_outputs.OutputStore`; default: memory, or memory and disk with
-        ``max_outputs_in_memory``), for a front end that keeps them itself (the studio's store)."""
+        ``max_outputs_in_memory``), for a front end that keeps them itself (the studio's store).
+        ``warm_up``: encode frame 0 now, where users usually click first (False: only when needed)."""
         try:
             opts = replace(self.options, **options) if options else self.options
         except TypeError as exc:
@@ -55,7 +56,10 @@ class VideoPredictor:
         device = torch.device("cpu") if opts.offload_video_to_cpu else self.model.device
         frames = open_frames(source, cfg.image_size, cfg.pixel_mean, cfg.pixel_std,
                              cache_size=opts.frame_cache_size, device=device)
-        return VideoSession(self.model, opts, frames, outputs)
+        session = VideoSession(self.model, opts, frames, outputs)
+        if warm_up:
+            session.encode(0)
+        return session
 
     def restore(self, path: str | Path, source: Any, **options: Any) -> "VideoSession":
         """Reopen a session saved with :meth:`VideoSession.save` on the same video ``source``.
@@ -95,7 +99,6 @@ class VideoSession:
             spill = self._spill = SpillFolder(options.spill_dir)
             outputs = lambda obj_id: SpilledOutputs(spill, int(cap))  # noqa: E731
         self.tracker = Tracker(model, options, frames.tensor, (frames.height, frames.width), len(frames), outputs)
-        self.tracker.engine.features(0)  # the first frame is where users click first
 
     def __enter__(self) -> "VideoSession":
         return self

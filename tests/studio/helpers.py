@@ -12,8 +12,8 @@ import numpy as np
 
 from samstream.io.rle import decode_rle
 
-TABLES = ("videos", "objects", "edits", "masks", "propagations", "proposals", "auto_runs", "masklet_proposals",
-          "masklet_proposal_masks")
+TABLES = ("videos", "objects", "records", "current", "actions", "changes", "reviews", "propagations", "proposals",
+          "auto_runs", "masklet_proposals", "masklet_proposal_masks")
 
 
 def snapshot(data_dir: Path) -> dict[str, list[tuple]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 
 import samstream
 from samstream.io.rle import decode_rle, encode_rle
@@ -10,10 +13,15 @@ from tests.studio.conftest import centre_click, clip
 from tests.studio.helpers import parse_sse, stored_masks, wait_propagation
 
 
-def click(client, obj_id=1, frame=0, point=None, label=1, **extra):
-    point = point or centre_click(clip().masks[frame, 0])
-    return client.post("/api/videos/1/prompts", json={"obj_id": obj_id, "frame": frame, "points": [point],
-                                                      "labels": [label], **extra})
+def click(client, obj_id=1, frame=0, point=None, label=1, video=1, **extra):
+    point = point or centre_click(clip().masks[frame, obj_id - 1])
+    return client.post(f"/api/videos/{video}/prompts", json={"obj_id": obj_id, "frame": frame, "points": [point],
+                                                             "labels": [label], **extra})
+
+
+def version_of(client, obj_id, video=1):
+    return next(o["version"] for o in client.get(f"/api/videos/{video}/objects").json()["objects"]
+                if o["obj_id"] == obj_id)
 
 
 def test_health_index_and_video_listing(studio):
@@ -27,9 +35,6 @@ def test_health_index_and_video_listing(studio):
 
 
 def test_frames_are_served_at_the_requested_size_with_caching(studio, media):
-    from PIL import Image
-    import io
-
     reply = studio.get("/api/videos/1/frames/2?format=png")
     assert reply.headers["content-type"] == "image/png"
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(reply.content))), clip().frames[2])  # lossless
@@ -41,31 +46,37 @@ def test_frames_are_served_at_the_requested_size_with_caching(studio, media):
 
 def test_objects_reviews_and_filters(studio):
     first = studio.post("/api/videos/1/objects", json={"name": "disc", "category": "toy", "colour": "#ff0000"})
-    assert first.status_code == 201 and first.json()["object"]["obj_id"] == 1
+    assert first.status_code == 201 and first.json()["object"]["obj_id"] == 1 and first.json()["version"] == 0
     studio.post("/api/videos/1/objects", json={"obj_id": 5})
-    renamed = studio.patch("/api/videos/1/objects/5", json={"name": "square", "version": 2})
-    assert renamed.json()["object"]["name"] == "square" and renamed.json()["version"] == 3
+    renamed = studio.patch("/api/videos/1/objects/5", json={"name": "square", "version": 0})
+    assert renamed.json()["object"]["name"] == "square" and renamed.json()["version"] == 1
+    stale = studio.patch("/api/videos/1/objects/5", json={"name": "late", "version": 0})
+    assert stale.status_code == 409 and stale.json()["version"] == 1 and stale.json()["obj_id"] == 5
     review = studio.post("/api/videos/1/objects/5/review", json={"status": "needs_fix", "reviewer": "kim",
                                                                  "note": "edge"})
     assert review.json()["object"]["review_status"] == "needs_fix"
-    assert [o["obj_id"] for o in studio.get("/api/videos/1/objects?status=needs_fix").json()["objects"]] == [5]
+    studio.post("/api/videos/1/objects/5/review", json={"status": "accepted", "reviewer": "kim"})
+    history = studio.get("/api/videos/1/objects/5/reviews").json()["reviews"]
+    assert [(r["status"], r["reviewer"]) for r in history] == [("needs_fix", "kim"), ("accepted", "kim")]
+    assert [o["obj_id"] for o in studio.get("/api/videos/1/objects?status=accepted").json()["objects"]] == [5]
     assert [o["obj_id"] for o in studio.get("/api/objects?status=unreviewed").json()["objects"]] == [1]
     deleted = studio.delete("/api/videos/1/objects/5")
     assert deleted.status_code == 200
     assert [o["obj_id"] for o in studio.get("/api/videos/1/objects").json()["objects"]] == [1]
-    events = parse_sse(studio.get("/api/videos/1/events?limit=5").text)
-    assert [e[1] for e in events] == ["object_created", "object_created", "object_updated", "review", "object_deleted"]
-    assert [e[2]["version"] for e in events] == [1, 2, 3, 4, 5]
-    since = parse_sse(studio.get(f"/api/videos/1/events?limit=1&since={events[3][0]}").text)
+    events = parse_sse(studio.get("/api/videos/1/events?limit=6").text)
+    assert [e[1] for e in events] == ["object_created", "object_created", "object_updated", "review", "review",
+                                      "object_deleted"]
+    since = parse_sse(studio.get(f"/api/videos/1/events?limit=1&since={events[4][0]}").text)
     assert since[0][1] == "object_deleted"  # a reconnecting client catches up from its last event
 
 
-def test_clicks_propagation_undo_redo_equal_the_library(studio, media, nano):
+def test_clicks_and_propagation_equal_the_library(studio, media, nano):
     c = clip()
     studio.post("/api/videos/1/objects", json={})
     point = centre_click(c.masks[0, 0])
-    reply = click(studio, point=point)
-    assert reply.status_code == 200
+    reply = click(studio, point=point, version=0)
+    assert reply.status_code == 200 and reply.json()["version"] == 1 and reply.json()["empty"] is False
+    assert reply.json()["prompts"] == [{"points": [point], "labels": [1], "box": None, "mask": None}]
     with samstream.VideoPredictor(nano).open(media["frames"]) as session:
         want = session.add_points(0, 1, [point], [1]).masks[0].numpy()
         want_prop = {r.frame_idx: r.masks[0].numpy() for r in session.propagate()}
@@ -78,63 +89,86 @@ def test_clicks_propagation_undo_redo_equal_the_library(studio, media, nano):
     events = [e for e in parse_sse(studio.get("/api/videos/1/events?limit=12").text) if e[1] == "frame"]
     assert [e[2]["frame"] for e in events] == list(range(8)) and events[-1][2]["done"] == 8
     assert np.array_equal(decode_rle(events[3][2]["masks"]["1"]), want_prop[3])
-
-    neg = click(studio, frame=3, point=[2.0, 2.0], label=0)  # a correction on a later frame
-    assert neg.status_code == 200 and np.array_equal(stored_masks(studio, 1)[(1, 3)], decode_rle(neg.json()["masks"]["1"]))
-    undone = studio.post("/api/videos/1/undo", json={})
-    assert undone.json()["changed"] and (1, 3) not in stored_masks(studio, 1)  # the prompt's mask went with it
-    redone = studio.post("/api/videos/1/redo", json={})
-    assert redone.json()["changed"] and redone.json()["frame"] == 3 and (1, 3) in stored_masks(studio, 1)
-    assert studio.post("/api/videos/1/redo", json={}).json()["changed"] is False
-    cleared = studio.post("/api/videos/1/clear", json={"obj_id": 1, "frame": 3})
-    assert cleared.status_code == 200
+    rows = studio.get("/api/videos/1/masks/0").json()
+    assert rows["sources"] == {"1": "prompt"} and rows["prompts"]["1"][0]["points"] == [point]
     effort = studio.get("/api/videos/1/effort").json()["videos"][0]["objects"][0]
-    assert (effort["clicks"], effort["prompted_frames"], effort["edited_frames"]) == (2, 1, 2)
-    assert studio.get("/api/effort").json()["totals"]["clicks"] == 2
+    assert (effort["clicks"], effort["prompted_frames"], effort["edited_frames"]) == (1, 1, 1)
 
 
-def test_undo_and_redo_of_a_correction_after_propagating_give_the_original_masks(studio, media, nano):
+def test_a_correction_sticks_propagates_locally_and_undo_redo_are_exact(studio, media, nano):
     c = clip()
-    studio.post("/api/videos/1/objects", json={})
-    point = centre_click(c.masks[0, 0])
-    click(studio, point=point)
+    for _ in range(2):
+        studio.post("/api/videos/1/objects", json={})
+    first, second = centre_click(c.masks[0, 0]), centre_click(c.masks[0, 1])
+    click(studio, 1, point=first)
+    click(studio, 2, point=second)
     studio.post("/api/videos/1/propagate", json={})
-    assert wait_propagation(studio, 1)["status"] == "done"
-    fix = [float(p) for p in centre_click(c.masks[5, 0])]
-    corrected = click(studio, frame=5, point=fix, label=0).json()  # decided against the tracked frame 5
-    first = decode_rle(corrected["masks"]["1"])
+    wait_propagation(studio, 1)
+    before = stored_masks(studio, 1)
+    counts = studio.get("/api/stats").json()
+
+    fix = centre_click(c.masks[4, 0])
+    corrected = click(studio, 1, frame=4, point=fix, label=0).json()
+    fixed = decode_rle(corrected["masks"]["1"])
+    local = studio.post("/api/videos/1/propagate", json={"start": 4, "obj_ids": [1], "until": "next_prompt"}).json()
+    assert local["total"] == 4 and local["legs"] == [[4, 7]]
+    wait_propagation(studio, 1)
+    after = stored_masks(studio, 1)
+    assert np.array_equal(after[(1, 4)], fixed)  # the correction stays on its frame
+    for (obj_id, frame), mask in before.items():  # earlier frames and the other object: bit-identical
+        if obj_id == 2 or frame < 4:
+            assert np.array_equal(after[(obj_id, frame)], mask), (obj_id, frame)
+    assert studio.get("/api/stats").json()["frames_tracked"] - counts["frames_tracked"] == 3  # frames 5, 6, 7
+
+    # the library, with the same clicks: the studio's masks are the library's
     with samstream.VideoPredictor(nano).open(media["frames"]) as session:
-        session.add_points(0, 1, [point], [1])
-        for _ in session.propagate():
-            pass
-        want = session.add_points(5, 1, [fix], [0]).masks[0].numpy()
-        with samstream.VideoPredictor(nano).open(media["frames"]) as fresh:  # the same click without tracking
-            fresh.add_points(0, 1, [point], [1])
-            untracked = fresh.add_points(5, 1, [fix], [0]).masks[0].numpy()
-    assert np.array_equal(first, want)
-    assert not np.array_equal(want, untracked)  # the case matters: tracking changes the correction's result
+        session.add_points(0, 1, [first], [1])
+        session.add_points(0, 2, [second], [1])
+        list(session.propagate())
+        assert np.array_equal(session.add_points(4, 1, [fix], [0], clear_old=False).masks[0].numpy(), fixed)
+        lib = {r.frame_idx: r.masks[0].numpy() for r in session.propagate(4, obj_ids=[1], stop_at_prompt=True)}
+    assert all(np.array_equal(after[(1, f)], lib[f]) for f in range(4, 8))
 
-    assert studio.post("/api/videos/1/undo", json={}).json()["changed"]
-    redone = studio.post("/api/videos/1/redo", json={}).json()
-    assert redone["frame"] == 5 and np.array_equal(decode_rle(redone["masks"]["1"]), first)
-    assert np.array_equal(stored_masks(studio, 1)[(1, 5)], first)
-    studio.app_state.studio.annotator.drop(1)  # an evicted session is rebuilt from the store the same way
+    # a propagation from the start keeps it too
+    studio.post("/api/videos/1/propagate", json={"obj_ids": [1]})
+    wait_propagation(studio, 1)
+    assert np.array_equal(stored_masks(studio, 1)[(1, 4)], fixed)
+    again = stored_masks(studio, 1)
+
+    tracked = studio.get("/api/stats").json()["frames_tracked"]
+    undone = studio.post("/api/videos/1/undo", json={}).json()  # the propagation from the start
+    assert undone["kind"] == "propagate" and all(np.array_equal(stored_masks(studio, 1)[k], after[k]) for k in after)
+    undone = studio.post("/api/videos/1/undo", json={}).json()  # the local propagation
+    # frame 4: its prompt entered memory when the run began; 5 to 7 were tracked
+    assert undone["kind"] == "propagate" and sorted(undone["frames"]["1"]) == [4, 5, 6, 7]
+    undone = studio.post("/api/videos/1/undo", json={}).json()  # the correction: the tracked mask is back
+    assert undone["kind"] == "prompt" and undone["frame"] == 4
+    assert all(np.array_equal(stored_masks(studio, 1)[k], m) for k, m in before.items())
+    for _ in range(3):
+        assert studio.post("/api/videos/1/redo", json={}).json()["changed"]
+    assert all(np.array_equal(stored_masks(studio, 1)[k], m) for k, m in again.items())
+    assert studio.post("/api/videos/1/redo", json={}).json()["changed"] is False
+    assert studio.get("/api/stats").json()["frames_tracked"] == tracked  # undo and redo re-track nothing
+
+    # the session is a cache: dropped (an eviction) and rebuilt from the store, tracking goes on the same
+    studio.app_state.studio.annotator.drop(1)
     studio.post("/api/videos/1/undo", json={})
-    again = studio.post("/api/videos/1/redo", json={}).json()
-    assert np.array_equal(decode_rle(again["masks"]["1"]), first)
+    studio.post("/api/videos/1/redo", json={})
+    studio.post("/api/videos/1/propagate", json={"start": 4, "obj_ids": [1], "until": "next_prompt"})
+    wait_propagation(studio, 1)
+    assert all(np.array_equal(stored_masks(studio, 1)[k], m) for k, m in again.items())
 
 
-def test_backward_range_and_cancel(studio):
-    studio.post("/api/videos/1/objects", json={})
-    click(studio, frame=5, point=centre_click(clip().masks[5, 0]))
-    reply = studio.post("/api/videos/1/propagate", json={"start": 5, "end": 2, "direction": "backward"})
-    assert reply.json()["total"] == 4
-    assert wait_propagation(studio, 1)["frames_done"] == 4
-    frames = sorted(f for (_, f) in stored_masks(studio, 1))
-    assert frames == [2, 3, 4, 5]
-    studio.post("/api/videos/1/propagate", json={"direction": "both"})
-    studio.post("/api/videos/1/propagate/cancel")
-    assert wait_propagation(studio, 1)["status"] in ("cancelled", "done")
+def test_two_clients_edit_two_objects_without_conflict_and_a_stale_edit_is_refused(studio):
+    c = clip()
+    for _ in range(2):
+        studio.post("/api/videos/1/objects", json={})
+    a = click(studio, 1, point=centre_click(c.masks[0, 0]), version=0)
+    b = click(studio, 2, point=centre_click(c.masks[0, 1]), version=0)  # the video changed; object 2 did not
+    assert a.status_code == 200 and b.status_code == 200
+    stale = click(studio, 1, frame=1, point=centre_click(c.masks[1, 0]), version=0)
+    assert stale.status_code == 409 and stale.json()["version"] == 1 and stale.json()["obj_id"] == 1
+    assert (1, 1) not in stored_masks(studio, 1)  # nothing of the refused click was kept
 
 
 def test_undo_of_the_only_prompt_removes_its_mask(studio):
@@ -146,15 +180,50 @@ def test_undo_of_the_only_prompt_removes_its_mask(studio):
     assert studio.post("/api/videos/1/propagate", json={}).status_code == 400  # nothing to track any more
 
 
+def test_backward_range_until_a_frame_and_cancel(studio):
+    studio.post("/api/videos/1/objects", json={})
+    click(studio, frame=5, point=centre_click(clip().masks[5, 0]))
+    reply = studio.post("/api/videos/1/propagate", json={"start": 5, "until": 2, "direction": "backward"})
+    assert reply.json()["total"] == 4
+    assert wait_propagation(studio, 1)["frames_done"] == 4
+    assert sorted(f for (_, f) in stored_masks(studio, 1)) == [2, 3, 4, 5]
+    studio.post("/api/videos/1/propagate", json={"direction": "both"})
+    studio.post("/api/videos/1/propagate/cancel")
+    assert wait_propagation(studio, 1)["status"] in ("cancelled", "done")
+
+
+def test_clear_keeps_the_tracked_mask_and_can_be_undone(studio):
+    c = clip()
+    studio.post("/api/videos/1/objects", json={})
+    click(studio, point=centre_click(c.masks[0, 0]))
+    studio.post("/api/videos/1/propagate", json={})
+    wait_propagation(studio, 1)
+    click(studio, frame=3, point=centre_click(c.masks[3, 0]))
+    with_prompt = stored_masks(studio, 1)[(1, 3)]
+    cleared = studio.post("/api/videos/1/clear", json={"obj_id": 1, "frame": 3})
+    assert cleared.status_code == 200
+    assert studio.get("/api/videos/1/masks/3").json()["sources"]["1"] == "propagated"  # the output stays, tracked
+    assert studio.post("/api/videos/1/clear", json={"obj_id": 1, "frame": 3}).status_code == 400  # nothing left
+    studio.post("/api/videos/1/undo", json={})
+    assert np.array_equal(stored_masks(studio, 1)[(1, 3)], with_prompt)
+    assert studio.get("/api/videos/1/masks/3").json()["sources"]["1"] == "prompt"
+
+
 def test_box_and_mask_prompts(studio):
     c = clip()
     studio.post("/api/videos/1/objects", json={})
     ys, xs = np.nonzero(c.masks[0, 0])
     box = studio.post("/api/videos/1/prompts", json={"obj_id": 1, "frame": 0,
                                                      "box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]})
-    assert box.status_code == 200
+    assert box.status_code == 200 and box.json()["prompts"][0]["box"] == [xs.min(), ys.min(), xs.max(), ys.max()]
     mask = studio.post("/api/videos/1/prompts", json={"obj_id": 1, "frame": 2, "mask": encode_rle(c.masks[2, 0])})
     assert mask.status_code == 200 and decode_rle(mask.json()["masks"]["1"]).any()
+
+
+def test_an_empty_result_says_so(studio):
+    studio.post("/api/videos/1/objects", json={})
+    reply = click(studio, point=[1.0, 1.0], label=0)  # only a background click: nothing to segment
+    assert reply.status_code == 200 and reply.json()["empty"] is True
 
 
 def test_segment_everything_and_accept(studio):
@@ -170,13 +239,17 @@ def test_segment_everything_and_accept(studio):
     assert decode_rle(accepted.json()["masks"][str(accepted.json()["object"]["obj_id"])]).any()
 
 
-def test_upload_a_video(studio, media):
+def test_upload_keeps_the_name_and_refuses_the_same_file_twice(studio, media):
     data = media["video"].read_bytes()
-    reply = studio.post("/api/videos?name=my clip.mp4", content=data)
+    reply = studio.post("/api/videos?name=my cüp.mp4", content=data)
     assert reply.status_code == 201, reply.text
     video = reply.json()
-    assert (video["name"], video["num_frames"], video["height"]) == ("my_clip.mp4", 8, 128)
+    assert (video["name"], video["num_frames"], video["height"]) == ("my cüp.mp4", 8, 128)
     assert studio.get(f"/api/videos/{video['id']}/frames/7?size=32").status_code == 200
+    again = studio.post("/api/videos?name=other.mp4", content=data)
+    assert again.status_code == 409 and f"video {video['id']}" in again.json()["error"]
+    forced = studio.post("/api/videos?name=other.mp4&force=1", content=data)
+    assert forced.status_code == 201 and forced.json()["id"] == video["id"] + 1
 
 
 def test_switch_model(studio):

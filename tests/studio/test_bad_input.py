@@ -36,8 +36,13 @@ CASES = [  # (id, method, url, request arguments, status, word the error must co
      {"json": {"obj_id": 1, "frame": 0, "mask": encode_rle(np.ones((4, 4), bool))}}, 400, "size"),
     ("mask not an RLE", "post", P + "/prompts", {"json": {"obj_id": 1, "frame": 0, "mask": [1, 0]}}, 400, "RLE"),
     ("stale version", "post", P + "/prompts", {"json": {**GOOD, "version": 0}}, 409, "version"),
-    ("stale version on create", "post", P + "/objects", {"json": {"version": 0}}, 409, "version"),
-    ("stale version on undo", "post", P + "/undo", {"json": {"version": 0}}, 409, "version"),
+    ("stale version on rename", "patch", P + "/objects/1", {"json": {"name": "x", "version": 0}}, 409, "version"),
+    ("stale version on review", "post", P + "/objects/1/review", {"json": {"status": "accepted", "version": 0}}, 409,
+     "version"),
+    ("stale version on clear", "post", P + "/clear", {"json": {"obj_id": 1, "frame": 0, "version": 0}}, 409, "version"),
+    ("clear a frame without prompts", "post", P + "/clear", {"json": {"obj_id": 1, "frame": 3}}, 400, "no prompt"),
+    ("point outside the frame", "post", P + "/prompts", {"json": {**GOOD, "points": [[500, 5]]}}, 400, "outside"),
+    ("box upside down", "post", P + "/prompts", {"json": {"obj_id": 1, "frame": 0, "box": [9, 9, 1, 1]}}, 400, "box"),
     ("bad review status", "post", P + "/objects/1/review", {"json": {"status": "great"}}, 400, "status"),
     ("bad status filter", "get", P + "/objects?status=great", {}, 400, "status"),
     ("duplicate object id", "post", P + "/objects", {"json": {"obj_id": 1}}, 400, "already"),
@@ -46,7 +51,12 @@ CASES = [  # (id, method, url, request arguments, status, word the error must co
     ("name too long", "patch", P + "/objects/1", {"json": {"name": "x" * 5000}}, 400, "name"),
     ("delete unknown object", "delete", P + "/objects/9", {}, 404, "9"),
     ("bad direction", "post", P + "/propagate", {"json": {"direction": "sideways"}}, 400, "direction"),
-    ("forward end before start", "post", P + "/propagate", {"json": {"start": 5, "end": 2}}, 400, "end"),
+    ("forward end before start", "post", P + "/propagate", {"json": {"start": 5, "end": 2}}, 400, "before start"),
+    ("bad until", "post", P + "/propagate", {"json": {"until": "soon"}}, 400, "until"),
+    ("a frame both ways", "post", P + "/propagate", {"json": {"until": 3, "direction": "both"}}, 400, "until"),
+    ("objects not a list", "post", P + "/propagate", {"json": {"obj_ids": 1}}, 400, "obj_ids"),
+    ("propagate an unknown object", "post", P + "/propagate", {"json": {"obj_ids": [4]}}, 404, "4"),
+    ("focus outside the video", "post", P + "/focus", {"json": {"frame": 8}}, 400, "frame"),
     ("resume with nothing to resume", "post", P + "/propagate/resume", {}, 400, "interrupted"),
     ("unknown export format", "post", P + "/export", {"json": {"format": "xml"}}, 400, "format"),
     ("export stride 0", "post", P + "/export", {"json": {"format": "sav", "stride": 0}}, 400, "stride"),
@@ -106,6 +116,9 @@ def test_token_is_required_off_loopback(tmp_path, nano, media):
             reply = client.get(url, headers=headers)
             assert reply.status_code == 401 and "token" in reply.json()["error"]
         assert client.get("/api/videos", headers={"Authorization": f"Bearer {settings.token}"}).status_code == 200
-        assert client.get(f"/?token={settings.token}").status_code == 200
+        first = client.get(f"/?token={settings.token}")  # the printed address: the page loads on the first try
+        assert first.status_code == 200 and "HttpOnly" in first.headers["set-cookie"]
+        assert "SameSite=Strict" in first.headers["set-cookie"]
+        assert client.get("/static/css/studio.css").status_code == 200  # its stylesheet carries the cookie
     loopback = Settings(data_dir=tmp_path / "e")
     assert loopback.token is None

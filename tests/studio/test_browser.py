@@ -165,14 +165,20 @@ def test_correction_repropagate_undo_redo(setup):
     corrected = stored_masks(server.client, 1)[(1, 5)]
     page.click("#prop-forward")
     page.wait_for_function("document.getElementById('prop-status').textContent.startsWith('done')", timeout=120000)
-    version = page.evaluate("window.studio.annotation.state.version")
-    page.keyboard.press("Control+z")
-    page.wait_for_function("v => window.studio.annotation.state.version > v", arg=version, timeout=60000)
-    undone = stored_masks(server.client, 1)
-    assert (1, 5) not in undone or not np.array_equal(undone[(1, 5)], corrected)
-    version = page.evaluate("window.studio.annotation.state.version")
-    page.keyboard.press("Control+Shift+Z")
-    page.wait_for_function("v => window.studio.annotation.state.version > v", arg=version, timeout=60000)
+    propagated = stored_masks(server.client, 1)
+
+    def press(keys: str) -> None:
+        version = page.evaluate("window.studio.annotation.state.version")
+        page.keyboard.press(keys)
+        page.wait_for_function("v => window.studio.annotation.state.version > v", arg=version, timeout=60000)
+
+    press("Control+z")  # the propagation run
+    press("Control+z")  # the correction: the tracked mask is back, exactly
+    assert np.array_equal(stored_masks(server.client, 1)[(1, 5)], before)
+    press("Control+Shift+Z")
+    assert np.array_equal(stored_masks(server.client, 1)[(1, 5)], corrected)
+    press("Control+Shift+Z")
+    assert all(np.array_equal(stored_masks(server.client, 1)[k], m) for k, m in propagated.items())
     redone = stored_masks(server.client, 1)[(1, 5)]
     rows = server.client.get("/api/videos/1/masks?obj_id=1").json()["masks"]
     assert [r["source"] for r in rows if r["frame"] == 5] == ["prompt"]  # the correction is back

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -11,7 +10,7 @@ import torch
 
 from samstream.amg.video import VideoMaskGenerator
 from samstream.io.rle import decode_rle
-from samstream.studio.store import MIGRATIONS, SCHEMA_VERSION, Store
+from samstream.studio.store import Store
 from tests.studio.conftest import CLIP_FRAMES
 from tests.studio.helpers import parse_sse, stored_masks, wait_propagation
 
@@ -115,30 +114,36 @@ def test_bad_requests_name_what_was_wrong(studio):
     assert studio.get("/api/videos/1/masklet-proposals/3").status_code == 404
     assert studio.post("/api/videos/1/masklet-proposals/3/accept", json={}).status_code == 404
 
+
+
+def test_an_accepted_masklet_is_exported_as_auto_until_a_person_edits_it(studio):
     studio.post("/api/videos/1/auto-masklets", json=OPTIONS)
     proposal = wait_run(studio)["proposals"][0]
-    version = studio.get("/api/videos/1").json()["version"]
-    studio.post("/api/videos/1/objects", json={})  # someone else's edit: the client's version is stale
-    stale = studio.post(f"/api/videos/1/masklet-proposals/{proposal['id']}/accept", json={"version": version})
-    assert stale.status_code == 409
-    assert proposal["id"] in [p["id"] for p in studio.get("/api/videos/1/auto-masklets").json()["proposals"]]
+    obj = studio.post(f"/api/videos/1/masklet-proposals/{proposal['id']}/accept", json={}).json()["object"]
+    assert obj["origin"] == "auto"
+    studio.post(f"/api/videos/1/objects/{obj['obj_id']}/review", json={"status": "accepted", "reviewer": "kim"})
+    doc = studio.get(studio.post("/api/videos/1/export", json={"format": "sav"}).json()["urls"][0]).json()
+    assert doc["masklet_type"] == ["auto"] and doc["masklet_edited_frame_count"] == [0]
+    frame = proposal["first_frame"]
+    version = studio.get("/api/videos/1/objects").json()["objects"][0]["version"]
+    edited = studio.post("/api/videos/1/prompts", json={"obj_id": obj["obj_id"], "frame": frame, "points": [[5, 5]],
+                                                        "labels": [0], "version": version})
+    assert edited.status_code == 200, edited.text
+    after = studio.get("/api/videos/1/objects").json()["objects"][0]
+    assert (after["origin"], after["review_status"]) == ("manual", "unreviewed")  # edited after review
+    doc = studio.get(studio.post("/api/videos/1/export", json={"format": "sav"}).json()["urls"][0]).json()
+    assert doc["masklet_type"] == ["manual"]
+    accepted_only = studio.post("/api/videos/1/export", json={"format": "sav", "accepted_only": True}).json()
+    assert studio.get(accepted_only["urls"][0]).json()["masklet_num"] == 0  # nothing edited after review exported as accepted
 
 
-def test_a_data_dir_of_the_previous_schema_is_migrated_and_a_dead_run_marked_interrupted(tmp_path):
-    path = tmp_path / "studio.sqlite3"
-    db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[0])
-    db.execute("PRAGMA user_version=1")
-    db.execute("INSERT INTO videos (name, path, kind, num_frames, height, width, fps, created) "
-               "VALUES ('a', 'a', 'frames', 3, 8, 8, 1.0, 0)")
-    db.commit()
-    db.close()
-    store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 2
-    run = store.start_auto_run(1, 3, {"points_per_side": 4})
-    store.put_auto_frame(1, run, 0, [(7, 0.5, {"size": [8, 8], "counts": "0"})], 1)
-    store.close()
-    store = Store(path)  # the server died while the run was going
-    assert store.latest_auto_run(1)["status"] == "interrupted"
-    assert [p["masklet"] for p in store.masklet_proposals(1)] == [7]
+def test_a_dead_run_is_marked_interrupted(tmp_path):
+    store = Store(tmp_path / "studio.sqlite3")
+    store.videos.add("a", "a", "folder", 3, 8, 8, 1.0)
+    run = store.proposals.start_auto_run(1, 3, {"points_per_side": 4})
+    store.proposals.put_auto_frame(1, run, 0, [(7, 0.5, {"size": [8, 8], "counts": "0"})], 1)
+    # no close(): the server died while the run was going
+    store = Store(tmp_path / "studio.sqlite3")
+    assert store.proposals.latest_auto_run(1)["status"] == "interrupted"
+    assert [p["masklet"] for p in store.proposals.masklet_proposals(1)] == [7]
     store.close()

@@ -231,13 +231,17 @@ export class AnnotationView {
     if (!this.state) return;
     if (id <= this.state.lastEvent) return;
     this.state.lastEvent = id;
-    this.state.bump(d.version);
+    this.state.bump(d.video_version);
+    if (d.obj_id !== undefined && typeof d.version === "number") this.state.bumpObject(d.obj_id, d.version);
+    for (const [objId, v] of Object.entries(d.versions || {})) this.state.bumpObject(Number(objId), v);
     if (kind === "prompt") {
       const rle = d.masks[String(d.obj_id)];
       if (rle) this.state.putMask(d.frame, d.obj_id, rle, "prompt");
       this.renderFrame();
-    } else if (kind === "clear" || kind === "undo" || kind === "redo") {
+    } else if (kind === "clear") {
       this.refreshFrame(d.frame);
+    } else if (kind === "undo" || kind === "redo") {
+      this.refreshObjects(Object.keys(d.frames || {}).map(Number));
     } else if (kind === "frame") {
       for (const [objId, rle] of Object.entries(d.masks)) {
         const old = this.state.masks.get(d.frame)?.get(Number(objId));
@@ -291,6 +295,16 @@ export class AnnotationView {
     } catch (e) { this.ui.showError(e.message); }
   }
 
+  async refreshObjects(objIds) {
+    try {
+      for (const objId of objIds) {
+        const { masks } = await api(`/api/videos/${this.state.video.id}/masks?obj_id=${objId}`);
+        this.state.setObjectMasks(objId, masks);
+      }
+      this.renderFrame();
+    } catch (e) { this.ui.showError(e.message); }
+  }
+
   async refreshEffort() {
     if (!this.state) return;
     try {
@@ -301,10 +315,14 @@ export class AnnotationView {
   }
 
   // ------------------------------------------------------------------ actions
-  async send(path, body, method = "POST") {
+  // An edit of one object carries that object's version (objId); others carry none.
+  async send(path, body, method = "POST", objId = null) {
     try {
-      const reply = await api(`/api/videos/${this.state.video.id}${path}`, { method, body: { ...body, version: this.state.version } });
-      this.state.bump(reply.version);
+      const version = objId === null ? undefined : this.state.objectVersion(objId);
+      const reply = await api(`/api/videos/${this.state.video.id}${path}`, { method, body: { ...body, version } });
+      this.state.bump(reply.video_version);
+      if (objId !== null) this.state.bumpObject(objId, reply.version);
+      for (const [id, v] of Object.entries(reply.versions || {})) this.state.bumpObject(Number(id), v);
       return reply;
     } catch (e) {
       this.ui.showError(e.status === 409 ? `${e.message} — the page was refreshed with the latest state` : e.message);
@@ -323,7 +341,7 @@ export class AnnotationView {
     const objId = await this.ensureObject();
     if (objId === null) return;
     const frame = this.frame;
-    const reply = await this.send("/prompts", { obj_id: objId, frame, points: [[x, y]], labels: [negative ? 0 : 1], clear_old: false });
+    const reply = await this.send("/prompts", { obj_id: objId, frame, points: [[x, y]], labels: [negative ? 0 : 1], clear_old: false }, "POST", objId);
     if (reply) this.acknowledged(frame, objId, reply);
   }
 
@@ -332,7 +350,7 @@ export class AnnotationView {
     const objId = await this.ensureObject();
     if (objId === null) return;
     const frame = this.frame;
-    const reply = await this.send("/prompts", { obj_id: objId, frame, box });
+    const reply = await this.send("/prompts", { obj_id: objId, frame, box }, "POST", objId);
     if (reply) this.acknowledged(frame, objId, reply);
   }
 
@@ -353,14 +371,14 @@ export class AnnotationView {
   }
 
   async updateObject(objId, fields) {
-    const reply = await this.send(`/objects/${objId}`, fields, "PATCH");
+    const reply = await this.send(`/objects/${objId}`, fields, "PATCH", objId);
     if (reply) { this.state.putObject(reply.object); this.renderObjects(); this.renderFrame(); }
   }
 
   async deleteObject(objId) {
     try {
-      const reply = await api(`/api/videos/${this.state.video.id}/objects/${objId}?version=${this.state.version}`, { method: "DELETE" });
-      this.state.bump(reply.version);
+      const reply = await api(`/api/videos/${this.state.video.id}/objects/${objId}?version=${this.state.objectVersion(objId)}`, { method: "DELETE" });
+      this.state.bump(reply.video_version);
       this.state.dropObject(objId);
       this.renderAll();
     } catch (e) { this.ui.showError(e.message); }
@@ -383,20 +401,22 @@ export class AnnotationView {
 
   async history(undo) {
     const reply = await this.send(undo ? "/undo" : "/redo", {});
-    if (reply && reply.changed) { await this.refreshFrame(reply.frame); if (reply.frame !== this.frame) this.show(reply.frame); }
-    else if (reply) this.ui.showError(undo ? "Nothing to undo." : "Nothing to redo.");
+    if (reply && reply.changed) {
+      await this.refreshObjects(Object.keys(reply.frames).map(Number));
+      if (reply.frame !== undefined && reply.frame !== this.frame) this.show(reply.frame);
+    } else if (reply) this.ui.showError(undo ? "Nothing to undo." : "Nothing to redo.");
   }
 
   async clearFrame() {
     if (this.state.selected === null) return;
-    const reply = await this.send("/clear", { obj_id: this.state.selected, frame: this.frame });
+    const reply = await this.send("/clear", { obj_id: this.state.selected, frame: this.frame }, "POST", this.state.selected);
     if (reply) this.refreshFrame(this.frame);
   }
 
   async review(status) {
     if (this.state.selected === null) return;
     const body = { status, reviewer: $("reviewer").value, note: $("review-note").value };
-    const reply = await this.send(`/objects/${this.state.selected}/review`, body);
+    const reply = await this.send(`/objects/${this.state.selected}/review`, body, "POST", this.state.selected);
     if (reply) { this.state.putObject(reply.object); this.renderObjects(); }
   }
 
@@ -489,7 +509,7 @@ export class AnnotationView {
       list.replaceChildren();
       reply.urls.forEach((url, i) => {
         const li = document.createElement("li"), a = document.createElement("a");
-        a.href = withToken(url); a.textContent = reply.files[i]; a.download = reply.files[i].split("/").pop();
+        a.href = withToken(url); a.textContent = reply.downloads[i]; a.download = reply.downloads[i].split("/").pop();
         a.className = "export-link";
         li.appendChild(a); list.appendChild(li);
       });

@@ -15,7 +15,21 @@ export class VideoState {
     if (this.objects.size) this.selected = [...this.objects.keys()][0];
   }
 
+  // The video's version counts every change to it; each object has its own version, sent with its edits.
   bump(version) { if (typeof version === "number" && version > this.version) this.version = version; }
+
+  objectVersion(objId) { return this.objects.get(objId)?.version ?? null; }
+
+  bumpObject(objId, version) {
+    const obj = this.objects.get(objId);
+    if (obj && typeof version === "number" && version > (obj.version ?? -1)) obj.version = version;
+  }
+
+  // Replace one object's stored masks with the server's (after undo and redo of a run).
+  setObjectMasks(objId, rows) {
+    for (const m of this.masks.values()) m.delete(objId);
+    for (const r of rows) this.putMask(r.frame, r.obj_id, r.rle, r.source);
+  }
 
   setMasks(rows) {
     this.masks.clear();

@@ -1,0 +1,151 @@
+"""Propagation runs: one action, tracked one frame per worker turn, saved frame by frame.
+
+A run's *plan* (kept with its row in the store) lists its legs (forward, backward), each with the
+frame to do next. Each turn tracks one frame of the current leg through the library
+(``VideoSession.propagate``), saves the changed frames' masks and states and the plan's progress
+in one transaction, then announces the frame. So a run that was interrupted (a restart, ``kill -9``)
+continues from the frame after the last one saved, with the same result as an uninterrupted run:
+the tracker's state of every saved frame is in the store. A click on another video waits for at
+most one frame of a run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from samstream.errors import InvalidInputError
+from samstream.video.predictor import VideoSession
+
+if TYPE_CHECKING:  # the annotator starts runs; a run calls back into it
+    from samstream.studio.annotate import Annotator
+
+__all__ = ["Propagation", "plan_legs"]
+
+
+def _leg(session: VideoSession, ids: list[int], start: int, reverse: bool, last: int, next_prompt: bool) -> dict[str, Any]:
+    """One direction of a run: from ``start`` to ``last`` (inclusive), each object stopping before its
+    next prompted frame when ``next_prompt``; ``last`` is then the furthest frame any object reaches."""
+    if next_prompt:
+        reach = []
+        for obj_id in ids:
+            stop = session.tracker.next_prompted_frame(obj_id, start, reverse)
+            reach.append(last if stop is None else (stop + 1 if reverse else stop - 1))
+        last = min(reach) if reverse else max(reach)
+    if reverse and start == 0:
+        last = start + 1  # nothing before frame 0 to reach: an empty leg
+    return {"start": start, "reverse": reverse, "last": last, "next": start}
+
+
+def _frames_left(leg: dict[str, Any]) -> int:
+    """Frames of a leg not done yet (``next`` to ``last`` inclusive, in the leg's direction)."""
+    left = leg["next"] - leg["last"] if leg["reverse"] else leg["last"] - leg["next"]
+    return max(0, left + 1)
+
+
+def plan_legs(session: VideoSession, ids: list[int], start: int, direction: str, until: str | int,
+              num_frames: int) -> tuple[list[dict[str, Any]], int]:
+    """The legs of a run and its frame count (a frame done by both legs counts twice)."""
+    legs = []
+    next_prompt = until == "next_prompt"
+    if direction in ("forward", "both"):
+        last = num_frames - 1 if isinstance(until, str) else int(until)
+        if last < start:
+            raise InvalidInputError(f"until: frame {last} is before start {start} for a forward propagation")
+        legs.append(_leg(session, ids, start, False, last, next_prompt))
+    if direction in ("backward", "both"):
+        last = 0 if isinstance(until, str) else int(until)
+        if last > start:
+            raise InvalidInputError(f"until: frame {last} is after start {start} for a backward propagation")
+        legs.append(_leg(session, ids, start, True, last, next_prompt))
+    return legs, sum(_frames_left(leg) for leg in legs)
+
+
+class Propagation:
+    """One run of a video's propagation; :meth:`step` is one worker turn (one frame)."""
+
+    def __init__(self, annotator: "Annotator", video_id: int, pid: int, action_id: int, person: str | None,
+                 plan: dict[str, Any], total: int, done: int = 0) -> None:
+        self.a, self.video_id, self.pid, self.action_id, self.person = annotator, video_id, pid, action_id, person
+        self.plan, self.total, self.done = plan, total, done
+        self.obj_ids: list[int] = list(plan["obj_ids"])
+        self.t0, self.done_at_start = time.perf_counter(), done
+        self.stopped: str | None = None
+        self._frames: Any = None  # the library's generator over the current leg
+        self._warm: Any = None  # the session it runs in (a rebuilt session gets a new generator)
+
+    # ------------------------------------------------------------------ ending
+    def stop(self, reason: str, status: str = "cancelled") -> None:
+        if self.stopped is None:
+            self.stopped = reason
+            self._close()
+            self.a.store.tracks.finish_propagation(self.pid, status)
+            self.a.hub.publish(self.video_id, "propagation_cancelled",
+                               {"propagation_id": self.pid, "reason": reason, "status": status, "done": self.done,
+                                "total": self.total})
+
+    def _close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
+
+    def _finish(self, status: str, extra: dict[str, Any]) -> None:
+        if self.a.running.get(self.video_id) is self:
+            del self.a.running[self.video_id]
+        self._close()
+        self.a.store.tracks.finish_propagation(self.pid, status)
+        self.a.hub.publish(self.video_id, f"propagation_{status}", {"propagation_id": self.pid, "done": self.done,
+                                                                    "total": self.total, **extra})
+
+    def fail(self, exc: BaseException) -> None:
+        self.a.drop(self.video_id)
+        self._finish("failed", {"error": " ".join(str(exc).split()) or type(exc).__name__})
+
+    # ------------------------------------------------------------------ one frame
+    def _next_result(self) -> Any:
+        warm = self.a.warm(self.video_id)
+        if warm is not self._warm:  # first turn, or the session was rebuilt: continue from the plan
+            self._close()
+            self._warm = warm
+        for leg in self.plan["legs"]:
+            if _frames_left(leg) == 0:
+                continue
+            if self._frames is None:
+                active = [o for o in self.obj_ids if o in warm.session.obj_ids]
+                self._frames = warm.session.propagate(leg["next"], _frames_left(leg), leg["reverse"], active,
+                                                      stop_at_prompt=self.plan.get("until") == "next_prompt")
+            result = next(self._frames, None)
+            if result is not None:
+                return leg, result
+            self._close()
+            leg["next"] = leg["last"] + (-1 if leg["reverse"] else 1)  # the library ended the leg early
+        return None, None
+
+    def step(self) -> bool:
+        if self.stopped is not None:
+            return False
+        leg, result = self._next_result()
+        if result is None:
+            self._finish("done", {"fps": self._fps()})
+            return False
+        warm = self._warm
+        changes = self.a.changes(warm, {result.frame_idx: result})
+        leg["next"] = result.frame_idx + (-1 if leg["reverse"] else 1)
+        self.done += 1
+        self.a.store.tracks.propagation_step(self.video_id, self.pid, self.action_id, changes, self.done, self.plan)
+        warm.mark_saved()
+        saved = {str(c.obj_id): c.rle for c in changes if c.frame == result.frame_idx and c.rle is not None}
+        scores = {str(c.obj_id): None if c.score is None else round(c.score, 4)
+                  for c in changes if c.frame == result.frame_idx}
+        self.a.hub.publish(self.video_id, "frame", {"propagation_id": self.pid, "frame": result.frame_idx,
+                                                    "done": self.done, "total": self.total, "fps": self._fps(),
+                                                    "tick": self.a.worker.tick, "masks": saved, "scores": scores})
+        return True
+
+    def label(self) -> str:
+        leg = next((leg for leg in self.plan["legs"] if _frames_left(leg)), None)
+        where = f", frame {leg['next']}" if leg is not None else ""
+        return f"propagating video {self.video_id} ({self.done}/{self.total} frames{where})"
+
+    def _fps(self) -> float:
+        return round((self.done - self.done_at_start) / max(time.perf_counter() - self.t0, 1e-9), 3)

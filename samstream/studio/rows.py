@@ -1,0 +1,130 @@
+"""What the studio's store hands out: small frozen values instead of rows as string-keyed dicts.
+
+Each has :meth:`json` for a reply; the HTTP layer never reads a column by name.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["ActionRow", "MaskRow", "ObjectRow", "PropagationRow", "ReviewRow", "VideoRow", "from_row"]
+
+
+def from_row(cls: type, row: sqlite3.Row | dict[str, Any], **extra: Any) -> Any:
+    """A value of ``cls`` from a database row (columns it does not name are ignored)."""
+    keys = row.keys()
+    values = {f.name: row[f.name] for f in fields(cls) if f.name in keys}
+    return cls(**{**values, **extra})
+
+
+class _Json:
+    def json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class VideoRow(_Json):
+    id: int
+    name: str  # the name the user gave (shown, and the stem of export names)
+    path: str  # media path relative to the data dir
+    kind: str  # file, image or folder
+    num_frames: int
+    height: int
+    width: int
+    fps: float | None
+    version: int  # counts every change to the video (objects, masks, reviews): clients resync on it
+    last_interaction: float | None
+    created: float
+    num_objects: int = 0
+    num_accepted: int = 0
+    num_reviewed: int = 0
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.height, self.width
+
+
+@dataclass(frozen=True)
+class ObjectRow(_Json):
+    video_id: int
+    obj_id: int
+    name: str
+    category: str
+    colour: str
+    review_status: str
+    reviewer: str
+    note: str
+    reviewed_at: float | None
+    clicks: int
+    active_seconds: float
+    created: float
+    version: int  # edits of this object are checked against it (other objects never conflict)
+    origin: str  # manual, auto (an accepted automatic masklet), imported; auto/imported until a person edits it
+
+
+@dataclass(frozen=True)
+class ReviewRow(_Json):
+    id: int
+    video_id: int
+    obj_id: int
+    status: str
+    reviewer: str
+    note: str
+    created: float
+
+
+@dataclass(frozen=True)
+class MaskRow(_Json):
+    obj_id: int
+    frame: int
+    rle: dict[str, Any]
+    source: str  # prompt, propagated, imported, proposal
+    score: float | None = None
+    prompts: list[dict[str, Any]] | None = None  # the prompt steps in force on the frame (pixels)
+
+    @staticmethod
+    def read(row: sqlite3.Row) -> "MaskRow":
+        prompts = row["prompts"] if "prompts" in row.keys() else None
+        return MaskRow(row["obj_id"], row["frame"], json.loads(row["rle"]), row["source"],
+                       row["score"] if "score" in row.keys() else None, json.loads(prompts) if prompts else None)
+
+
+@dataclass(frozen=True)
+class ActionRow(_Json):
+    id: int
+    video_id: int
+    person: str | None
+    kind: str  # prompt, clear, propagate, import, accept, delete
+    obj_ids: list[int]
+    detail: dict[str, Any]
+    clicks: int
+    state: str  # active, undone, dropped (undone and then replaced), migrated (from an older data dir)
+    created: float
+    finished: float | None
+
+    @staticmethod
+    def read(row: sqlite3.Row) -> "ActionRow":
+        return from_row(ActionRow, row, obj_ids=json.loads(row["obj_ids"]), detail=json.loads(row["detail"]))
+
+
+@dataclass(frozen=True)
+class PropagationRow(_Json):
+    id: int
+    video_id: int
+    action_id: int | None
+    start: int
+    end_frame: int  # -1: to the end (or to each object's next prompted frame, see plan)
+    direction: str
+    status: str  # running, done, cancelled, interrupted, failed, superseded
+    frames_done: int
+    total: int
+    plan: dict[str, Any]  # obj_ids, until, legs: [start, count, reverse] and the last frame stored per leg
+    created: float
+    finished: float | None
+
+    @staticmethod
+    def read(row: sqlite3.Row) -> "PropagationRow":
+        return from_row(PropagationRow, row, plan=json.loads(row["plan"] or "{}"))

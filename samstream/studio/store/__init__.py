@@ -1,0 +1,51 @@
+"""The studio's state in SQLite: the one place that reads or writes the database.
+
+The store is the truth; the workers' warm video sessions are caches rebuilt from it without running
+the model again (the tracker's state of every frame is kept, see :mod:`.tracks`). A :class:`Store`
+is one connection with its parts, one per concern:
+
+- ``store.videos`` (:mod:`.videos`): videos, objects (with per-object versions), reviews;
+- ``store.tracks`` (:mod:`.tracks`): masks and tracker state per frame, actions with exact undo and
+  redo, propagation runs;
+- ``store.proposals`` (:mod:`.proposals`): "segment everything" and automatic-masklet proposals.
+
+Schema changes are new entries of :data:`.schema.MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from samstream.studio.store.db import ConflictError, Database, NotFoundError
+from samstream.studio.store.proposals import ProposalStore
+from samstream.studio.store.schema import SCHEMA_VERSION
+from samstream.studio.store.tracks import FrameChange, StoredFrame, TrackStore
+from samstream.studio.store.videos import REVIEW_STATUSES, VideoStore, check_status
+
+__all__ = ["ConflictError", "FrameChange", "NotFoundError", "REVIEW_STATUSES", "SCHEMA_VERSION", "Store",
+           "StoredFrame", "check_status"]
+
+
+class Store:
+    """The SQLite state of one data dir (``DATA_DIR/studio.sqlite3``); thread-safe."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, idle_gap: float = 60.0) -> None:
+        self.db = Database(path, clock)
+        self.idle_gap = idle_gap  # seconds between interactions above which a gap is not annotation time
+        self.videos = VideoStore(self.db)
+        self.tracks = TrackStore(self.db, idle_gap)
+        self.proposals = ProposalStore(self.db, self.videos.get)
+        self.tracks.interrupt_running()
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.schema_version
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,198 @@
+"""Videos, their objects and reviews.
+
+A video's ``version`` counts every change to it (clients reload when they see a newer one); an object's
+``version`` counts the changes to that object, and an edit of an object made against an older
+version is refused (:class:`ConflictError`), so two people editing two objects of one video never
+conflict.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from samstream.errors import InvalidInputError, UnknownObjectError
+from samstream.studio.rows import ObjectRow, ReviewRow, VideoRow, from_row
+from samstream.studio.store.db import ConflictError, Database, NotFoundError
+
+__all__ = ["REVIEW_STATUSES", "VideoStore", "bump_object", "bump_video", "check_status"]
+
+REVIEW_STATUSES = ("unreviewed", "accepted", "needs_fix", "rejected")
+ORIGINS = ("manual", "auto", "imported")
+
+
+def check_status(status: Any) -> str:
+    if status not in REVIEW_STATUSES:
+        raise InvalidInputError(f"status: expected one of {', '.join(REVIEW_STATUSES)}, got {status!r}")
+    return status
+
+
+def bump_video(db: sqlite3.Connection, video_id: int) -> int:
+    """Count one change of a video; returns its new version."""
+    row = db.execute("UPDATE videos SET version=version+1 WHERE id=? RETURNING version", (video_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"video_id: no video {video_id}")
+    return int(row[0])
+
+
+def bump_object(db: sqlite3.Connection, video_id: int, obj_id: int, expect: int | None) -> int:
+    """Check ``expect`` against an object's version and count one change; returns the new version."""
+    row = db.execute("SELECT version FROM objects WHERE video_id=? AND obj_id=?", (video_id, obj_id)).fetchone()
+    if row is None:
+        raise UnknownObjectError(f"obj_id: video {video_id} has no object {obj_id}")
+    if expect is not None and int(expect) != row[0]:
+        raise ConflictError(f"version: object {obj_id} of video {video_id} was changed meanwhile (your version "
+                            f"{expect}, now {row[0]}); the page shows the newer state: try again", row[0], obj_id)
+    db.execute("UPDATE objects SET version=version+1 WHERE video_id=? AND obj_id=?", (video_id, obj_id))
+    return int(row[0]) + 1
+
+
+class VideoStore:
+    """Rows of ``videos``, ``objects`` and ``reviews``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ videos
+    def add(self, name: str, path: str, kind: str, num_frames: int, height: int, width: int,
+            fps: float | None, fingerprint: str | None = None) -> VideoRow:
+        with self.db.transaction() as db:
+            cur = db.execute("INSERT INTO videos (name, path, kind, num_frames, height, width, fps, fingerprint, "
+                             "created) VALUES (?,?,?,?,?,?,?,?,?)",
+                             (name, path, kind, num_frames, height, width, fps, fingerprint, self.db.clock()))
+            video_id = int(cur.lastrowid)  # type: ignore[arg-type]
+        return self.get(video_id)
+
+    def get(self, video_id: int) -> VideoRow:
+        row = self.db.row("SELECT * FROM videos WHERE id=?", (video_id,))
+        if row is None:
+            raise NotFoundError(f"video_id: no video {video_id}")
+        return from_row(VideoRow, row)
+
+    def all(self) -> list[VideoRow]:
+        """Every video with its object count and review progress."""
+        rows = self.db.rows(
+            "SELECT v.*, COUNT(o.obj_id) AS num_objects, "
+            "COALESCE(SUM(o.review_status='accepted'), 0) AS num_accepted, "
+            "COALESCE(SUM(o.review_status!='unreviewed'), 0) AS num_reviewed "
+            "FROM videos v LEFT JOIN objects o ON o.video_id=v.id GROUP BY v.id ORDER BY v.id")
+        return [from_row(VideoRow, r) for r in rows]
+
+    def with_fingerprint(self, fingerprint: str) -> VideoRow | None:
+        """A video added earlier from the same source (see :func:`samstream.studio.media.fingerprint`)."""
+        row = self.db.row("SELECT * FROM videos WHERE fingerprint=? ORDER BY id LIMIT 1", (fingerprint,))
+        return None if row is None else from_row(VideoRow, row)
+
+    def version(self, video_id: int) -> int:
+        return self.get(video_id).version
+
+    def check_frame(self, video_id: int, frame: Any) -> int:
+        n = self.get(video_id).num_frames
+        if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < n:
+            raise InvalidInputError(f"frame: expected an integer in [0, {n - 1}] for video {video_id}, got {frame!r}")
+        return frame
+
+    def touch(self, db: sqlite3.Connection, video_id: int) -> float | None:
+        """Record an interaction now; returns the seconds since the previous one (None: first)."""
+        now = self.db.clock()
+        last = db.execute("SELECT last_interaction FROM videos WHERE id=?", (video_id,)).fetchone()
+        db.execute("UPDATE videos SET last_interaction=? WHERE id=?", (now, video_id))
+        return None if last is None or last[0] is None else now - last[0]
+
+    # ------------------------------------------------------------------ objects
+    def objects(self, video_id: int, status: str | None = None) -> list[ObjectRow]:
+        self.get(video_id)
+        if status is not None:
+            check_status(status)
+            rows = self.db.rows("SELECT * FROM objects WHERE video_id=? AND review_status=? ORDER BY obj_id",
+                                (video_id, status))
+        else:
+            rows = self.db.rows("SELECT * FROM objects WHERE video_id=? ORDER BY obj_id", (video_id,))
+        return [from_row(ObjectRow, r) for r in rows]
+
+    def all_objects(self, status: str | None = None) -> list[ObjectRow]:
+        if status is None:
+            rows = self.db.rows("SELECT * FROM objects ORDER BY video_id, obj_id")
+        else:
+            rows = self.db.rows("SELECT * FROM objects WHERE review_status=? ORDER BY video_id, obj_id",
+                                (check_status(status),))
+        return [from_row(ObjectRow, r) for r in rows]
+
+    def object(self, video_id: int, obj_id: int) -> ObjectRow:
+        row = self.db.row("SELECT * FROM objects WHERE video_id=? AND obj_id=?", (video_id, obj_id))
+        if row is None:
+            self.get(video_id)
+            raise UnknownObjectError(f"obj_id: video {video_id} has no object {obj_id}")
+        return from_row(ObjectRow, row)
+
+    def check_object(self, video_id: int, obj_id: int, expect: int | None) -> ObjectRow:
+        """The object, refused with :class:`ConflictError` when ``expect`` is not its version."""
+        obj = self.object(video_id, obj_id)
+        if expect is not None and int(expect) != obj.version:
+            raise ConflictError(f"version: object {obj_id} of video {video_id} was changed meanwhile (your version "
+                                f"{expect}, now {obj.version}); the page shows the newer state: try again",
+                                obj.version, obj_id)
+        return obj
+
+    def create_object(self, video_id: int, obj_id: int | None, name: str | None, category: str, colour: str,
+                      origin: str = "manual") -> tuple[ObjectRow, int]:
+        """A new object (``obj_id`` None: the next free id); returns it and the video's version."""
+        if origin not in ORIGINS:
+            raise InvalidInputError(f"origin: expected one of {', '.join(ORIGINS)}, got {origin!r}")
+        with self.db.transaction() as db:
+            version = bump_video(db, video_id)
+            if obj_id is None:
+                obj_id = int(db.execute("SELECT COALESCE(MAX(obj_id), 0) + 1 FROM objects WHERE video_id=?",
+                                        (video_id,)).fetchone()[0])
+            elif db.execute("SELECT 1 FROM objects WHERE video_id=? AND obj_id=?", (video_id, obj_id)).fetchone():
+                raise InvalidInputError(f"obj_id: video {video_id} already has an object {obj_id}")
+            db.execute("INSERT INTO objects (video_id, obj_id, name, category, colour, origin, created) "
+                       "VALUES (?,?,?,?,?,?,?)",
+                       (video_id, obj_id, name or f"object {obj_id}", category, colour, origin, self.db.clock()))
+            self.touch(db, video_id)  # effort starts here
+        return self.object(video_id, obj_id), version
+
+    def update_object(self, video_id: int, obj_id: int, fields: dict[str, str], expect: int | None) -> ObjectRow:
+        with self.db.transaction() as db:
+            bump_object(db, video_id, obj_id, expect)
+            bump_video(db, video_id)
+            for key in ("name", "category", "colour"):
+                if key in fields:
+                    db.execute(f"UPDATE objects SET {key}=? WHERE video_id=? AND obj_id=?",
+                               (fields[key], video_id, obj_id))
+        return self.object(video_id, obj_id)
+
+    def set_review(self, video_id: int, obj_id: int, status: str, reviewer: str, note: str,
+                   expect: int | None) -> ObjectRow:
+        """A review decision: the object's status, and one more row of its review history."""
+        check_status(status)
+        now = self.db.clock()
+        with self.db.transaction() as db:
+            bump_object(db, video_id, obj_id, expect)
+            bump_video(db, video_id)
+            db.execute("UPDATE objects SET review_status=?, reviewer=?, note=?, reviewed_at=? "
+                       "WHERE video_id=? AND obj_id=?", (status, reviewer, note, now, video_id, obj_id))
+            db.execute("INSERT INTO reviews (video_id, obj_id, status, reviewer, note, created) VALUES (?,?,?,?,?,?)",
+                       (video_id, obj_id, status, reviewer, note, now))
+        return self.object(video_id, obj_id)
+
+    def reviews(self, video_id: int, obj_id: int | None = None) -> list[ReviewRow]:
+        if obj_id is None:
+            rows = self.db.rows("SELECT * FROM reviews WHERE video_id=? ORDER BY id", (video_id,))
+        else:
+            rows = self.db.rows("SELECT * FROM reviews WHERE video_id=? AND obj_id=? ORDER BY id", (video_id, obj_id))
+        return [from_row(ReviewRow, r) for r in rows]
+
+    def delete_object(self, video_id: int, obj_id: int, expect: int | None) -> int:
+        """Delete an object and everything it held; returns the video's version. Actions that touched
+        only this object can no longer be undone (they are dropped)."""
+        with self.db.transaction() as db:
+            bump_object(db, video_id, obj_id, expect)
+            version = bump_video(db, video_id)
+            for table in ("objects", "current", "records", "reviews"):
+                db.execute(f"DELETE FROM {table} WHERE video_id=? AND obj_id=?", (video_id, obj_id))
+            db.execute("DELETE FROM changes WHERE obj_id=? AND action_id IN (SELECT id FROM actions WHERE video_id=?)",
+                       (obj_id, video_id))
+            db.execute("UPDATE actions SET state='dropped' WHERE video_id=? AND state IN ('active', 'undone') "
+                       "AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.action_id=actions.id)", (video_id,))
+        return version
