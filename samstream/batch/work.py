@@ -45,14 +45,10 @@ from samstream.model.sam2 import SAM2Model
 from samstream.rgb import to_rgb
 from samstream.video.predictor import VideoPredictor
 
-__all__ = ["BatchWorker", "CRASH_DIR_ENV", "STAGING", "auto_image", "auto_video", "error_line", "mask_json_path",
+__all__ = ["BatchWorker", "STAGING", "auto_image", "auto_video", "error_line", "mask_json_path",
            "result_of_row", "track_video"]
 
 STAGING = ".batch-staging"
-# TEST HOOK ONLY (tests/batch): when this variable names a folder holding ``<key>.crash``, the worker
-# processing item ``key`` deletes that file and kills its own process (``os._exit``) after the item's
-# outputs are staged but before they are published: the worst moment for a crash. Never set it in use.
-CRASH_DIR_ENV = "SAMSTREAM_BATCH_TEST_CRASH_DIR"
 
 
 def mask_json_path(key: str) -> str:
@@ -66,7 +62,6 @@ def auto_image(generator: MaskGenerator, item: Item, out_dir: Path) -> tuple[tup
     records = generator.generate(image)
     doc = {"image": {"file_name": item.file_name, "height": int(image.shape[0]), "width": int(image.shape[1])},
            "annotations": [{"id": i + 1, **record} for i, record in enumerate(records)]}
-    _crash_hook(item.key)
     rel = mask_json_path(item.key)
     write_json(out_dir / rel, doc, indent=None)
     return (rel,), len(records)
@@ -80,7 +75,6 @@ def auto_video(generator: VideoMaskGenerator, run: MaskletRun, item: Item,
         writer = write_masklets(generator, item.source, stage / "video", run)
         # each file is an output, so that a re-run redoes a video that lost one
         outputs = tuple(f"{item.key}/{p.name}" for p in sorted((stage / "video").iterdir()))
-        _crash_hook(item.key)
         _publish_dir(stage / "video", out_dir / item.key)
     return outputs, writer.frames
 
@@ -92,7 +86,6 @@ def track_video(predictor: VideoPredictor, spec: JobSpec, item: Item, out_dir: P
     entry = dataset[0]
     with _staging(out_dir) as stage:
         frames, _ = predict_video(predictor, entry, stage, dataset.fmt)
-        _crash_hook(item.key)
         _publish_dir(stage / entry.name, out_dir / entry.name)
     return (entry.name,), frames
 
@@ -121,18 +114,6 @@ def _publish_dir(staged: Path, target: Path) -> None:
     os.replace(staged, target)
     if had_old:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _crash_hook(key: str) -> None:
-    """See :data:`CRASH_DIR_ENV` (tests only)."""
-    folder = os.environ.get(CRASH_DIR_ENV)
-    if not folder:
-        return
-    try:
-        (Path(folder) / f"{key.replace('/', '__')}.crash").unlink()  # only one process wins the unlink
-    except FileNotFoundError:
-        return
-    os._exit(17)
 
 
 def error_line(exc: BaseException) -> str:
