@@ -85,17 +85,24 @@ def load_model(args: argparse.Namespace) -> tuple[Any, str]:
     """The model named by ``--model`` (never downloads) and a short description of it."""
     # the library imports torch: imported here, when a command runs, so that --help stays fast
     import samstream  # the public load_model (tests may wrap it)
-    from samstream.registry import cached_path, get_variant
 
     name = args.model or DEFAULT_MODEL
+    check_model_available(name)
+    model = samstream.load_model(name, device=args.device, allow_download=False)
+    return model, name
+
+
+def check_model_available(name: str, option: str = "--model") -> None:
+    """Refuse a registry name whose file is neither bundled nor downloaded, saying how to get it
+    (paths are checked when they are read)."""
+    from samstream.registry import cached_path, get_variant
+
     path = Path(name).expanduser()
     if not (path.suffix == ".pt" or path.exists() or "/" in name):
         variant = get_variant(name)
         if not variant.bundled and not cached_path(variant).exists():
-            raise CheckpointError(f"--model: {variant.name} is not downloaded; run `samstream download "
+            raise CheckpointError(f"{option}: {variant.name} is not downloaded; run `samstream download "
                                   f"{variant.name}` (or put {variant.url} at {cached_path(variant)})")
-    model = samstream.load_model(name, device=args.device, allow_download=False)
-    return model, name
 
 
 def require_file(path: str | Path, option: str, what: str = "file") -> Path:
