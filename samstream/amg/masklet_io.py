@@ -153,7 +153,8 @@ class MaskletWriter:
         self.sav_every = sav_every
         self.frames = 0
         self.hw: tuple[int, int] | None = None
-        self.stats: dict[int, _Stats] = {}
+        self.stats: dict[int, _Stats] = {}  # every masklet visible on some frame
+        self.sav_masklets = 0  # those visible on an annotated frame (in the SA-V file), once closed
         self._jsonl = JsonLinesWriter(self.out / JSONL)
 
     def write(self, frame: MaskletFrame) -> dict[str, Any]:
@@ -185,8 +186,9 @@ class MaskletWriter:
         if not commit or self.hw is None:
             return
         write_davis_pngs(self.out / JSONL, self.out / DAVIS_DIR, self.ranking()[:DAVIS_PROPOSALS], self.hw)
-        sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps,
-                      self.sav_every).write(self.out / sav_name(self.video_id))
+        sav = sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps, self.sav_every)
+        sav.write(self.out / sav_name(self.video_id))
+        self.sav_masklets = len(sav.masklets)
         write_json(self.out / YTVIS, ytvis_json(self.out / JSONL, self.video_id, self.frames, self.hw), indent=None)
 
 

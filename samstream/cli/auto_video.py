@@ -2,7 +2,8 @@
 
 Writes ``masks.jsonl`` and ``overlay.mp4`` as frames become final, then ``<video>_auto.json`` (SA-V),
 ``davis/`` (DAVIS unsupervised PNGs) and ``ytvis.json`` (see :mod:`samstream.amg.masklet_io`).
-Ctrl-C stops cleanly; the files then cover the frames finished so far.
+Ctrl-C stops cleanly: the files then cover the frames finished so far, and the exit code is 130 (the
+rule of every command, :data:`samstream.cli.common.INTERRUPTED`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from samstream.cli.auto import GENERATOR_OPTIONS
-from samstream.cli.common import Reporter, add_out, load_model, non_negative_int, positive_int, unit_float
+from samstream.cli.common import (INTERRUPTED, Reporter, add_out, load_model, non_negative_int, nothing_found_note,
+                                  positive_int, unit_float)
 
 VIDEO_FILE = "overlay.mp4"  # samstream.amg.masklet_io.OVERLAY, named here without importing torch
 # command-line option -> samstream.amg.masklet_io.MaskletRun field
@@ -93,9 +95,16 @@ def run(args: argparse.Namespace) -> int:
         writer = write_masklets(gen, video, out, settings, stop,
                                 lambda frames: report.progress(frames, args.max_frames, "frames"), on_frame)
     seconds = time.perf_counter() - start
-    shown = len(writer.stats)
-    note = " (stopped)" if stop else ""
-    report.summary(f"{writer.frames} frames, {shown} masklets, {seconds:.2f} s -> {args.out}{note}",
-                   {"frames": writer.frames, "masklets": shown, "seconds": round(seconds, 3), "out": str(args.out),
-                    "model": model_name, "stopped": bool(stop)})
-    return 0
+    shown, sampled = len(writer.stats), writer.sav_masklets
+    counts = getattr(gen.mask_generator, "counts", None)
+    note = None if counts is None else nothing_found_note(counts, args.pred_iou_thresh, args.stability_thresh)
+    if note is not None:
+        report.note(note)
+    # masks.jsonl holds every masklet; the SA-V file only those visible on its every n-th frames
+    report.summary(f"{writer.frames} frames, {shown} masklets ({sampled} of them visible on the 1-in-"
+                   f"{settings.sav_every} frames of the SA-V file), {seconds:.2f} s -> {args.out}"
+                   + (" (stopped by Ctrl-C: the files cover the frames done)" if stop else ""),
+                   {"frames": writer.frames, "masklets": shown, "sav_masklets": sampled, "seconds": round(seconds, 3),
+                    "out": str(args.out), "model": model_name, "stopped": bool(stop),
+                    **({"note": note} if note else {})})
+    return INTERRUPTED if stop else 0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from samstream.cli.auto import GENERATOR_OPTIONS, add_generator_options
 from samstream.cli.auto_video import add_masklet_options, masklet_settings
-from samstream.cli.common import DEFAULT_MODEL, Reporter, positive_int, require_file
+from samstream.cli.common import DEFAULT_MODEL, INTERRUPTED, Reporter, positive_int, require_file
 from samstream.errors import InvalidInputError
 
 if TYPE_CHECKING:  # the library imports torch: imported when a command runs, so that --help stays fast
@@ -179,6 +179,15 @@ def _run(args: argparse.Namespace, spec: JobSpec, items: list[Item], unit: str) 
 
     try:
         summary = job.run(engine, args.max_errors, on_result)
+    except KeyboardInterrupt:  # Ctrl-C: the items done are in the manifest; the one in progress is redone
+        if bar is not None:
+            bar.close()
+            bar = None
+        report.summary(f"stopped by Ctrl-C: {counts['done']} done and {counts['failed']} failed this run, "
+                       f"{job.skipped} done earlier, of {len(items)} items, kept in {spec.out_dir}; run the same "
+                       f"command again to go on", {**counts, "skipped": job.skipped, "items": len(items),
+                                                   "interrupted": True, "out": str(spec.out_dir)})
+        return INTERRUPTED
     finally:
         if bar is not None:
             bar.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from samstream.cli.common import Reporter, load_model, positive_int, stop_on_interrupt
+from samstream.cli.common import INTERRUPTED, Reporter, load_model, positive_int, stop_on_interrupt
 from samstream.cli.prompts import VideoPrompt
 from samstream.cli.track import VIDEO_FILE, add_prompt_options, add_video_outputs, apply_prompt, collect_prompts
 from samstream.cli.track import output_names, summarize_tracking
@@ -137,4 +137,4 @@ def run(args: argparse.Namespace) -> int:
     if pending and not stop:
         raise PromptError(f"--point/--box/--mask: frame {min(pending)} was never reached; the run ended after "
                           f"{count} frames (0 to {count - 1}); the outputs so far are kept in {out}")
-    return 0
+    return INTERRUPTED if stop else 0
