@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from samstream.amg import MaskGenerator
 from samstream.amg.masklet_io import MaskletRun, write_masklets
@@ -130,9 +131,13 @@ class BatchWorker:
     :class:`ItemResult`); the local engine calls :meth:`run` directly.
     """
 
-    def __init__(self, spec: JobSpec, model: SAM2Model | None = None) -> None:
-        """``model``: one already loaded (it must be ``spec.model``); None loads ``spec.model``."""
+    def __init__(self, spec: JobSpec, model: SAM2Model | None = None, own_process: bool = False) -> None:
+        """``model``: one already loaded (it must be ``spec.model``); None loads ``spec.model``.
+        ``own_process``: the worker has its process to itself (a Ray actor) and sets torch's thread
+        count there to ``spec.threads``; the local engine sets it around its run instead."""
         self.spec = spec
+        if own_process:
+            torch.set_num_threads(spec.threads)
         self.out_dir = Path(spec.out_dir)
         if model is None:
             model = load_model(spec.model, device=spec.device, allow_download=False)
@@ -156,8 +161,9 @@ class BatchWorker:
                 outputs, count = track_video(self.predictor, self.spec, item, self.out_dir)
         except Exception as exc:  # a corrupt or unreadable item must not stop the job
             return ItemResult(item.key, item.source, False, seconds=time.perf_counter() - start,
-                              message=error_line(exc))
-        return ItemResult(item.key, item.source, True, outputs, count, time.perf_counter() - start)
+                              message=error_line(exc), threads=torch.get_num_threads())
+        return ItemResult(item.key, item.source, True, outputs, count, time.perf_counter() - start,
+                          threads=torch.get_num_threads())
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [self.run(Item(str(k), str(s))) for k, s in zip(batch["key"], batch["source"])]

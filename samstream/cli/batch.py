@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     batch_sub = p.add_subparsers(dest="batch_command", required=True, metavar="TASK")
 
     a = common(batch_sub.add_parser(
-        "auto", help="automatic masks of an image set",
+        "auto", help="automatic masks of an image set", conflict_handler="resolve",
         description="Automatic masks of every image: OUT/masks/<name>.json (COCO RLE, the SA-1B per-image "
                     "layout) and OUT/annotations.json (merged COCO instances). A re-run skips finished images."))
     a.add_argument("images", nargs="+", metavar="IMAGES",
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     a.set_defaults(func=_cmd_auto)
 
     v = common(batch_sub.add_parser(
-        "auto-video", help="automatic masklets of a video set (as auto-video)",
+        "auto-video", help="automatic masklets of a video set (as auto-video)", conflict_handler="resolve",
         description="Automatic masklets of every video, with no prompts: OUT/<name>/ holds what `samstream "
                     "auto-video VIDEO --out OUT/<name>` writes (masks.jsonl, <name>_auto.json in the SA-V layout, "
                     "davis/*.png, ytvis.json, overlay.mp4). A re-run skips finished videos."))
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     v.set_defaults(func=_cmd_auto_video)
 
     t = common(batch_sub.add_parser(
-        "track", help="track the annotated objects of a video dataset (as predict-dataset)",
+        "track", help="track the annotated objects of a video dataset (as predict-dataset)", conflict_handler="resolve",
         description="Track every video's annotated objects and write the layout of `samstream predict-dataset` "
                     "(davis, ytvos: OUT/<video>/<frame>.png; sav: OUT/<video>/<obj>/<frame>.png). "
                     "A re-run skips finished videos."))
@@ -74,6 +74,11 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
 
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
+    # replaces the shared --threads (torch's default): a batch worker's count is the job's, the same on
+    # both engines, so that an item's outputs do not depend on the engine that ran it
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="CPU threads of torch in each worker: the local engine, or each Ray actor, which reserves "
+                        "N CPUs (default 1; the same N gives the same outputs on either engine)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (shared by every node on a cluster)")
     p.add_argument("--force", action="store_true", help="start over: remove earlier outputs and the manifest in --out")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -100,7 +105,7 @@ def _cmd_auto(args: argparse.Namespace) -> int:
 
     items = list_images(args.images, args.image_root)
     generator = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items()}
-    spec = JobSpec("auto", _absolute(args.out), _model(args), args.device, generator)
+    spec = JobSpec("auto", _absolute(args.out), _model(args), args.device, generator, threads=args.threads)
     return _run(args, spec, items, "image")
 
 
@@ -109,7 +114,8 @@ def _cmd_auto_video(args: argparse.Namespace) -> int:
 
     items = list_video_files(args.videos)
     generator, video = masklet_settings(args)
-    spec = JobSpec("auto-video", _absolute(args.out), _model(args), args.device, generator, video=video)
+    spec = JobSpec("auto-video", _absolute(args.out), _model(args), args.device, generator, video=video,
+                   threads=args.threads)
     return _run(args, spec, items, "video")
 
 
@@ -119,7 +125,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     root = _absolute(args.dataset_root)
     items = list_videos(root, args.format, args.subset, args.sequences)
     spec = JobSpec("track", _absolute(args.out), _model(args), args.device, dataset_root=root, fmt=args.format,
-                   subset=args.subset)
+                   subset=args.subset, threads=args.threads)
     return _run(args, spec, items, "video")
 
 

@@ -10,7 +10,9 @@ samstream holds no hook for it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import os
 import signal
 import sys
@@ -30,6 +32,7 @@ from tests.batch.conftest import (assert_same_outputs, auto_spec, auto_video_spe
 ray = pytest.importorskip("ray", reason="the Ray engine needs ray[data] (pip install 'samstream[ray]')")
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds worker processes in /proc")
 
+THREADS = torch.get_num_threads()  # this process's count, restored by the tests that change it
 # Ray titles an actor process "ray::MapWorker(MapBatches(<class>))" and appends ".submit" (or the
 # method's name) while the actor runs a call: the mark of a worker inside an item
 WORKER_TITLE = "ray::MapWorker(MapBatches(BatchWorker))"
@@ -105,13 +108,9 @@ def _check_clean(out: Path, keys: list[str]) -> None:
 
 
 def _local_outputs(spec: JobSpec, items: list[Item], model: torch.nn.Module) -> dict:
-    """The local engine's outputs, on one torch thread as the Ray actors run (one logical CPU each)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        BatchJob.open(spec, items).run(functools.partial(run_local, model=model))
-    finally:
-        torch.set_num_threads(threads)
+    """The local engine's outputs. It runs with the job's ``threads``, as each Ray actor does: the
+    outputs are then equal bit for bit (whatever this process's own thread count)."""
+    BatchJob.open(spec, items).run(functools.partial(run_local, model=model))
     return read_outputs(Path(spec.out_dir))
 
 
@@ -142,6 +141,26 @@ def test_a_video_killed_with_staged_outputs_is_redone_and_published_once(cluster
     assert (summary.done, summary.failed) == (2, 0)
     assert_same_outputs(read_outputs(out), expected)
     _check_clean(out, ["clip_0", "clip_1"])
+
+
+def test_two_threads_a_worker_give_the_same_outputs_on_both_engines(cluster, nano, tmp_path) -> None:
+    """The job's thread count is each worker's on either engine: at 2 threads as at 1, Ray and local
+    agree to the bit (different counts need not: see JobSpec)."""
+    folder = write_clips(tmp_path / "clips", 2)
+    items = list_video_files([str(folder)])
+    spec = functools.partial(dataclasses.replace, auto_video_spec(tmp_path / "local"), threads=2)
+    torch.set_num_threads(1)  # this process's own count does not matter
+    try:
+        expected = _local_outputs(spec(), items, nano)
+        assert torch.get_num_threads() == 1  # restored after the job
+    finally:
+        torch.set_num_threads(THREADS)
+    out = tmp_path / "ray"
+    summary = BatchJob.open(spec(out_dir=str(out)), items).run(functools.partial(run_ray, workers=1))
+    assert (summary.done, summary.failed) == (2, 0)
+    assert_same_outputs(read_outputs(out), expected)
+    for folder in (out, tmp_path / "local"):  # each item says where it ran with 2 threads
+        assert [r["threads"] for r in map(json.loads, (folder / "batch.done.jsonl").read_text().splitlines())] == [2, 2]
 
 
 @pytest.mark.slow
