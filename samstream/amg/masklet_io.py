@@ -55,6 +55,7 @@ DAVIS_PROPOSALS = 20
 
 
 def output_names(video_id: str) -> list[str]:
+    """The entries a run writes for ``video_id`` besides ``overlay.mp4`` (folders end in ``/``)."""
     return [JSONL, DAVIS_DIR + "/", YTVIS, sav_name(video_id)]
 
 
@@ -134,6 +135,7 @@ def _limited(frames: Iterable[np.ndarray], stop: Any, max_frames: int | None) ->
 
 
 def sav_name(video_id: str) -> str:
+    """The SA-V file's name for ``video_id``: ``<video_id>_auto.json``, as SA-V names its automatic files."""
     return f"{video_id}_auto.json"
 
 
@@ -182,6 +184,9 @@ class MaskletWriter:
         return sorted(self.stats, key=lambda i: (-self.stats[i].score, i))
 
     def close(self, commit: bool = True) -> None:
+        """Put ``masks.jsonl`` in place and write the whole-video files from it (``commit=False``: drop
+        it and write nothing, after a failure).
+        """
         self._jsonl.close(commit)
         if not commit or self.hw is None:
             return
@@ -193,6 +198,7 @@ class MaskletWriter:
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON records of a ``masks.jsonl`` file, one per frame, read one line at a time."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():

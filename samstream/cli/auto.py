@@ -29,6 +29,7 @@ GENERATOR_OPTIONS = {
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``auto`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "auto", help="segment everything in one or many images (automatic mask generation)",
         description=f"Automatic masks for each IMAGE: {COCO_FILE} (COCO instances with RLE) and "
@@ -76,6 +77,9 @@ def output_names(stems: list[str], per_mask: bool) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream auto``: check every image, generate each one's masks, write the outputs
+    through a staging folder; returns the exit code (0; errors raise).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg import MaskGenerator
     from samstream.io.labels import write_label_png

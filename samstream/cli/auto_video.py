@@ -24,6 +24,7 @@ RUN_OPTIONS = {"sav_every": "sav_every", "max_frames": "max_frames", "max_size":
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``auto-video`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "auto-video", help="segment and track everything in a video (automatic masklets, no prompts)",
         description="Automatic masklets of VIDEO: masks.jsonl, overlay.mp4, VIDEO_auto.json (SA-V), "
@@ -69,6 +70,9 @@ def masklet_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream auto-video``; returns the exit code: 0, or 130 when Ctrl-C stopped it (the
+    files then cover the frames done).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg.masklet_io import MaskletRun, write_masklets
     from samstream.amg.video import VideoMaskGenerator

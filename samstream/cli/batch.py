@@ -31,6 +31,7 @@ FORMATS = ("davis", "sav", "ytvos")  # samstream.data.video_datasets.FORMATS, wi
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``batch`` (``auto``, ``auto-video``, ``track``) to the command line's subparsers ``sub``."""
     p = sub.add_parser("batch", help="dataset-scale inference (automatic masks, tracking), local or on Ray")
     batch_sub = p.add_subparsers(dest="batch_command", required=True, metavar="TASK")
 

@@ -14,6 +14,7 @@ DEMO_FRAMES = 24
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``demo`` to the command line's subparsers ``sub``."""
     # "resolve": the demo's own --model (another default) replaces the shared option's
     p = common(sub.add_parser(
         "demo", conflict_handler="resolve",
@@ -60,6 +61,7 @@ def frame_ranges(frames: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream demo`` (what ``make demo`` runs); returns the exit code (0; errors raise)."""
     from samstream.demo import run_demo  # imports torch: not needed for --help
 
     report = Reporter(args)

@@ -27,6 +27,7 @@ def option_type(parse: Callable[[str, str], object], option: str) -> Callable[[s
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``segment`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "segment", help="segment objects in an image from clicks and/or boxes",
         description="Segment one object in IMAGE from clicks and/or a box, or one object per box when --box is "
@@ -71,6 +72,7 @@ def check_prompts(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream segment`` on its one image; returns the exit code (0; errors raise)."""
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.files import write_json
     from samstream.image.predictor import ImagePredictor

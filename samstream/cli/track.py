@@ -44,6 +44,7 @@ def add_video_outputs(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``track`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "track", help="track prompted objects through a video file or frame folder",
         description="Track objects through VIDEO. Writes masks/<frame>.png (indexed, DAVIS layout), "
@@ -128,6 +129,9 @@ class _SessionPrompts:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream track``; returns the exit code: 0, or 130 when Ctrl-C stopped it (the files
+    then cover the frames done).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.io.masks import tracked_frames, write_tracking_run
     from samstream.io.outputs import staged_output
