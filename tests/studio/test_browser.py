@@ -565,6 +565,15 @@ def test_whole_video_masklets_run_preview_accept_and_dismiss(setup):
     assert not setup["errors"], setup["errors"]
     shot(page, "masklets")
     other.close()
+    # a run that finds nothing says what to change
+    for field, value in (("#auto-points", "2"), ("#auto-iou", "1"), ("#auto-stability", "1")):
+        page.fill(field, value)
+    page.click("#auto-run")
+    page.wait_for_function("document.getElementById('auto-status').textContent.startsWith('done') && "
+                           "!document.querySelector('#masklet-proposals li')", timeout=180000)
+    assert "no masklet passed the thresholds (min IoU 1, min stability 1, 2 points): lower min IoU / min stability, " \
+           "or raise points" in page.inner_text("#auto-status")
+    shot(page, "masklets_none_found")
 
 
 def test_reload_and_restart_show_the_same_state(setup):
