@@ -47,7 +47,7 @@ export class AnnotationView {
     this.handlers = {
       imported: () => this.reload(), resync: () => this.reload(), busy: (d) => this.busy.onBusy(d),
       ...this.objects.handlers(), ...this.prompts.handlers(), ...this.propagation.handlers(),
-      ...this.history.handlers(), ...this.review.handlers(), ...this.masklets.handlers(), ...this.exports.handlers(),
+      ...this.history.handlers(), ...this.masklets.handlers(), ...this.exports.handlers(),
     };
     $("reset-view").addEventListener("click", () => this.canvas.resetView());
     $("opacity").addEventListener("input", (e) => { this.canvas.opacity = Number(e.target.value); this.canvas.draw(); });

@@ -100,15 +100,15 @@ export class FrameCanvas {
     }
   }
 
-  // Boxes in the object's colour, clicks as discs: green "+" (object), red "−" (background).
+  // Boxes in the object's colour (white halo), clicks as discs: green "+" (object), red "−" (background).
   _drawPrompts(s, ox, oy) {
     const ctx = this.ctx;
     for (const step of this.prompts.steps) {
       if (step.box) {
         const [x0, y0, x1, y1] = step.box;
-        ctx.lineWidth = 3; ctx.strokeStyle = "#000";
+        ctx.lineWidth = 4; ctx.strokeStyle = "#fff"; // a white halo keeps a dark colour visible on any frame
         ctx.strokeRect(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s);
-        ctx.lineWidth = 1.5; ctx.strokeStyle = this.prompts.colour;
+        ctx.lineWidth = 2; ctx.strokeStyle = this.prompts.colour;
         ctx.strokeRect(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s);
       }
       (step.points || []).forEach(([x, y], i) => {

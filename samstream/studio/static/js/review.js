@@ -1,5 +1,6 @@
 // The review panel of the selected object: accept / needs fix / reject with a reviewer and a note,
-// and the effort it took (clicks, prompted and edited frames, active time).
+// and the effort it took (clicks, prompted and edited frames, active time). Review events change the
+// object's row: the object list redraws this panel.
 import { api } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,8 +12,6 @@ export class ReviewPanel {
     for (const b of document.querySelectorAll(".review-buttons button")) b.addEventListener("click", () => this.review(b.dataset.status));
     $("save-note").addEventListener("click", () => this.saveNote());
   }
-
-  handlers() { return {}; } // review events change the object row: the object list redraws this panel
 
   render() {
     const state = this.view.state, obj = state?.objects.get(state.selected);
