@@ -180,13 +180,12 @@ def propagate(page, client, video_id: int, button: str = "#prop-forward") -> dic
 
 
 def shows_what_is_stored(page, client, video_id: int) -> bool:
-    """Every mask the server stores is the one the page holds."""
-    for (o, f), m in stored_masks(client, video_id).items():
-        data = page.evaluate("([f, o]) => { const e = window.studio.annotation.state.mask(f, o); "
-                             "return e ? Array.from(e.mask) : null; }", [f, o])
-        if data is None or not np.array_equal(np.array(data, bool).reshape(m.shape), m):
-            return False
-    return True
+    """Every mask the server stores is the one the page holds (read from the page in one call)."""
+    stored = stored_masks(client, video_id)
+    shown = page.evaluate("keys => keys.map(([o, f]) => { const e = window.studio.annotation.state.mask(f, o); "
+                          "return e ? e.mask.join('') : null; })", [list(k) for k in stored])
+    return all(s is not None and np.array_equal(np.frombuffer(s.encode(), np.uint8).reshape(m.shape) == ord("1"), m)
+               for s, m in zip(shown, stored.values()))
 
 
 def prompt_points(client, video_id: int, frame: int, obj_id: int) -> list[list[float]]:
@@ -238,6 +237,9 @@ def test_box_for_a_second_object_then_propagate_all_and_step(setup):
     page.mouse.up()
     page.wait_for_function("n => window.studio.annotation.prompts.acknowledged > n", arg=before, timeout=60000)
     assert (2, 0) in stored_masks(server.client, 1)
+    box = page.evaluate("window.studio.annotation.canvas.prompts.steps.map(s => s.box)")
+    assert len(box) == 1 and box[0] == pytest.approx([xs.min(), ys.min(), xs.max(), ys.max()], abs=1)  # drawn
+    shot(page, "box")
     page.select_option("#prop-scope", "all")
     prop = propagate(page, server.client, 1)
     assert prop["status"] == "done" and sorted(prop["plan"]["obj_ids"]) == [1, 2]
@@ -245,10 +247,14 @@ def test_box_for_a_second_object_then_propagate_all_and_step(setup):
     assert all((1, f) in masks and (2, f) in masks for f in range(FRAMES))
     page.select_option("#prop-scope", "selected")
     page.click("#frame-canvas", position={"x": 5, "y": 5}, modifiers=["Alt"])  # focus without prompting
+    focused = []
+    page.on("request", lambda r: focused.append(json.loads(r.post_data)["frame"]) if r.url.endswith("/focus") else None)
     for f in range(1, 4):
         page.keyboard.press("ArrowRight")
         page.wait_for_function(f"document.getElementById('frame-label').textContent.startsWith('frame {f} ')")
     assert page.evaluate("window.studio.annotation.frame") == 3
+    page.wait_for_timeout(600)
+    assert focused[-1:] == [3]  # the server hears of the frame on screen (debounced: quick steps send less)
     # the timeline: a row per object, in its colour; prompted frame 0 carries a white tick on top
     assert page.evaluate("window.studio.annotation.timeline.rows.length") == 2
     for row, obj_id in ((0, 1), (1, 2)):
@@ -461,18 +467,40 @@ def test_export_progress_zip_and_a_failure_leaves_no_link(setup):
     assert client.get("/api/health").status_code == 200
 
 
-def test_error_banner_does_not_move_the_canvas(setup):
-    page = setup["page"]
+def boundary_inside(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
+    """A pixel (x, y) on ``a``'s outline that lies inside ``b`` away from ``b``'s outline, if any."""
+    def inner(m: np.ndarray) -> np.ndarray:
+        p = np.pad(m, 1)
+        return m & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    ys, xs = np.nonzero(a & ~inner(a) & inner(b))
+    return (int(xs[0]), int(ys[0])) if len(xs) else None
+
+
+def test_banner_over_the_page_a_readable_category_and_both_outlines_where_masks_overlap(setup):
+    page, client = setup["page"], setup["server"].client
     page.evaluate("window.studio.ui.showError('hidden')")
     page.click("#error")
     box = page.locator("#frame-canvas").bounding_box()
     page.evaluate("window.studio.ui.showError('Something went wrong: a long message that explains it in words')")
     assert page.is_visible("#error")
-    assert page.locator("#frame-canvas").bounding_box() == box
-    category = page.locator("#objects li input.category").first.bounding_box()
-    assert category["width"] >= 100  # wide enough to read a category
+    assert page.locator("#frame-canvas").bounding_box() == box  # the banner moved nothing
+    assert page.locator("#objects li input.category").first.bounding_box()["width"] >= 100  # wide enough to read
     shot(page, "error_banner")
     page.click("#error")
+    # where two objects' masks overlap, each one's outline shows over the other's fill
+    masks = stored_masks(client, 1)
+    frame = next(f for f in range(FRAMES) if boundary_inside(masks[(1, f)], masks[(2, f)])
+                 and boundary_inside(masks[(2, f)], masks[(1, f)]))  # the clip's two objects overlap while tracked
+    show(page, frame, 2)
+    page.fill("#opacity", "0.3")
+    page.dispatch_event("#opacity", "input")
+    page.wait_for_timeout(100)
+    for outlined, filled in ((1, 2), (2, 1)):
+        x, y = boundary_inside(masks[(outlined, frame)], masks[(filled, frame)])
+        assert pixel(page, x, y)[:3] == rgb(page.evaluate(f"window.studio.annotation.colour({outlined})"))
+    shot(page, "overlap_outlines")
+    page.fill("#opacity", "1")
+    page.dispatch_event("#opacity", "input")
 
 
 def test_keyboard_shortcuts(setup):
@@ -521,6 +549,9 @@ def test_second_tab_sees_a_new_object(setup):
     other.wait_for_timeout(200)
     assert other.evaluate("window.studio.annotation.timeline.rows.length") == count + 1  # a row per object
     shot(other, "second_tab")
+    # a `resync` (the server's backlog no longer covers what the page missed) reloads the whole video
+    with other.expect_request(lambda r: r.url.endswith("/api/videos/1/masks")):
+        other.evaluate("window.studio.annotation.onEvent('resync', {video_id: 1}, 1e9)")
     other.close()
 
 
