@@ -341,7 +341,7 @@ def _busy_worker(server) -> threading.Thread:
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(0.3)  # it reached the worker
+    time.sleep(0.5)  # it reached the worker
     return thread
 
 

@@ -58,7 +58,9 @@ export class History {
     if (!this.inflight) for (const [d, v] of this.held.splice(0)) this.elsewhere(d, v);
     if (!reply) return;
     if (!reply.changed) { $("history-status").textContent = `nothing to ${verb}`; return; }
-    $("history-status").textContent = `${undo ? "undid" : "redid"} ${describe(reply, view.state)}`;
+    const said = `${undo ? "undid" : "redid"} ${describe(reply, view.state)}`;
+    $("history-status").textContent = said;
+    view.ui.notify(`${said[0].toUpperCase()}${said.slice(1)}.`); // also where the annotator looks, replacing older news
     await view.refreshObjects(Object.keys(reply.frames).map(Number));
     if (reply.frame !== undefined && reply.frame !== null && reply.frame !== view.frame) view.show(reply.frame);
   }
