@@ -40,15 +40,20 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 class Server:
-    """``python -m samstream studio DATA_DIR --port P`` as a child process."""
+    """``python -m samstream studio DATA_DIR --port P [--host H --token T]`` as a child process; its
+    ``client`` speaks to it at 127.0.0.1 (with the token, when there is one)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra: list[str] | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, host: str | None = None,
+                 token: str | None = None, extra: list[str] | None = None) -> None:
         self.port = free_port() if port is None else port
+        self.token = token
         env = dict(os.environ, PYTHONWARNINGS="ignore")
+        extra = [*(["--host", host] if host else []), *(["--token", token] if token else []), *(extra or [])]
         self.proc = subprocess.Popen([sys.executable, "-m", "samstream.cli", "studio", str(data_dir), "--port",
-                                      str(self.port), *(extra or [])], env=env, stdout=subprocess.DEVNULL,
+                                      str(self.port), *extra], env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120, headers=headers)
         deadline = time.monotonic() + 120
         while True:
             try:
