@@ -58,6 +58,15 @@ def register(sub: argparse._SubParsersAction, common: Any) -> None:
     serve.add_argument("--access-log", action="store_true",
                        help="log every request on stderr (tokens never appear in it: the server takes them out "
                             "of addresses before anything sees them)")
+    serve.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="inference workers (default: one per GPU, or 1 on a CPU); with more than one, each is a "
+                            "process holding the model and the sessions of the videos pinned to it, so a click on "
+                            "one video never waits behind another video's propagation; a worker that dies is "
+                            "started again and its runs resumed")
+    serve.add_argument("--engine", default="local", choices=("local", "ray"),
+                       help="local: workers on this machine; ray: Ray actors (pip install 'samstream[ray]')")
+    serve.add_argument("--address", default=None, metavar="ADDR",
+                       help="--engine ray: the cluster (e.g. auto or HEAD:6379; default: a local cluster)")
     serve.set_defaults(func=_serve)
 
     add = basic(actions.add_parser("add", help="copy videos, images or frame folders into a data dir"))
@@ -226,7 +235,13 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=data_dir, model=args.model or "samstream-nano", device=args.device,
                         image_size=args.image_size, host=args.host, port=args.port, token=args.token,
                         max_upload_bytes=args.max_upload_mb << 20, session_memory=args.session_memory_mb << 20,
-                        feature_cache=args.feature_cache_mb << 20)
+                        feature_cache=args.feature_cache_mb << 20, workers=args.workers or 0, engine=args.engine,
+                        ray_address=args.address)
+    if args.engine == "ray":
+        try:
+            import ray  # noqa: F401  (the ray extra)
+        except ImportError as exc:
+            raise InvalidInputError("studio: --engine ray needs its extra: pip install 'samstream[ray]'") from exc
     app = create_app(settings)
     urls = served_urls(args.host, args.port, None if people else settings.token)
     print(f"samstream studio: serving {data_dir} with {settings.model} at {urls[0]}", file=sys.stderr, flush=True)

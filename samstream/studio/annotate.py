@@ -301,12 +301,9 @@ class Annotator:
                                     "is running on this video; wait for it or cancel it")
             self.cancel(video_id, "restarted")
         detail = {"start": start, "direction": req.direction, "until": req.until}
-        with self.store.db.transaction() as db:
-            action_id, versions = self.store.tracks.begin(db, video_id, person, "propagate", ids, detail, 0,
-                                                          {o: expect.get(o) for o in ids})
-            plan = {"obj_ids": ids, "until": req.until, "legs": legs}
-            end = req.until if isinstance(req.until, int) else -1
-            pid = self.store.tracks.start_propagation(db, video_id, action_id, start, end, req.direction, total, plan)
+        plan = {"obj_ids": ids, "until": req.until, "legs": legs}
+        action_id, versions, pid = self.store.tracks.begin_propagation(
+            video_id, person, ids, detail, {o: expect.get(o) for o in ids}, plan, total)
         job = Propagation(self, video_id, pid, action_id, person, plan, total)
         self.running[video_id] = job
         self.worker.start_steps(Steps(job.step, job.fail, job.label))

@@ -33,12 +33,13 @@ from samstream.studio.data_routes import DataRoutes
 from samstream.studio.edits import ClearEdit, PromptEdit, PropagateRequest, expected_version
 from samstream.studio.http import Gate, api, body, caller, guarded, integer, path_id, text
 from samstream.studio.media import TooLargeError, check_kind, render_frame, safe_name
-from samstream.studio.service import Settings, Studio, add_video, load_named_model
+from samstream.studio.service import Settings, Studio, add_video
 from samstream.studio.team_routes import TeamRoutes
 
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent / "static"
+REQUEST_ID = object()  # stands for the request's id among the arguments of a worker call
 
 
 def create_app(settings: Settings, model: Any | None = None) -> Starlette:
@@ -61,7 +62,6 @@ class Routes:
 
     def __init__(self, studio: Studio) -> None:
         self.s = studio
-        self.a = studio.annotator
         self.d = DataRoutes(studio)
         self.t = TeamRoutes(studio)
 
@@ -106,15 +106,17 @@ class Routes:
         """Who made the request (None: the one person of a studio without people)."""
         return caller(request).name
 
-    async def _interactive(self, request: Request, video_id: int, fn: Any, label: str) -> Any:
-        """Run ``fn()`` on the worker; while it waits, the video's event stream says what for."""
+    async def _interactive(self, request: Request, video_id: int, method: str, *args: Any, label: str) -> Any:
+        """Call ``method`` on the video's inference worker; while it waits, the video's event stream says
+        what for (``busy`` events carrying the request's ``X-Request-Id``)."""
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
-        ahead = self.s.worker.ahead()
+        worker = self.s.pool.for_video(video_id)
+        ahead = worker.ahead()
         if ahead:
-            doing = self.s.worker.doing or "other work"
-            self.s.hub.publish(video_id, "busy", {"request": rid, "doing": f"waiting: {doing}",
-                                                  "position": ahead})
-        return await self.s.worker.call(lambda: fn(rid), label=label)
+            doing = worker.doing or "other work"
+            self.s.hub.publish(video_id, "busy", {"request": rid, "doing": f"waiting: {doing}", "position": ahead})
+        args = tuple(rid if a is REQUEST_ID else a for a in args)
+        return await worker.call(method, *args, label=label)
 
     # ------------------------------------------------------------------ pages, health, model
     async def index(self, request: Request) -> Response:
@@ -122,22 +124,14 @@ class Routes:
 
     @api
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True, "model": self.s.model_name, "image_size": self.s.model.image_size,
-                             "schema": self.s.store.schema_version, "tick": self.s.worker.tick})
+        return JSONResponse({"ok": True, "model": self.s.model_name, "image_size": self.s.image_size,
+                             "schema": self.s.store.schema_version, "workers": len(self.s.pool.workers)})
 
     @api
     async def stats(self, request: Request) -> Response:
         """Model work done so far, counted (tests and benchmarks bound it): images encoded, object-frames
-        tracked, prompts decoded, memories encoded; sessions built; warm sessions and their bytes."""
-        def read() -> dict[str, Any]:
-            c = self.a.counts()
-            warm = [w for w in (self.s.sessions.peek(v) for v in self.s.sessions.video_ids()) if w is not None]
-            return {"images_encoded": c.images_encoded, "frames_tracked": c.frames_tracked,
-                    "prompts_decoded": c.prompts_decoded, "memories_encoded": c.memories_encoded,
-                    "sessions_built": self.s.sessions.builds, "warm_sessions": [w.video.id for w in warm],
-                    "warm_bytes": sum(w.nbytes() for w in warm), "session_budget": self.s.sessions.budget}
-
-        return JSONResponse(await self.s.worker.call(read))
+        tracked, prompts decoded, memories encoded; sessions built; warm sessions and their bytes; per worker."""
+        return JSONResponse(await self.s.pool.stats())
 
     @api
     async def switch_model(self, request: Request) -> Response:
@@ -145,8 +139,8 @@ class Routes:
         name = text(data.get("model"), "model")
         if not name:
             raise InvalidInputError("model: give a registry name or a checkpoint path")
-        model = await run_in_threadpool(load_named_model, name, self.s.settings.device, self.s.settings.image_size)
-        await self.s.worker.call(lambda: self.s.set_model(model))
+        for worker in self.s.pool.workers:  # each loads it (an unreadable file: a 4xx before any change)
+            await worker.call("switch_model", name, label=f"loading the model {name}")
         self.s.model_name = name
         return JSONResponse({"model": name})
 
@@ -223,7 +217,7 @@ class Routes:
         """The frame on the annotator's screen: frames around it are encoded while the worker is idle."""
         vid, data = path_id(request, "video_id"), await body(request)
         frame = self.s.store.videos.check_frame(vid, integer(data.get("frame"), "frame"))
-        await self.s.worker.call(lambda: self.a.set_focus(vid, frame), label=f"focus on frame {frame}")
+        await self.s.pool.call(vid, "set_focus", vid, frame, label=f"focus on frame {frame}")
         return JSONResponse({"video_id": vid, "frame": frame})
 
     # ------------------------------------------------------------------ objects and reviews
@@ -269,12 +263,8 @@ class Routes:
         self.s.store.videos.check_object(vid, obj_id, expect)
         person = self.person(request)
 
-        def run() -> int:
-            version = self.s.store.videos.delete_object(vid, obj_id, expect, person)
-            self.a.forget_object(vid, obj_id)
-            return version
-
-        version = await self.s.worker.call(run)
+        version = self.s.store.videos.delete_object(vid, obj_id, expect, person)
+        await self.s.pool.call(vid, "forget_object", vid, obj_id, label=f"deleting object {obj_id}")
         self.s.hub.publish(vid, "object_deleted", {"video_version": version, "obj_id": obj_id})
         return JSONResponse({"video_version": version, "obj_id": obj_id})
 
@@ -303,8 +293,8 @@ class Routes:
         edit = PromptEdit.parse(data, video.hw, video.num_frames)
         self.s.store.videos.check_object(vid, edit.obj_id, edit.expect)
         person = self.person(request)
-        reply = await self._interactive(request, vid, lambda rid: self.a.prompt(vid, edit, person, rid),
-                                        f"a {edit.kind} on frame {edit.frame} of video {vid}")
+        reply = await self._interactive(request, vid, "prompt", vid, edit, person, REQUEST_ID,
+                                        label=f"a {edit.kind} on frame {edit.frame} of video {vid}")
         return JSONResponse(reply)
 
     @api
@@ -313,16 +303,16 @@ class Routes:
         edit = ClearEdit.parse(data, self.s.store.videos.get(vid).num_frames)
         self.s.store.videos.check_object(vid, edit.obj_id, edit.expect)
         person = self.person(request)
-        return JSONResponse(await self._interactive(request, vid, lambda rid: self.a.clear(vid, edit, person),
-                                                    f"clearing frame {edit.frame} of video {vid}"))
+        return JSONResponse(await self._interactive(request, vid, "clear", vid, edit, person,
+                                                    label=f"clearing frame {edit.frame} of video {vid}"))
 
     async def _history(self, request: Request, undo: bool) -> Response:
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         person = self.person(request)
         verb = "undo" if undo else "redo"
-        return JSONResponse(await self._interactive(request, vid, lambda rid: self.a.history(vid, undo, person),
-                                                    f"{verb} on video {vid}"))
+        return JSONResponse(await self._interactive(request, vid, "history", vid, undo, person,
+                                                    label=f"{verb} on video {vid}"))
 
     @api
     async def undo(self, request: Request) -> Response:
@@ -361,22 +351,22 @@ class Routes:
         vid, data = path_id(request, "video_id"), await body(request)
         req = PropagateRequest.parse(data, self.s.store.videos.get(vid).num_frames)
         person = self.person(request)
-        reply = await self._interactive(request, vid, lambda rid: self.a.propagate(vid, req, person),
-                                        f"starting a propagation of video {vid}")
+        reply = await self._interactive(request, vid, "propagate", vid, req, person,
+                                        label=f"starting a propagation of video {vid}")
         return JSONResponse(reply, status_code=202)
 
     @api
     async def cancel(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
-        return JSONResponse({"cancelled": await self.s.worker.call(lambda: self.a.cancel(vid))})
+        return JSONResponse({"cancelled": await self.s.pool.call(vid, "cancel", vid)})
 
     @api
     async def resume(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         person = self.person(request)
-        return JSONResponse(await self.s.worker.call(lambda: self.a.resume(vid, person)), status_code=202)
+        return JSONResponse(await self.s.pool.call(vid, "resume", vid, person), status_code=202)
 
     @api
     async def propagation(self, request: Request) -> Response:

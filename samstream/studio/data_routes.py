@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 
 from samstream.errors import InvalidInputError
 from samstream.studio import export as exports
-from samstream.studio.auto import check_auto_options, propose
+from samstream.studio.auto import check_auto_options
 from samstream.studio.edits import PromptEdit
 from samstream.studio.effort import effort_summary, effort_table
 from samstream.studio.http import api, body, caller, integer, path_id, text
@@ -27,7 +27,6 @@ class DataRoutes:
 
     def __init__(self, studio: Studio) -> None:
         self.s = studio
-        self.a = studio.annotator
 
     def person(self, request: Request) -> str | None:
         return caller(request).name
@@ -70,8 +69,8 @@ class DataRoutes:
                     raise InvalidInputError(f"{key}: expected a number in [0, 1], got {value!r}")
                 options[key] = float(value)
         rgb = await run_in_threadpool(self.s.frames.raw, self.s.data_dir / video.path, frame)
-        items = await self.s.worker.call(lambda: propose(self.a.model, rgb, options),
-                                         label=f"segmenting everything on frame {frame} of video {vid}")
+        items = await self.s.pool.call(vid, "propose", rgb, options,
+                                       label=f"segmenting everything on frame {frame} of video {vid}")
         ids = self.s.store.proposals.add(vid, frame, items)
         proposals = [{"proposal_id": i, "frame": frame, "rle": rle, "score": score, "bbox": bbox}
                      for i, (rle, score, bbox) in zip(ids, items)]
@@ -89,7 +88,7 @@ class DataRoutes:
         self.s.hub.publish(vid, "object_created", {"version": obj.version, "video_version": version,
                                                    "object": obj.json()})
         edit = PromptEdit(obj.obj_id, proposal["frame"], "mask", mask=proposal["rle"])
-        reply = await self.s.worker.call(lambda: self.a.prompt(vid, edit, person))
+        reply = await self.s.pool.call(vid, "prompt", vid, edit, person, None, label="accepting a proposal")
         self.s.store.proposals.drop(pid)
         return JSONResponse({**reply, "object": self.s.store.videos.object(vid, obj.obj_id).json()}, status_code=201)
 
@@ -100,13 +99,13 @@ class DataRoutes:
         vid, data = path_id(request, "video_id"), await body(request)
         self.s.store.videos.get(vid)
         options = check_auto_options(data)
-        return JSONResponse(await self.s.worker.call(lambda: self.s.auto.start(vid, options)), status_code=202)
+        return JSONResponse(await self.s.pool.call(vid, "auto_start", vid, options), status_code=202)
 
     @api
     async def cancel_auto(self, request: Request) -> Response:
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
-        return JSONResponse({"cancelled": await self.s.worker.call(lambda: self.s.auto.cancel(vid))})
+        return JSONResponse({"cancelled": await self.s.pool.call(vid, "auto_cancel", vid)})
 
     @api
     async def auto_masklets(self, request: Request) -> Response:
@@ -127,7 +126,7 @@ class DataRoutes:
         name = text(data.get("name"), "name", limit=200) or None
         category = text(data.get("category"), "category", limit=200)
         person = self.person(request)
-        reply = await self.s.worker.call(lambda: self.s.auto.accept(vid, pid, name, category, person))
+        reply = await self.s.pool.call(vid, "auto_accept", vid, pid, name, category, person)
         self.s.hub.publish(vid, "masklet_accepted", reply)
         return JSONResponse(reply, status_code=201)
 
@@ -179,12 +178,8 @@ class DataRoutes:
             raise InvalidInputError(f"stride: expected an integer >= 1, got {stride}")
         person = self.person(request)
 
-        def run() -> dict[str, Any]:
-            reply = import_sav_doc(self.s.store, vid, data, stride, person)  # type: ignore[arg-type]
-            self.a.drop(vid)  # the new mask prompts are applied when the session is next built
-            return reply
-
-        reply = await self.s.worker.call(run)
+        reply = await run_in_threadpool(import_sav_doc, self.s.store, vid, data, stride, person)
+        await self.s.pool.call(vid, "drop", vid)  # its new mask prompts are applied when the session is next built
         self.s.hub.publish(vid, "imported", reply)
         return JSONResponse(reply, status_code=201)
 

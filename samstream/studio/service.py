@@ -6,29 +6,35 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from samstream.checkpoints import load_model
 from samstream.errors import InvalidInputError
-from samstream.studio.annotate import Annotator
-from samstream.studio.auto import AutoMasklets
 from samstream.studio.events import EventHub
 from samstream.studio.export import clean_partial_exports
 from samstream.studio.media import FramePool, add_media, clean_partial_media, fingerprint, safe_name
 from samstream.studio.rows import VideoRow
-from samstream.studio.sessions import SessionCache
+from samstream.studio.host import HostSpec
 from samstream.studio.store import ConflictError, Store
-from samstream.studio.worker import Worker
+from samstream.studio.workers import ProcessWorker, RemoteWorker, ThreadWorker, WorkerPool, resume_runs
 
 __all__ = ["DB_NAME", "LOOPBACK", "DuplicateError", "Settings", "Studio", "add_video", "is_data_dir", "load_named_model",
            "open_store"]
 
+log = logging.getLogger("samstream.studio")
+
 DB_NAME = "studio.sqlite3"
+MAX_RESTARTS = 20  # a worker process that keeps dying is given up on (its requests then fail with a clear error)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -47,6 +53,9 @@ class Settings:
     session_memory: int = 2 << 30  # bytes all warm video sessions may hold together
     feature_cache: int = 256 << 20  # bytes of image features each session keeps (frames encoded ahead)
     outputs_in_memory: int = 32  # per object, tracked outputs kept in memory (the rest are read from the store)
+    workers: int = 0  # inference workers (0: one per GPU, or 1 on a CPU); more than one run as processes
+    engine: str = "local"  # local (threads or processes of this machine) or ray (actors of a Ray cluster)
+    ray_address: str | None = None  # the Ray cluster (None: a local one)
     idle_gap: float = 60.0  # seconds between interactions above which a gap is not annotation time
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -54,6 +63,13 @@ class Settings:
         self.data_dir = Path(self.data_dir)
         if self.host not in LOOPBACK and not self.token:
             self.token = secrets.token_urlsafe(24)  # never serve a non-loopback address without one
+        if self.engine not in ("local", "ray"):
+            raise InvalidInputError(f"engine: expected local or ray, got {self.engine!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise InvalidInputError(f"workers: expected a non-negative integer, got {self.workers!r}")
+        if self.workers == 0:
+            gpus = torch.cuda.device_count() if self.device in ("cuda", "auto") else 0
+            self.workers = max(1, gpus)
 
 
 def is_data_dir(path: Path) -> bool:
@@ -105,7 +121,7 @@ def add_video(store: Store, data_dir: Path, source: Path, name: str | None = Non
 
 
 class Studio:
-    """Store, worker, event hub, sessions, annotator and frame pool of one running server."""
+    """Store, event hub, inference workers and frame pool of one running server."""
 
     def __init__(self, settings: Settings, model: Any | None = None) -> None:
         self.settings = settings
@@ -113,31 +129,66 @@ class Studio:
         self.store = open_store(self.data_dir, settings.idle_gap, create=True)
         (self.data_dir / "exports").mkdir(exist_ok=True)
         clean_partial_files(self.data_dir)
-        if model is None:
-            model = load_named_model(settings.model, settings.device, settings.image_size)
         self.model_name = settings.model
         self.hub = EventHub()
-        self.worker = Worker()
         self.frames = FramePool()
-        self.sessions = SessionCache(self.store, self.data_dir, settings.session_memory, {},
-                                     settings.outputs_in_memory)
-        self.annotator = Annotator(self.store, self.hub, self.worker, self.sessions, model, settings.feature_cache)
-        self.auto = AutoMasklets(self.annotator)
+        self.pool = WorkerPool(self.store, self.hub)
+        self._restarting = threading.Lock()
+        try:
+            self._start_workers(model)
+        except BaseException:
+            self.pool.close()
+            raise
+
+    def host_spec(self, index: int = 0, count: int = 1) -> HostSpec:
+        s = self.settings
+        device = s.device
+        if device == "cuda" and torch.cuda.device_count() > 1:
+            device = f"cuda:{index % torch.cuda.device_count()}"  # one GPU per worker
+        threads = None if device.startswith("cuda") or count == 1 else max(1, (os.cpu_count() or 1) // count)
+        return HostSpec(str(self.data_dir), s.model, device, s.image_size, s.session_memory, s.feature_cache,
+                        s.outputs_in_memory, threads)
+
+    def _start_workers(self, model: Any | None) -> None:
+        count, engine = self.settings.workers, self.settings.engine
+        if engine == "ray":
+            from samstream.studio.ray_workers import start_ray_workers  # the ray extra
+
+            for worker in start_ray_workers(self, count, self.settings.ray_address):
+                self.pool.add(worker)
+        elif count == 1:
+            self.pool.add(ThreadWorker(self.host_spec(), self.store, self.hub, model))
+        else:
+            for i in range(count):
+                self.pool.add(ProcessWorker(self.host_spec(i, count), self.store, self.hub, self._worker_exited))
+        for worker in self.pool.workers:
+            if isinstance(worker, RemoteWorker) and not worker.wait_started(600):
+                raise InvalidInputError("workers: an inference worker did not start in 10 minutes")
+        self.image_size = self.pool.workers[0].call_sync("image_size")
+
+    def _worker_exited(self, dead: ProcessWorker) -> None:
+        """A worker process died: start another for its videos; their interrupted runs go on from the
+        frame after the last one stored."""
+        with self._restarting:
+            if not dead.wait_started(0) or dead.restarts >= MAX_RESTARTS:  # it cannot start: no restart loop
+                log.error("studio: inference worker %d (pid %s) stopped %s; not starting it again", dead.index,
+                          dead.pid, "before it started" if not dead.wait_started(0) else f"{dead.restarts + 1} times")
+                return
+            log.warning("studio: inference worker %d (pid %s) stopped; starting it again", dead.index, dead.pid)
+            videos = self.pool.pinned_to(dead.index)
+            runs = self.store.tracks.interrupt_runs(videos)
+            fresh = ProcessWorker(dead.spec, self.store, self.hub, self._worker_exited)
+            fresh.restarts = dead.restarts + 1
+            self.pool.replace(dead.index, fresh)
+        if fresh.wait_started(600):
+            resume_runs(fresh, runs)
 
     @property
-    def model(self) -> Any:
-        return self.annotator.model
-
-    def set_model(self, model: Any) -> None:
-        """Use ``model`` from now on (on the worker): every run of the old one stops first."""
-        self.auto.cancel_all("model switched")
-        self.annotator.set_model(model)
+    def workers(self) -> list[Any]:
+        return self.pool.workers
 
     def close(self) -> None:
-        try:
-            self.worker.submit(lambda: (self.auto.cancel_all("server stopping"), self.annotator.close_all())).result(timeout=60)
-        finally:
-            self.worker.stop()
+        self.pool.close()
         self.frames.close()
         self.store.close()
 

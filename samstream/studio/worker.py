@@ -40,11 +40,13 @@ class Steps:
 class Worker:
     """Runs every model call on one thread, interactive work first."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[str | None, int, int], None] | None = None) -> None:
+        """``on_change(doing, queued, tick)``: told whenever the worker starts or ends a turn."""
         self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._seq = itertools.count()
         self.tick = 0  # turns taken so far; read by the jobs themselves
-        self.doing: str | None = None  # what the worker runs now (None: idle)
+        self._doing: str | None = None  # what the worker runs now (None: idle)
+        self._on_change = on_change
         self._thread = threading.Thread(target=self._run, name="samstream-studio-worker", daemon=True)
         self._thread.start()
 
@@ -68,6 +70,15 @@ class Worker:
             queued = sum(1 for p, _, item in self._queue.queue if item is not None and p <= priority)
         return queued + (1 if self.doing is not None else 0)
 
+    @property
+    def doing(self) -> str | None:
+        return self._doing
+
+    def _set_doing(self, doing: str | None) -> None:
+        self._doing = doing
+        if self._on_change is not None:
+            self._on_change(doing, self._queue.qsize(), self.tick)
+
     def stop(self) -> None:
         self._queue.put((-1, next(self._seq), None))
         self._thread.join(timeout=30)
@@ -79,24 +90,26 @@ class Worker:
                 return
             self.tick += 1
             if isinstance(item, Steps):
-                self.doing = item.label()
+                self._set_doing(item.label())
                 try:
                     more = item.step()
                 except BaseException as exc:  # a failed step ends its job, never the worker
                     item.on_error(exc)
                     more = False
                 finally:
-                    self.doing = None
+                    self._set_doing(None)
                 if more:
                     self._queue.put((item.priority, next(self._seq), item))
                 continue
             fn, future, label = item
             if not future.set_running_or_notify_cancel():
                 continue
-            self.doing = label
+            self._set_doing(label)
             try:
-                future.set_result(fn())
+                result = fn()
             except BaseException as exc:  # handed to the caller, who turns it into a reply
+                self._set_doing(None)
                 future.set_exception(exc)
-            finally:
-                self.doing = None
+            else:
+                self._set_doing(None)  # before the result: a client that sees it sees an idle worker
+                future.set_result(result)

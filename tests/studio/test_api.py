@@ -151,7 +151,7 @@ def test_a_correction_sticks_propagates_locally_and_undo_redo_are_exact(studio, 
     assert studio.get("/api/stats").json()["frames_tracked"] == tracked  # undo and redo re-track nothing
 
     # the session is a cache: dropped (an eviction) and rebuilt from the store, tracking goes on the same
-    studio.app_state.studio.annotator.drop(1)
+    studio.app_state.studio.pool.workers[0].host.annotator.drop(1)
     studio.post("/api/videos/1/undo", json={})
     studio.post("/api/videos/1/redo", json={})
     studio.post("/api/videos/1/propagate", json={"start": 4, "obj_ids": [1], "until": "next_prompt"})

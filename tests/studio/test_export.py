@@ -152,7 +152,7 @@ def test_finetune_on_accepted_masklets_then_switch_the_studio_to_it(studio, tmp_
 
     switched = studio.post("/api/model", json={"model": str(checkpoint)})
     assert switched.status_code == 200 and switched.json() == {"model": str(checkpoint)}
-    served = studio.app_state.studio.model.state_dict()
+    served = studio.app_state.studio.pool.workers[0].host.annotator.model.state_dict()
     assert all(torch.equal(served[k], trained[k]) for k in changed)  # the studio now serves the fine-tuned weights
     ys, xs = np.nonzero(c.masks[0, 0])
     studio.post("/api/videos/1/objects", json={})

@@ -42,12 +42,12 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 class Server:
     """``python -m samstream studio DATA_DIR --port P`` as a child process."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = (),
+    def __init__(self, data_dir: Path, port: int | None = None, extra: list[str] | None = None,
                  headers: dict[str, str] | None = None) -> None:
         self.port = free_port() if port is None else port
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         self.proc = subprocess.Popen([sys.executable, "-m", "samstream.cli", "studio", str(data_dir), "--port",
-                                      str(self.port), *extra], env=env, stdout=subprocess.DEVNULL,
+                                      str(self.port), *(extra or [])], env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120, headers=headers)
         deadline = time.monotonic() + 120

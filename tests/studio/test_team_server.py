@@ -63,7 +63,7 @@ def test_tokens_are_never_stored_or_logged_in_clear(data_dir, capsys):
     admin = add_person(capsys, data_dir, "adm", "admin")
     ann = add_person(capsys, data_dir, "ann", "annotator")
     assert run(capsys, "assign", str(data_dir), "1", "ann")[0] == 0
-    server = Server(data_dir, extra=("--access-log",), headers={"Authorization": f"Bearer {admin}"})
+    server = Server(data_dir, extra=["--access-log"], headers={"Authorization": f"Bearer {admin}"})
     base = f"http://127.0.0.1:{server.port}"
     try:
         with httpx.Client(base_url=base, timeout=60) as page:  # a browser: the address once, then its cookie

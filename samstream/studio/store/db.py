@@ -33,6 +33,9 @@ class ConflictError(SamstreamError):
         self.current = current
         self.obj_id = obj_id
 
+    def __reduce__(self) -> tuple:  # crosses process boundaries (inference workers) with its fields
+        return type(self), (str(self), self.current, self.obj_id)
+
 
 class Database:
     """The connection of one data dir's ``studio.sqlite3``. Thread-safe (one connection, one lock)."""

@@ -246,6 +246,18 @@ class TrackStore:
         return action, moves
 
     # ------------------------------------------------------------------ propagation runs
+    def begin_propagation(self, video_id: int, person: str | None, obj_ids: list[int], detail: dict[str, Any],
+                          expect: dict[int, int | None], plan: dict[str, Any], total: int) -> tuple[int, dict[int, int], int]:
+        """A propagation run's action and row, in one transaction; returns (action id, versions, run id).
+
+        ``detail``: start, direction and until of the run; ``plan``: its objects and legs."""
+        with self.db.transaction() as db:
+            action_id, versions = self.begin(db, video_id, person, "propagate", obj_ids, detail, 0, expect)
+            until = detail.get("until")
+            pid = self.start_propagation(db, video_id, action_id, int(detail["start"]),
+                                         until if isinstance(until, int) else -1, str(detail["direction"]), total, plan)
+        return action_id, versions, pid
+
     def start_propagation(self, db: sqlite3.Connection, video_id: int, action_id: int, start: int, end: int,
                           direction: str, total: int, plan: dict[str, Any]) -> int:
         db.execute("UPDATE propagations SET status='superseded' WHERE video_id=? AND status='interrupted'", (video_id,))
@@ -281,6 +293,18 @@ class TrackStore:
         with self.db.transaction() as db:
             db.execute("UPDATE propagations SET status='interrupted' WHERE status='running'")
             db.execute("UPDATE auto_runs SET status='interrupted' WHERE status='running'")
+
+    def interrupt_runs(self, video_ids: list[int]) -> list[tuple[int, str | None]]:
+        """Runs 'running' on these videos become 'interrupted' (their worker died); returns (video, person)."""
+        if not video_ids:
+            return []
+        marks = ",".join("?" * len(video_ids))
+        with self.db.transaction() as db:
+            rows = db.execute(f"SELECT p.video_id, a.person FROM propagations p LEFT JOIN actions a ON a.id=p.action_id "
+                              f"WHERE p.status='running' AND p.video_id IN ({marks})", tuple(video_ids)).fetchall()
+            db.execute(f"UPDATE propagations SET status='interrupted' WHERE status='running' AND video_id IN ({marks})",
+                       tuple(video_ids))
+        return [(r[0], r[1]) for r in rows]
 
     def propagation(self, propagation_id: int) -> PropagationRow:
         row = self.db.row("SELECT * FROM propagations WHERE id=?", (propagation_id,))
