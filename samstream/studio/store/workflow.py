@@ -152,10 +152,9 @@ class WorkflowStore:
 
     def last_step(self, video_id: int, name: str) -> HistoryRow | None:
         """The latest work-flow step ``name`` taken on the video (None: never)."""
-        for row in reversed(self.history(video_id)):
-            if row.kind == "status" and row.detail.get("step") == name:
-                return row
-        return None
+        r = self.db.row("SELECT * FROM history WHERE video_id=? AND kind='status' AND json_extract(detail, '$.step')=? "
+                        "ORDER BY id DESC LIMIT 1", (video_id, name))
+        return None if r is None else HistoryRow(r["created"], r["person"], r["kind"], [], json.loads(r["detail"]))
 
 
 # the masklet ``o`` was edited by the person bound twice after it (an action on it, or made or renamed by them)
