@@ -44,7 +44,8 @@ class Server:
     ``client`` speaks to it at 127.0.0.1 (with the token, when there is one)."""
 
     def __init__(self, data_dir: Path, port: int | None = None, host: str | None = None,
-                 token: str | None = None, extra: list[str] | None = None) -> None:
+                 token: str | None = None, extra: list[str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.port = free_port() if port is None else port
         self.token = token
         env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -52,7 +53,7 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "samstream.cli", "studio", str(data_dir), "--port",
                                       str(self.port), *extra], env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120, headers=headers)
         deadline = time.monotonic() + 120
         while True:
