@@ -34,6 +34,7 @@ from samstream.studio.edits import ClearEdit, PromptEdit, PropagateRequest, expe
 from samstream.studio.http import Gate, api, body, caller, guarded, integer, path_id, text
 from samstream.studio.media import TooLargeError, check_kind, render_frame, safe_name
 from samstream.studio.service import Settings, Studio, add_video
+from samstream.studio.worker import BACKGROUND
 from samstream.studio.team_routes import TeamRoutes
 
 __all__ = ["create_app"]
@@ -217,7 +218,8 @@ class Routes:
         """The frame on the annotator's screen: frames around it are encoded while the worker is idle."""
         vid, data = path_id(request, "video_id"), await body(request)
         frame = self.s.store.videos.check_frame(vid, integer(data.get("frame"), "frame"))
-        await self.s.pool.call(vid, "set_focus", vid, frame, label=f"focus on frame {frame}")
+        # behind runs' frames, never ahead of a click: it only matters once the worker is idle anyway
+        await self.s.pool.call(vid, "set_focus", vid, frame, priority=BACKGROUND, label=f"focus on frame {frame}")
         return JSONResponse({"video_id": vid, "frame": frame})
 
     # ------------------------------------------------------------------ objects and reviews

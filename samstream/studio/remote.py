@@ -20,6 +20,7 @@ import itertools
 import os
 import pickle
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
@@ -60,8 +61,11 @@ class Link:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self._lock = threading.Lock()
+        # store calls are numbered per life of the worker: an answer meant for an earlier life (a Ray
+        # actor restarted, its queue still holding answers) can never be taken for one of this life's
+        self._life = uuid.uuid4().hex[:12]
         self._ids = itertools.count()
-        self._waiting: dict[int, Future] = {}
+        self._waiting: dict[str, Future] = {}
 
     def send(self, message: tuple) -> None:
         with self._lock:
@@ -69,13 +73,15 @@ class Link:
 
     def store_call(self, part: str, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         future: Future = Future()
-        rid = next(self._ids)
+        rid = f"{self._life}:{next(self._ids)}"
         self._waiting[rid] = future
         self.send(("store", rid, part, method, args, kwargs))
         return future.result()
 
-    def answered(self, rid: int, ok: bool, value: Any) -> None:
-        future = self._waiting.pop(rid)
+    def answered(self, rid: str, ok: bool, value: Any) -> None:
+        future = self._waiting.pop(rid, None)
+        if future is None:  # an answer to an earlier life of this worker: nobody waits for it
+            return
         future.set_result(value) if ok else future.set_exception(value)
 
     def reply(self, cid: int, future: Future) -> None:

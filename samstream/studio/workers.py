@@ -172,7 +172,7 @@ class RemoteWorker:
                 if self.on_restart is not None:
                     self.on_restart(self)
 
-    def _answer_store(self, rid: int, part: str, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
+    def _answer_store(self, rid: str, part: str, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
         try:
             if part not in STORE_PARTS or method.startswith("_"):
                 raise PermissionError(f"store: {part}.{method} is not a call a worker may make")
@@ -288,9 +288,17 @@ class WorkerPool:
                 log.exception("studio: an inference worker did not close cleanly")
 
 
-def resume_runs(worker: Any, runs: list[tuple[int, str | None]]) -> None:
-    """Resume on ``worker`` the runs a dead worker left (a failure is logged: the run stays resumable)."""
+def resume_runs(worker: Any, runs: list[tuple[int, str | None]], tries: int = 3) -> None:
+    """Resume on ``worker`` the runs a dead worker left. A resume the worker could not do (it stopped
+    again meanwhile) is tried again; a failure is logged (the run stays interrupted and resumable)."""
     for video_id, person in runs:
         future = worker.submit("resume", video_id, person, label=f"resuming the propagation of video {video_id}")
-        future.add_done_callback(lambda f, v=video_id: f.exception() and log.error(
-            "studio: the propagation of video %d could not be resumed: %s", v, f.exception()))
+
+        def done(f: Future, video_id: int = video_id, person: str | None = person) -> None:
+            exc = f.exception()
+            if isinstance(exc, WorkerStopped) and tries > 1:
+                resume_runs(worker, [(video_id, person)], tries - 1)
+            elif exc is not None:
+                log.error("studio: the propagation of video %d could not be resumed: %s", video_id, exc)
+
+        future.add_done_callback(done)
