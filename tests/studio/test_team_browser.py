@@ -76,7 +76,7 @@ def team(tmp_path_factory):
     other = generate_clip(5, SyntheticConfig(size=128, num_frames=FRAMES, max_objects=1, exit_prob=0.0))
     write_video(root / "dogs.mp4", other.frames, 12)
     t = Team(root)
-    t.clip = c
+    t.clip, t.other = c, other
     yield t
     t.close()
 
@@ -282,4 +282,24 @@ def test_the_admin_exports_the_done_videos_as_a_training_set(team):
     assert page.is_visible("#export-section") and visible(page, EDITING) == []  # done: nothing to edit
     wait_history(page, "accepted the video")
     shot(page, "team_admin_done_video")
+    assert not team.errors, team.errors
+
+
+def test_an_admin_may_annotate_but_never_verifies_a_masklet_they_edited(team):
+    page = team.page("adm")
+    page.evaluate("location.hash = '#/video/2'")
+    page.wait_for_function("window.studio.annotation.state?.video.id === 2 && window.studio.annotation.canvas.image",
+                           timeout=60000)
+    status_is(page, "to annotate")
+    assert page.inner_text("#wf-people") == "annotated by nobody yet · verified by any reviewer"
+    assert visible(page, EDITING) == list(EDITING) and page.is_visible("#export-section")
+    click_and_wait(page, *centre_click(team.other.masks[0, 0]))
+    status_is(page, "in annotation")
+    page.click("#submit-video")
+    status_is(page, "to review")
+    page.wait_for_selector("#review-refused:not([hidden])")
+    assert not page.is_visible("#review-controls") and page.is_visible("#accept-video")
+    assert page.inner_text("#review-refused").endswith("adm edited masklet 1 of video 2, and a masklet is verified by "
+                                                       "someone else")
+    shot(page, "team_admin_own_masklet")
     assert not team.errors, team.errors
