@@ -277,6 +277,7 @@ def video_permissions(caller: Caller, store: Store, video_id: int) -> dict[str, 
         if why is not None:
             refused[name] = why
     review = VIDEO_CONTROLS["review"]
-    masklets = {str(o.obj_id): refusal(review, caller, store, video_id, o.obj_id) for o in store.videos.objects(video_id)}
+    masklets = {str(o.obj_id): refusal(review, caller, store, video_id, o.obj_id)
+                for o in store.videos.objects(video_id)}
     return {"video_id": video_id, "status": video.status, "annotator": video.annotator, "reviewer": video.reviewer,
             "may": {name: name not in refused for name in VIDEO_CONTROLS}, "refused": refused, "masklets": masklets}

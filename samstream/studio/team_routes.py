@@ -1,4 +1,5 @@
-"""The studio's routes for a team: who am I, people, assignments, the work flow, "next", history, the dashboard.
+"""The studio's routes for a team: who am I and what may I do, people, assignments, the work flow, "next", history,
+the dashboard.
 
 Who may call each is decided before the handler runs, by the role table
 (:data:`samstream.studio.auth.ACCESS`); the handlers parse, call the store and format.

@@ -171,8 +171,8 @@ def test_a_token_stops_working_when_replaced_or_disabled(team):
 #            upload export model people dashboard next assign
 PAGE_MAY = {"ann":   "0 0 0 0 0 1 0", "rev": "0 0 0 0 1 1 0", "adm": "1 1 1 1 1 0 1"}
 # a control's request, made for real where the page is told it is refused: the same status and words
-CONTROL_REQUESTS = {"edit": ("/prompts", prompt), "cancel": ("/propagate/cancel", None),
-                    "submit": ("/submit", None), "accept": ("/accept", None), "send_back": ("/send-back", {"note": "x"}),
+CONTROL_REQUESTS = {"edit": ("/prompts", prompt), "cancel": ("/propagate/cancel", None), "submit": ("/submit", None),
+                    "accept": ("/accept", None), "send_back": ("/send-back", {"note": "x"}),
                     "assign": ("/assign", {"annotator": "ann"}), "export": ("/export", {"format": "none"})}
 
 

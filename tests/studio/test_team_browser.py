@@ -38,7 +38,7 @@ class Team:
         data = root / "data"
         data.mkdir()
         store = Store(data / "studio.sqlite3")
-        _, self.tokens = None, {"adm": add_person(store, "adm", "admin")[1]}
+        self.tokens = {"adm": add_person(store, "adm", "admin")[1]}
         store.close()
         self.server = Server(data, headers={"Authorization": f"Bearer {self.tokens['adm']}"})
         self.pw = playwright.sync_playwright().start()
@@ -91,12 +91,13 @@ def status_is(page, status: str) -> None:
 
 def history(page) -> list[str]:
     """The history panel's rows, newest first, as "who what" (the time left out)."""
-    return page.eval_on_selector_all("#activity-rows li", "rows => rows.map(li => li.innerText.split(' ').slice(1).join(' '))")
+    return page.eval_on_selector_all("#activity-rows li",
+                                     "rows => rows.map(li => li.innerText.split(' ').slice(1).join(' '))")
 
 
 def wait_history(page, text: str) -> None:
-    page.wait_for_function("t => [...document.querySelectorAll('#activity-rows li')].some(li => li.innerText.includes(t))",
-                           arg=text, timeout=60000)
+    page.wait_for_function("t => [...document.querySelectorAll('#activity-rows li')]"
+                           ".some(li => li.innerText.includes(t))", arg=text, timeout=60000)
 
 
 def video(team, vid: int = 1) -> dict:
@@ -157,9 +158,11 @@ def test_the_annotator_sees_their_video_annotates_and_submits(team):
     propagate(page, team.client, 1)
     assert len(stored_masks(team.client, 1)) == FRAMES
     wait_history(page, "propagated object 1 forward from frame 0")
-    assert history(page)[:4] == ["ann propagated object 1 forward from frame 0", "ann clicked (1 click) on frame 0, object 1",
-                                 "ann started annotating", "ann created object 1"]
-    assert history(page)[-2:] == ["adm assigned annotator ann, reviewer rev", "adm assigned annotator ann, reviewer any"]
+    assert history(page)[:4] == ["ann propagated object 1 forward from frame 0",
+                                 "ann clicked (1 click) on frame 0, object 1", "ann started annotating",
+                                 "ann created object 1"]
+    assert history(page)[-2:] == ["adm assigned annotator ann, reviewer rev",
+                                  "adm assigned annotator ann, reviewer any"]
     shot(page, "team_annotator_annotated")
     page.click("#submit-video")
     status_is(page, "to review")
@@ -181,7 +184,8 @@ def test_the_reviewer_opens_the_masklet_with_next_and_sends_the_video_back(team)
     page.wait_for_selector("#wf-verify:not([hidden])", timeout=60000)
     assert page.evaluate("location.hash") == "#/video/1/object/1"
     verify = page.inner_text("#wf-verify")
-    assert verify.startswith(f"Verifying object 1: frames 0–{FRAMES - 1} ({FRAMES} frames, prompted on 0) · 1 click · ")
+    assert verify.startswith(f"Verifying object 1: frames 0–{FRAMES - 1} ({FRAMES} frames, prompted on 0) · "
+                             "1 click · ")
     assert verify.endswith("edited by ann")
     assert page.evaluate("[window.studio.annotation.state.selected, window.studio.annotation.frame]") == [1, 0]
     assert visible(page, EDITING) == [] and not page.is_visible("#export-section")
