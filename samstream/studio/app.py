@@ -98,7 +98,7 @@ class Routes:
             (post, v + "/masklet-proposals/{proposal_id}/accept", d.accept_masklet),
             (post, v + "/export", d.export_video), (post, v + "/import", d.import_sav),
             (post, v + "/assign", t.assign), (post, v + "/submit", t.submit), (post, v + "/accept", t.accept),
-            (post, v + "/send-back", t.send_back),
+            (post, v + "/send-back", t.send_back), (get, v + "/permissions", t.permissions),
         ]
         return [guarded(method, path, handler, self.s.store) for method, path, handler in routes] + [
             Mount("/static", StaticFiles(directory=STATIC), name="static")]  # the page's files: any token

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from samstream.errors import SamstreamError
 from samstream.studio.rows import PersonRow, VideoRow
-from samstream.studio.store import ROLES, ConflictError, Credential, Store, check_name, check_role
+from samstream.studio.store import ROLES, STEPS, ConflictError, Credential, Store, check_name, check_role
 
-__all__ = ["ACCESS", "SOLO", "Authenticator", "Caller", "ForbiddenError", "Rule", "UnauthorizedError", "add_person",
-           "check_access", "hash_secret", "replace_token"]
+__all__ = ["ACCESS", "PAGE_CONTROLS", "SOLO", "VIDEO_CONTROLS", "Authenticator", "Caller", "ForbiddenError", "Rule",
+           "UnauthorizedError", "add_person", "check_access", "hash_secret", "page_permissions", "refusal",
+           "replace_token", "video_permissions"]
 
 # scrypt's cost: about 16 MiB and tens of milliseconds per hash, paid once per token and process
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -178,7 +179,7 @@ ACCESS: dict[str, Rule] = {
     f"POST {V}/masklet-proposals/{{proposal_id}}/accept": EDIT,
     f"POST {V}/export": ADMIN, f"POST {V}/import": EDIT,
     f"POST {V}/assign": ADMIN, f"POST {V}/submit": Rule(OWN, NO, ANY), f"POST {V}/accept": Rule(NO, OWN, ANY),
-    f"POST {V}/send-back": Rule(NO, OWN, ANY),
+    f"POST {V}/send-back": Rule(NO, OWN, ANY), f"GET {V}/permissions": VIEW,
 }
 
 _WHO = {"annotator": "an annotator", "reviewer": "a reviewer", "admin": "an admin"}
@@ -225,3 +226,58 @@ def check_access(rule: Rule, caller: Caller, store: Store, what: str, video_id: 
     if video is not None and rule.states and video.status not in rule.states:
         raise ConflictError(f"status: video {video.id} is {video.status}; {what} is open while it is "
                             f"{' or '.join(rule.states)}")
+
+
+# ---------------------------------------------------------------------- what the page may offer
+# The page's controls, each named by the route it calls: what a person may do is read from ACCESS (and,
+# for the work-flow steps, from the states a step starts from), never restated for the page.
+PAGE_CONTROLS = {"upload": "POST /api/videos", "export": "POST /api/export", "model": "POST /api/model",
+                 "people": "POST /api/people", "dashboard": "GET /dashboard", "next": "GET /api/next",
+                 "assign": f"POST {V}/assign"}
+VIDEO_CONTROLS = {"edit": f"POST {V}/prompts", "cancel": f"POST {V}/propagate/cancel",
+                  "review": f"POST {V}/objects/{{obj_id}}/review", "submit": f"POST {V}/submit",
+                  "accept": f"POST {V}/accept", "send_back": f"POST {V}/send-back", "assign": f"POST {V}/assign",
+                  "export": f"POST {V}/export"}
+
+
+def refusal(route: str, caller: Caller, store: Store, video_id: int | None = None,
+            obj_id: int | None = None) -> dict[str, object] | None:
+    """What a request of ``route`` (a key of :data:`ACCESS`) by ``caller`` would be refused with now:
+    ``{"status": 403 or 409, "error": the reply's words}``; None when it would pass the role check.
+    Without ``video_id``, only the role is checked (would any video let them?)."""
+    method, path = route.split(" ", 1)
+    what = f"{method} {path.replace('{video_id}', str(video_id)).replace('{obj_id}', str(obj_id))}"
+    try:
+        check_access(ACCESS[route], caller, store, what, video_id, obj_id)
+    except ForbiddenError as exc:
+        return {"status": 403, "error": str(exc)}
+    except ConflictError as exc:
+        return {"status": 409, "error": str(exc)}
+    return None
+
+
+def page_permissions(caller: Caller, store: Store) -> dict[str, bool]:
+    """Which of the page's controls outside a video (:data:`PAGE_CONTROLS`) the caller may use."""
+    return {name: refusal(route, caller, store) is None for name, route in PAGE_CONTROLS.items()}
+
+
+def video_permissions(caller: Caller, store: Store, video_id: int) -> dict[str, object]:
+    """What the caller may do on one video now, for the page to show only that: ``may`` (control ->
+    bool, :data:`VIDEO_CONTROLS`), ``refused`` (control -> ``{status, error}``, the words the server
+    would answer), and ``masklets`` (obj_id -> None when the caller may review that masklet, else the
+    refusal: a masklet they edited, a video not waiting for review). A work-flow step is refused, as
+    the server would (409), from a state it does not start from."""
+    video = store.videos.get(video_id)
+    refused: dict[str, object] = {}
+    for name, route in VIDEO_CONTROLS.items():
+        why = refusal(route, caller, store, video_id)
+        if why is None and name in STEPS:  # submit, accept, send_back: also the states the step starts from
+            words = STEPS[name].refusal(video_id, video.status)
+            why = None if words is None else {"status": 409, "error": words}
+        if why is not None:
+            refused[name] = why
+    review = VIDEO_CONTROLS["review"]
+    masklets = {str(o.obj_id): refusal(review, caller, store, video_id, o.obj_id)
+                for o in store.videos.objects(video_id)}
+    return {"video_id": video_id, "status": video.status, "annotator": video.annotator, "reviewer": video.reviewer,
+            "may": {name: name not in refused for name in VIDEO_CONTROLS}, "refused": refused, "masklets": masklets}

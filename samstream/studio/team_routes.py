@@ -1,4 +1,5 @@
-"""The studio's routes for a team: who am I, people, assignments, the work flow, "next", history, the dashboard.
+"""The studio's routes for a team: who am I and what may I do, people, assignments, the work flow, "next", history,
+the dashboard.
 
 Who may call each is decided before the handler runs, by the role table
 (:data:`samstream.studio.auth.ACCESS`); the handlers parse, call the store and format.
@@ -13,11 +14,12 @@ from starlette.requests import Request  # studio extra: pip install 'samstream[s
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from samstream.errors import InvalidInputError
-from samstream.studio.auth import add_person, replace_token
+from samstream.studio.auth import add_person, page_permissions, replace_token, video_permissions
 from samstream.studio.effort import effort_rows
 from samstream.studio.http import api, body, caller, path_id, text
 from samstream.studio.rows import VideoRow
 from samstream.studio.service import Studio
+from samstream.studio.store import ASSIGNABLE
 
 __all__ = ["TeamRoutes"]
 
@@ -35,13 +37,22 @@ class TeamRoutes:
 
     @api
     async def me(self, request: Request) -> Response:
+        """Who asks, and which of the page's controls outside a video they may use (``may``)."""
         who = caller(request)
-        return JSONResponse({"name": who.name, "role": who.role, "solo": who.solo})
+        return JSONResponse({"name": who.name, "role": who.role, "solo": who.solo,
+                             "may": page_permissions(who, self.s.store)})
+
+    @api
+    async def permissions(self, request: Request) -> Response:
+        """What the caller may do on the video now (the page shows only that), read from the role table."""
+        return JSONResponse(video_permissions(caller(request), self.s.store, path_id(request, "video_id")))
 
     # ------------------------------------------------------------------ people (admins)
     @api
     async def people(self, request: Request) -> Response:
-        return JSONResponse({"people": [p.json() for p in self.s.store.people.all()]})
+        """Everyone, and which roles may be assigned to annotate and to verify a video."""
+        return JSONResponse({"people": [p.json() for p in self.s.store.people.all()],
+                             "assignable": {k: list(v) for k, v in ASSIGNABLE.items()}})
 
     @api
     async def add_person(self, request: Request) -> Response:

@@ -199,9 +199,13 @@ def test_upload_open_and_click(setup):
     page.goto(url(setup))
     page.set_input_files("#file-input", str(root / "walk.mp4"))
     page.wait_for_selector("#video-rows tr[data-video-id='1']", timeout=60000)
+    # a data dir without people: one person, every control as before, nothing of a team's
+    assert page.is_visible("#drop-zone") and page.is_visible("#dashboard-link") and page.is_visible("#export-all")
+    assert not any(page.is_visible(s) for s in ("#who", "#next", "#people", "#video-rows select"))
     assert "8" in page.inner_text("#video-rows tr[data-video-id='1']")  # the frame count
     page.click("#video-rows tr[data-video-id='1'] a.open-video")
     page.wait_for_function("window.studio.annotation.canvas.image !== null", timeout=60000)
+    assert not page.is_visible("#workflow") and page.is_visible("#activity") and page.is_visible("#export-section")
     page.fill("#opacity", "1")
     page.dispatch_event("#opacity", "input")
     x, y = centre_click(c.masks[0, 0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from samstream.studio.auth import ACCESS, add_person
+from samstream.studio.auth import ACCESS, PAGE_CONTROLS, VIDEO_CONTROLS, add_person
 from tests.studio.conftest import centre_click, clip
 
 CALLERS = (None, "off", "ann", "other", "rev", "rev2", "adm")
@@ -58,6 +58,7 @@ TABLE: list[tuple[str, str, str, Any, str]] = [
     (f"GET {V}/events", "GET", V1 + "/events?limit=0", None,                    "401 401 200 403 200 200 200"),
     (f"GET {V}/effort", "GET", V1 + "/effort", None,                            "401 401 200 403 200 200 200"),
     (f"GET {V}/auto-masklets", "GET", V1 + "/auto-masklets", None,              "401 401 200 403 200 200 200"),
+    (f"GET {V}/permissions", "GET", V1 + "/permissions", None,                  "401 401 200 403 200 200 200"),
     (f"GET {V}/masklet-proposals/{{proposal_id}}", "GET", V1 + "/masklet-proposals/9", None,
                                                                                  "401 401 404 403 404 404 404"),
     # reviewing: the video's reviewer (or an admin) who never edited the masklet, while it waits for review
@@ -153,7 +154,8 @@ def test_a_reviewer_never_verifies_a_masklet_they_edited(team):
 
 
 def test_a_token_stops_working_when_replaced_or_disabled(team):
-    assert team.get("ann", "/api/me").json() == {"name": "ann", "role": "annotator", "solo": False}
+    me = team.get("ann", "/api/me").json()
+    assert (me["name"], me["role"], me["solo"]) == ("ann", "annotator", False)
     old = team.tokens["ann"]
     new = team.post("adm", "/api/people/ann/token").json()["token"]
     assert team.client.get("/api/me", headers={"Authorization": f"Bearer {old}"}).status_code == 401
@@ -163,3 +165,59 @@ def test_a_token_stops_working_when_replaced_or_disabled(team):
     refused = team.client.get("/api/me", headers={"Authorization": f"Bearer {new}"})
     assert refused.status_code == 401 and "ann is disabled" in refused.json()["error"]
     assert team.post("adm", "/api/people/adm/disable").status_code == 400  # not oneself
+
+
+# the page's controls outside a video, per caller: what GET /api/me's `may` says
+#            upload export model people dashboard next assign
+PAGE_MAY = {"ann":   "0 0 0 0 0 1 0", "rev": "0 0 0 0 1 1 0", "adm": "1 1 1 1 1 0 1"}
+# a control's request, made for real where the page is told it is refused: the same status and words
+CONTROL_REQUESTS = {"edit": ("/prompts", prompt), "cancel": ("/propagate/cancel", None), "submit": ("/submit", None),
+                    "accept": ("/accept", None), "send_back": ("/send-back", {"note": "x"}),
+                    "assign": ("/assign", {"annotator": "ann"}), "export": ("/export", {"format": "none"})}
+
+
+def test_the_page_is_told_what_each_person_may_do_in_the_words_the_server_would_refuse_with(team):
+    setup_videos(team)  # video 1 in annotation, video 2 waits for review; ann made masklet 1 of both
+    assert team.post("adm", V2 + "/send-back", json={"note": "one more"}).status_code == 200
+    assert team.post("adm", V2 + "/objects", json={}).status_code == 201  # masklet 2: the admin's
+    assert team.post("ann", V2 + "/submit").status_code == 200
+    for who, row in PAGE_MAY.items():
+        may = team.get(who, "/api/me").json()["may"]
+        assert may == dict(zip(PAGE_CONTROLS, (bit == "1" for bit in row.split()))), who
+    #         video: edit cancel review submit accept send_back assign export     masklets reviewable
+    want = {("ann", 1): ("1 1 0 1 0 0 0 0", []), ("ann", 2): ("0 1 0 0 0 0 0 0", []),
+            ("rev", 1): ("0 0 0 0 0 0 0 0", []), ("rev", 2): ("0 0 1 0 1 1 0 0", ["1", "2"]),
+            ("rev2", 2): ("0 0 0 0 0 0 0 0", []), ("adm", 1): ("1 1 0 1 0 0 1 1", []),
+            ("adm", 2): ("0 1 1 0 1 1 1 1", ["1"])}
+    for (who, vid), (bits, reviewable) in want.items():
+        got = team.get(who, f"/api/videos/{vid}/permissions").json()
+        assert got["status"] == ("in_annotation", "to_review")[vid - 1] and got["annotator"] == "ann"
+        assert got["may"] == dict(zip(VIDEO_CONTROLS, (b == "1" for b in bits.split()))), (who, vid)
+        assert [o for o, why in got["masklets"].items() if why is None] == reviewable, (who, vid)
+        for control, why in got["refused"].items():  # refused: the real request gets the same reply
+            if control == "review":
+                continue
+            path, body = CONTROL_REQUESTS[control]
+            kw = {} if body is None else {"json": body(who) if callable(body) else body}
+            reply = team.post(who, f"/api/videos/{vid}{path}", **kw)
+            assert (reply.status_code, reply.json()["error"]) == (why["status"], why["error"]), (who, vid, control)
+        for obj, why in got["masklets"].items():
+            if why is not None:
+                reply = team.post(who, f"/api/videos/{vid}/objects/{obj}/review", json={"status": "accepted"})
+                assert (reply.status_code, reply.json()["error"]) == (why["status"], why["error"]), (who, vid, obj)
+    mine = team.get("adm", V2 + "/permissions").json()["masklets"]["2"]
+    assert mine["status"] == 403 and "adm edited masklet 2" in mine["error"]
+    people = team.get("adm", "/api/people").json()
+    assert people["assignable"] == {"annotator": ["annotator", "admin"], "reviewer": ["reviewer", "admin"]}
+
+
+def test_a_studio_without_people_may_do_everything_but_steps_its_video_is_not_ready_for(studio):
+    me = studio.get("/api/me").json()
+    assert me["solo"] and all(me["may"].values())
+    got = studio.get("/api/videos/1/permissions").json()
+    assert got["refused"] == {"submit": {"status": 409, "error": "status: video 1 is to_annotate; submit needs it "
+                                                                 "in_annotation"},
+                              "accept": {"status": 409, "error": "status: video 1 is to_annotate; accept needs it "
+                                                                 "to_review"},
+                              "send_back": {"status": 409, "error": "status: video 1 is to_annotate; send back needs "
+                                                                    "it to_review or done"}}

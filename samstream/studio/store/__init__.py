@@ -28,9 +28,10 @@ from samstream.studio.store.proposals import ProposalStore
 from samstream.studio.store.schema import SCHEMA_VERSION
 from samstream.studio.store.tracks import FrameChange, StoredFrame, TrackStore
 from samstream.studio.store.videos import REVIEW_STATUSES, VideoStore, check_status
-from samstream.studio.store.workflow import STATUSES, STEPS, WorkflowStore
+from samstream.studio.store.workflow import ASSIGNABLE, STATUSES, STEPS, WorkflowStore
 
-__all__ = ["ROLES", "STATUSES", "STEPS", "ConflictError", "Credential", "FrameChange", "FramesInForce", "NotFoundError",
+__all__ = ["ASSIGNABLE", "ROLES", "STATUSES", "STEPS", "ConflictError", "Credential", "FrameChange", "FramesInForce",
+           "NotFoundError",
            "REVIEW_STATUSES", "SCHEMA_VERSION", "Store", "StoredFrame", "check_name", "check_role", "check_status"]
 
 

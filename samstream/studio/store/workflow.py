@@ -19,7 +19,7 @@ from samstream.studio.store.history import write
 from samstream.studio.store.people import PeopleStore
 from samstream.studio.store.videos import VideoStore, bump_video
 
-__all__ = ["STATUSES", "STEPS", "Step", "WorkflowStore"]
+__all__ = ["ASSIGNABLE", "STATUSES", "STEPS", "Step", "WorkflowStore"]
 
 STATUSES = ("to_annotate", "in_annotation", "to_review", "done")
 
@@ -31,6 +31,13 @@ class Step:
     name: str
     sources: tuple[str, ...]
     target: str
+
+    def refusal(self, video_id: int, status: str) -> str | None:
+        """Why this step cannot start from ``status`` (the words of its 409), or None when it can."""
+        if status in self.sources:
+            return None
+        return (f"status: video {video_id} is {status}; {self.name.replace('_', ' ')} needs it "
+                f"{' or '.join(self.sources)}")
 
 
 STEPS = {s.name: s for s in (Step("submit", ("in_annotation",), "to_review"),
@@ -78,9 +85,9 @@ class WorkflowStore:
         self.videos.get(video_id)  # NotFoundError (404) first
         with self.db.transaction() as db:
             status = db.execute("SELECT status FROM videos WHERE id=?", (video_id,)).fetchone()[0]
-            if status not in step.sources:
-                raise ConflictError(f"status: video {video_id} is {status}; {name.replace('_', ' ')} needs it "
-                                    f"{' or '.join(step.sources)}")
+            refused = step.refusal(video_id, status)
+            if refused:
+                raise ConflictError(refused)
             if name == "submit" and db.execute("SELECT 1 FROM propagations WHERE video_id=? AND status='running'",
                                                (video_id,)).fetchone():
                 raise ConflictError(f"status: a propagation is running on video {video_id}; wait for it or "

@@ -1,9 +1,13 @@
 // The annotation view of one video: it loads the video, owns what the page knows of it (VideoState),
 // draws the frame and the timeline, sends edits, and hands each change event to the part that owns
 // it. The parts, one concern each: player (frames on screen), objects, prompts (clicks, boxes,
-// corrections, conflicts), propagation, history (undo/redo), review, masklets, exports, keys.
+// corrections, conflicts), propagation, history (undo/redo), review, masklets, exports, keys; and
+// for a team: access (what this person may do here), workflow (status, submit, accept, send back)
+// and activity (who did what and when).
 // Every change goes to the server first; the page shows what the server replied and what the change
 // stream reports, so two tabs (or two annotators) on one video show the same state.
+import { VideoAccess } from "./access.js";
+import { ActivityPanel } from "./activity.js";
 import { ApiError, api, openEvents } from "./api.js";
 import { BusyIndicator } from "./busy.js";
 import { FrameCanvas } from "./canvas.js";
@@ -19,12 +23,17 @@ import { PropagationPanel } from "./propagation.js";
 import { ReviewPanel } from "./review.js";
 import { VideoState } from "./state.js";
 import { Timeline } from "./timeline.js";
+import { WorkflowPanel } from "./workflow.js";
 
 const $ = (id) => document.getElementById(id);
+// Events that never change the work flow, the permissions or the history.
+const QUIET = new Set(["frame", "busy", "export_progress", "auto_frame", "auto_started", "propagation_started"]);
+const TEAM_DELAY = 150; // ms: a burst of events reads the work flow and the history once
 
 export class AnnotationView {
-  constructor(ui) {
+  constructor(ui, me) {
     this.ui = ui;           // {showError, notify, offer, withdrawOffer, setConnection}
+    this.me = me;           // who uses the page (GET /api/me)
     this.state = null;
     this.frame = 0;
     this.events = null;
@@ -44,10 +53,15 @@ export class AnnotationView {
     this.review = new ReviewPanel(this);
     this.masklets = new Masklets(this);
     this.exports = new Exports(this);
+    this.access = new VideoAccess(me);
+    this.workflow = new WorkflowPanel(this);
+    this.activity = new ActivityPanel(this);
+    this.teamTimer = null;
     this.handlers = {
       imported: () => this.reload(), resync: () => this.reload(), busy: (d) => this.busy.onBusy(d),
       ...this.objects.handlers(), ...this.prompts.handlers(), ...this.propagation.handlers(),
       ...this.history.handlers(), ...this.masklets.handlers(), ...this.exports.handlers(),
+      ...this.workflow.handlers(),
     };
     $("reset-view").addEventListener("click", () => this.canvas.resetView());
     $("opacity").addEventListener("input", (e) => { this.canvas.opacity = Number(e.target.value); this.canvas.draw(); });
@@ -55,11 +69,16 @@ export class AnnotationView {
   }
 
   // ------------------------------------------------------------------ loading
-  async open(videoId) {
+  // Open a video (objId: select that masklet and show its first frame).
+  async open(videoId, objId = null) {
+    if (this.state?.video.id === videoId && objId !== null) { this.workflow.render(); await this.focusObject(objId); return; }
     this.close();
-    const state = await this.load(videoId);
+    const [state, perms, history] = await Promise.all([this.load(videoId), this.access.load(videoId),
+      api(`/api/videos/${videoId}/history`)]);
     const video = state.video;
     this.state = state;
+    this.access.set(perms);
+    this.activity.set(history.history);
     this.canvas.image = null;
     this.canvas.setSize(video.width, video.height);
     this.canvas.resetView();
@@ -75,9 +94,19 @@ export class AnnotationView {
       onReconnect: () => { this.ui.setConnection(true); this.reload(); },
     });
     this.ui.setConnection(true);
+    this.renderTeam();
     await this.show(Math.min(this.frame, video.num_frames - 1));
     this.objects.render();
     this.review.refreshEffort();
+    if (objId !== null) await this.focusObject(objId);
+  }
+
+  // Select a masklet and show the first frame it has a mask on.
+  async focusObject(objId) {
+    if (!this.state?.objects.has(objId)) return;
+    this.select(objId);
+    const frames = [...this.state.masks.keys()].filter((f) => this.state.masks.get(f).has(objId));
+    if (frames.length) await this.show(Math.min(...frames));
   }
 
   async load(videoId) {
@@ -101,10 +130,44 @@ export class AnnotationView {
       this.propagation.set(state.video.propagation);
       this.masklets.load();
       this.renderAll();
+      this.teamChanged();
     } catch (e) { this.ui.showError(`Could not reload the video: ${e.message}`); }
   }
 
+  // ------------------------------------------------------------------ the team: permissions, work flow, history
+  // Most changes can change the work flow, what this person may do, and the history: read them again (debounced).
+  teamChanged() {
+    clearTimeout(this.teamTimer);
+    this.teamTimer = setTimeout(() => this.refreshTeam(), TEAM_DELAY);
+  }
+
+  async refreshTeam() {
+    const state = this.state;
+    if (!state) return;
+    try {
+      const [perms, { history }] = await Promise.all([this.access.load(state.video.id),
+        api(`/api/videos/${state.video.id}/history`)]);
+      if (state !== this.state) return;
+      this.access.set(perms);
+      this.activity.set(history);
+      this.renderTeam();
+    } catch (e) { this.ui.showError(`Could not read the video's work flow: ${e.message}`); }
+  }
+
+  // What this person may do shown (the rest hidden), the work flow and the history drawn.
+  renderTeam() {
+    const state = this.state, perms = this.access.perms;
+    if (!state || !perms) return;
+    for (const key of ["status", "annotator", "reviewer"]) state.video[key] = perms[key];
+    this.access.apply($("annotate"));
+    this.canvas.canvas.classList.toggle("readonly", !this.access.may("edit"));
+    this.objects.render();
+    this.workflow.render();
+    this.activity.render();
+  }
+
   close() {
+    clearTimeout(this.teamTimer);
     this.events?.close();
     this.events = null;
     this.player.reset();
@@ -125,6 +188,7 @@ export class AnnotationView {
     if (d.obj_id !== undefined && typeof d.version === "number") state.bumpObject(d.obj_id, d.version);
     for (const [objId, v] of Object.entries(d.versions || {})) state.bumpObject(Number(objId), v);
     this.handlers[kind]?.(d);
+    if (!QUIET.has(kind)) this.teamChanged();
   }
 
   // ------------------------------------------------------------------ refetching what changed

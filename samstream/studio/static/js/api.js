@@ -57,7 +57,7 @@ export function upload(file, onProgress) {
 export const EVENT_KINDS = ["prompt", "clear", "undo", "redo", "frame", "propagation_started", "propagation_done",
   "propagation_cancelled", "propagation_failed", "object_created", "object_updated", "object_deleted",
   "review", "imported", "auto_started", "auto_frame", "auto_done", "auto_cancelled", "auto_failed",
-  "masklet_accepted", "masklet_dismissed", "busy", "export_progress", "resync"];
+  "masklet_accepted", "masklet_dismissed", "busy", "export_progress", "workflow", "resync"];
 
 // A video's change stream. The browser's EventSource reconnects by itself and sends Last-Event-ID;
 // `onReconnect` lets the page reload its state in case the server's backlog no longer covers the gap.

@@ -1,8 +1,9 @@
 // Export of the video's masklets (SA-V JSON, DAVIS PNGs, COCO RLE JSON, overlay MP4): progress
 // while the server writes (its export_progress events), then download links — a folder of PNGs
 // comes as one zip. Links of an earlier export go when a new one starts, so a failed export never
-// leaves a stale link; its message says what went wrong.
-import { withToken } from "./api.js";
+// leaves a stale link; its message says what went wrong. The library exports every video at once
+// (ExportAll), limited if asked to done videos and accepted masklets: a training set.
+import { api, withToken } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const NAMES = { sav: "SA-V JSON", davis: "DAVIS PNGs", coco: "COCO RLE JSON", mp4: "overlay MP4" };
@@ -51,15 +52,42 @@ export class Exports {
     }
   }
 
-  links(reply) {
-    const list = $("export-links");
-    reply.urls.forEach((url, i) => {
-      const path = reply.downloads[i], file = path.split("/").pop();
-      const li = document.createElement("li"), a = document.createElement("a");
-      a.href = withToken(url); a.download = file; a.className = "export-link";
-      a.textContent = path.endsWith(".zip") ? `${path} (the PNG folder as one zip)` : path;
-      li.appendChild(a);
-      list.appendChild(li);
-    });
+  links(reply) { downloadLinks($("export-links"), reply); }
+}
+
+// A link per downloadable file of an export's reply.
+export function downloadLinks(list, reply) {
+  reply.urls.forEach((url, i) => {
+    const path = reply.downloads[i], file = path.split("/").pop();
+    const li = document.createElement("li"), a = document.createElement("a");
+    a.href = withToken(url); a.download = file; a.className = "export-link";
+    a.textContent = path.endsWith(".zip") ? `${path} (the PNG folder as one zip)` : path;
+    li.appendChild(a);
+    list.appendChild(li);
+  });
+}
+
+// The library's export of every video (POST /api/export).
+export class ExportAll {
+  constructor(ui) {
+    this.ui = ui;
+    $("export-all-run").addEventListener("click", () => this.run());
+  }
+
+  async run() {
+    const format = $("export-all-format").value, name = NAMES[format] || format;
+    const body = { format, done_only: $("export-done-only").checked, accepted_only: $("export-accepted-only").checked };
+    const status = $("export-all-status");
+    $("export-all-links").replaceChildren();
+    $("export-all-run").disabled = true;
+    status.textContent = `exporting every video as ${name}…`;
+    try {
+      const reply = await api("/api/export", { method: "POST", body });
+      status.textContent = `${name}: ${reply.files.length} files written`;
+      downloadLinks($("export-all-links"), reply);
+    } catch (e) {
+      status.textContent = `${name} export failed: ${e.message}`;
+      this.ui.showError(`Export failed: ${e.message}`);
+    } finally { $("export-all-run").disabled = false; }
   }
 }

@@ -1,4 +1,5 @@
-// The object list: add, rename, set the category, hide/show, delete, select.
+// The object list: add, rename, set the category, hide/show, delete, select (read-only, but for
+// hide/show and select, for someone who may not edit the video now).
 import { objectColour } from "./colours.js";
 import { button } from "./dom.js";
 
@@ -30,7 +31,7 @@ export class ObjectList {
   }
 
   row(obj, n, state) {
-    const id = obj.obj_id, hidden = state.hidden.has(id);
+    const id = obj.obj_id, hidden = state.hidden.has(id), editable = this.view.access.may("edit");
     const li = document.createElement("li");
     li.dataset.objId = id;
     li.className = (id === state.selected ? "selected " : "") + (hidden ? "hidden-obj" : "");
@@ -39,8 +40,10 @@ export class ObjectList {
     const name = this.field("name", obj.name, `object ${id}: name`, (v) => this.update(id, { name: v }));
     const cat = this.field("category", obj.category || "", "category", (v) => this.update(id, { category: v }));
     cat.setAttribute("list", "categories");
+    for (const input of [name, cat]) input.readOnly = !editable;
     const hide = button(hidden ? "show" : "hide", "hide", "hide / show (h)", () => this.toggleHidden(id));
     const del = button("✕", "delete", "delete object", () => this.remove(id));
+    del.hidden = !editable;
     li.append(dot, name, cat, hide, del);
     li.addEventListener("click", () => this.view.select(id));
     return li;

@@ -1,6 +1,10 @@
-// The review panel of the selected object: accept / needs fix / reject with a reviewer and a note,
-// and the effort it took (clicks, prompted and edited frames, active time). Review events change the
-// object's row: the object list redraws this panel.
+// The review panel of the selected object: accept / needs fix / reject with a note, and the effort it
+// took (clicks, prompted and edited frames, active time). Without people the panel edits the one
+// review (the reviewer's name, the note, Save note). With people the reviewer is who asks: the
+// latest verdict is shown with its note, and the note field is for the verdict being given now;
+// someone who may not review the masklet sees the verdict only, and a reviewer of the video is told
+// why a masklet is not theirs to verify (one they edited). Review events change the object's row:
+// the object list redraws this panel.
 import { api } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,11 +22,21 @@ export class ReviewPanel {
     $("review").hidden = !obj;
     if (!obj) return;
     $("review-status").textContent = obj.review_status.replace("_", " ");
-    if (document.activeElement !== $("review-note")) $("review-note").value = obj.note || "";
-    if (document.activeElement !== $("reviewer") && obj.reviewer) $("reviewer").value = obj.reviewer;
+    const access = this.view.access, refused = access.masklet(obj.obj_id), may = refused === null;
+    $("review-controls").hidden = !may;
+    const solo = this.view.me.solo;
+    for (const id of ["reviewer", "save-note"]) $(id).hidden = !solo;
+    $("review-said").hidden = solo && may;
+    $("review-said").textContent = obj.review_status === "unreviewed" ? "not reviewed yet"
+      : `${obj.review_status.replace("_", " ")}${obj.reviewer ? ` by ${obj.reviewer}` : ""}${obj.note ? `: “${obj.note}”` : ""}`;
+    $("review-refused").hidden = may || !refused || !access.may("review"); // a reviewer of the video, not of this masklet
+    $("review-refused").textContent = refused?.error || "";
+    $("review-note").placeholder = solo ? "note" : "note with your verdict (the annotator sees it)";
+    if (solo && document.activeElement !== $("review-note")) $("review-note").value = obj.note || "";
+    if (solo && document.activeElement !== $("reviewer") && obj.reviewer) $("reviewer").value = obj.reviewer;
     const e = this.effort.get(obj.obj_id);
     $("effort").textContent = e
-      ? `effort: ${e.clicks} clicks · ${e.prompted_frames} prompted frames · ${e.edited_frames} edited frames · ${e.active_seconds.toFixed(1)} s active`
+      ? `effort: ${e.clicks} click${e.clicks === 1 ? "" : "s"} · ${e.prompted_frames} prompted frames · ${e.edited_frames} edited frames · ${e.active_seconds.toFixed(1)} s active`
       : "";
   }
 
@@ -31,7 +45,10 @@ export class ReviewPanel {
     if (objId === null) return;
     const body = { status, reviewer: $("reviewer").value, note: $("review-note").value };
     const reply = await view.send(`/objects/${objId}/review`, body, { objId, label: "saving the review" });
-    if (reply) { view.state.putObject(reply.object); view.objects.render(); }
+    if (!reply) return;
+    if (!view.me.solo) $("review-note").value = ""; // given with this verdict; the next one has its own
+    view.state.putObject(reply.object);
+    view.objects.render();
   }
 
   saveNote() {
