@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +33,20 @@ if TYPE_CHECKING:
 __all__ = ["RayWorker", "start_ray_workers"]
 
 LOCAL_OBJECT_STORE_BYTES = 256 << 20  # a local cluster started for the studio needs little object store
+LIVENESS_SECONDS = 10.0  # a quiet actor is asked whether it is alive this often
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0)
 class StudioActor:
-    """One inference host; its channel's reader runs on a thread of the actor."""
+    """One inference host; its channel's reader runs on a thread of the actor.
 
-    def __init__(self, inbox: Queue, outbox: Queue, spec: HostSpec) -> None:
-        self._thread = threading.Thread(target=serve, args=(QueueChannel(inbox, outbox), spec), daemon=True)
+    Each life of the actor reads its own inbox, made here and announced in its hello: a queue's
+    pending ``get`` of a life that died would otherwise still take (and lose) what is sent next."""
+
+    def __init__(self, outbox: Queue, spec: HostSpec) -> None:
+        inbox = Queue()  # owned by this life of the actor: it goes with it
+        channel = QueueChannel(inbox, outbox)
+        self._thread = threading.Thread(target=serve, args=(channel, spec, (inbox,)), daemon=True)
         self._thread.start()
 
     def pid(self) -> int:
@@ -47,15 +54,21 @@ class StudioActor:
 
 
 class _WebEnd:
-    """The web process's end: sends into the actor's inbox, reads its outbox (``None`` on a timeout, so
-    the reader can notice the studio closing)."""
+    """The web process's end: sends into the inbox of the actor's current life (known from its hello),
+    reads its outbox (``None`` on a timeout, so the reader can notice the studio closing)."""
 
-    def __init__(self, inbox: Queue, outbox: Queue) -> None:
-        self.inbox, self.outbox = inbox, outbox
+    def __init__(self, outbox: Queue) -> None:
+        self.inbox: Queue | None = None
+        self.outbox = outbox
         self.closed = False
 
     def send(self, message: Any) -> None:
-        self.inbox.put(message)
+        if self.inbox is None:
+            raise OSError("the actor has not started yet")
+        try:
+            self.inbox.put(message)
+        except ray.exceptions.RayError as exc:  # the life it was meant for died: as a broken pipe
+            raise OSError(f"the actor's inbox is gone ({type(exc).__name__})") from None
 
     def recv(self) -> Any:
         if self.closed:
@@ -71,13 +84,36 @@ class RayWorker(RemoteWorker):
 
     def __init__(self, spec: HostSpec, store: Any, hub: Any, studio: "Studio", gpus: float) -> None:
         super().__init__(store, hub, on_restart=self._restarted)
-        self.studio = studio
-        self._end = _WebEnd(Queue(), Queue())
-        self.actor = StudioActor.options(num_gpus=gpus).remote(self._end.inbox, self._end.outbox, spec)
+        self.studio, self.spec, self.gpus = studio, spec, gpus
+        self._end = _WebEnd(Queue())
+        # the constructor's arguments stay referenced here: Ray re-reads them from its object store
+        # each time it restarts the actor, and would fail the restart once they were released
+        self._args = [ray.put(self._end.outbox), ray.put(spec)]
+        self.actor = StudioActor.options(num_gpus=gpus).remote(*self._args)
+        self._checked = time.monotonic()
         self._start_reader()
 
     def _channel(self) -> Any:
         return self._end
+
+    def _hello_from(self, message: tuple) -> None:
+        """A life of the actor started: from now on, send to its inbox. What was sent to an earlier
+        life and not answered is lost with it (the restart handling fails it)."""
+        self._end.inbox = message[2]
+        self._started |= set(self._calls)
+
+    def _read_quiet(self) -> None:
+        """Nothing came for a while: make sure the actor is there (Ray may have given up restarting it)."""
+        if time.monotonic() - self._checked < LIVENESS_SECONDS or self.closed:
+            return
+        self._checked = time.monotonic()
+        try:
+            ray.get(self.actor.pid.remote(), timeout=LIVENESS_SECONDS)
+        except ray.exceptions.GetTimeoutError:
+            return  # busy, or being restarted: its hello will tell
+        except ray.exceptions.RayActorError:
+            self._lost("its actor died and was not restarted")
+            self.studio.replace_worker(self)
 
     def _restarted(self, worker: RemoteWorker) -> None:
         resume_runs(self, self.store.tracks.interrupt_runs(self.studio.pool.pinned_to(self.index)))

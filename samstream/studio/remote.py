@@ -126,12 +126,13 @@ class RemoteHub:
         return 0
 
 
-def serve(channel: Channel, spec: Any) -> None:
+def serve(channel: Channel, spec: Any, hello: tuple = ()) -> None:
     """A worker's life: build the host, then run calls until told to stop or the channel closes.
 
     ``spec`` is a :class:`~samstream.studio.host.HostSpec`. The host's model work runs on a
     :class:`~samstream.studio.worker.Worker` thread (interactive first, one propagation frame per turn);
-    this thread only reads the channel."""
+    this thread only reads the channel. ``hello``: what the first message tells the web process besides
+    the process id (a Ray actor's inbox)."""
     import torch  # the worker's own process: its CPU threads are set before any model work
 
     from samstream.studio.host import InferenceHost
@@ -142,7 +143,7 @@ def serve(channel: Channel, spec: Any) -> None:
     link = Link(channel)
     worker = Worker(on_change=lambda doing, queued, tick: link.send(("state", doing, queued, tick)))
     host = InferenceHost(spec, RemoteStore(link), RemoteHub(link), worker)
-    link.send(("hello", os.getpid()))
+    link.send(("hello", os.getpid(), *hello))
     while True:
         try:
             message = channel.recv()

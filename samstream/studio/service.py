@@ -183,6 +183,18 @@ class Studio:
         if fresh.wait_started(600):
             resume_runs(fresh, runs)
 
+    def replace_worker(self, dead: Any) -> None:
+        """A Ray actor Ray gave up on: a new actor in its place; its runs resume there."""
+        from samstream.studio.ray_workers import RayWorker  # only with --engine ray (the ray extra)
+
+        with self._restarting:
+            runs = self.store.tracks.interrupt_runs(self.pool.pinned_to(dead.index))
+            fresh = RayWorker(dead.spec, self.store, self.hub, self, dead.gpus)
+            fresh.restarts = dead.restarts + 1
+            self.pool.replace(dead.index, fresh)
+        if fresh.wait_started(600):
+            resume_runs(fresh, runs)
+
     @property
     def workers(self) -> list[Any]:
         return self.pool.workers

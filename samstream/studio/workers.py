@@ -136,13 +136,20 @@ class RemoteWorker:
                 message = channel.recv()
             except (EOFError, OSError):
                 break
-            if message is None:
+            if message is None:  # a channel that times out (Ray's queues): a quiet moment
+                self._read_quiet()
                 continue
             try:
                 self._handle(message)
             except Exception:  # a bad message must not kill the link
                 log.exception("studio: a message from an inference worker could not be handled")
         self._lost("its process ended")
+
+    def _hello_from(self, message: tuple) -> None:
+        """A life of the host started (subclasses take what the hello carries)."""
+
+    def _read_quiet(self) -> None:
+        """Called when a read timed out with nothing (channels that time out); subclasses check liveness."""
 
     def _handle(self, message: tuple) -> None:
         kind = message[0]
@@ -165,6 +172,7 @@ class RemoteWorker:
         elif kind == "hello":
             again = self._hello.is_set()
             self.pid = message[1]
+            self._hello_from(message)
             self._hello.set()
             if again:  # restarted in place (a Ray actor): what it was doing is lost
                 self._fail_started("it restarted")
@@ -179,7 +187,10 @@ class RemoteWorker:
             value, ok = getattr(getattr(self.store, part), method)(*args, **kwargs), True
         except Exception as exc:  # handed back to the worker, where the host sees it as its own
             value, ok = exc, False
-        self._send(("store_result", rid, ok, value))
+        try:
+            self._send(("store_result", rid, ok, value))
+        except (OSError, EOFError, ValueError):
+            pass  # the worker that asked is gone (its calls are failed when that is noticed)
 
     def _fail_started(self, why: str) -> None:
         for cid in list(self._started):
