@@ -103,10 +103,13 @@ SAMURAI_OPS = (_constant_channel() + _token_shift(1, -1.0) + _token_shift(2, 0.0
                + _score_head("pred_obj_score_head", 0.0876, 400.0))
 # DAM4SAM: a smooth spatial field (Hiera's background position embedding x50) gives masks with
 # structure; token 1 (small mask, predicted IoU ~0.88 > 0.8) is chosen, tokens 2 and 3 give larger
-# alternatives whose box IoU with the chosen one is <= 0.7: frames enter the DRM every 6th frame.
+# alternatives whose box IoU with the chosen one is <= 0.7: frames enter the DRM every 6th frame. The
+# clip's blank frames score ~0.1270 against >= 0.1276 elsewhere: centred between, the object is absent
+# there (empty masks, which DAM's RAM and pointers skip).
 DAM4SAM_OPS = ([{"param": "image_encoder.trunk.pos_embed", "op": "mul", "value": 50.0}] + _constant_channel()
                + [_token_bias(0, -0.3), _token_bias(1, -0.352), _token_bias(2, -0.08), _token_bias(3, -0.12),
-                  {"param": f"{_DEC}iou_prediction_head.layers.2.bias", "op": "add", "value": [0.0, 2.0, 0.0, 0.0]}])
+                  {"param": f"{_DEC}iou_prediction_head.layers.2.bias", "op": "add", "value": [0.0, 2.0, 0.0, 0.0]}]
+               + _score_head("pred_obj_score_head", 0.1273, 500.0))
 # SAM2Long: object scores spread across -2..3 (absent frames, certain and uncertain frames); token 3's
 # predicted IoU ~0.05, below the IoU threshold 0.1.
 SAM2LONG_OPS = (_score_head("pred_obj_score_head", 0.020, 1000.0)
@@ -129,7 +132,8 @@ METHODS: dict[str, dict] = {
         "fork_config": "sam21pp_hiera_t.yaml",
         "package_root": ".",
         "overrides": ["++model.image_size=256"],
-        "clip": {"seed": 3, "size": 128, "num_frames": 32, "crop": [0, 96, 0, 128], "quality": 90},
+        "clip": {"seed": 3, "size": 128, "num_frames": 32, "crop": [0, 96, 0, 128], "quality": 90,
+                 "blank_frames": [11, 12, 17]},
         "weight_ops": DAM4SAM_OPS,
         "params": {"apply_postprocessing": True, "input_image_size": 256},
     },
@@ -201,7 +205,9 @@ def make_jpegs(spec: dict) -> tuple[list[bytes], list[int]]:
 
     clip = generate_clip(spec["seed"], SyntheticConfig(size=spec["size"], num_frames=spec["num_frames"]))
     y0, y1, x0, x1 = spec["crop"]
-    frames = clip.frames[:, y0:y1, x0:x1]
+    frames = clip.frames[:, y0:y1, x0:x1].copy()
+    for i in spec.get("blank_frames", []):  # uniform grey frames: the object is surely gone there
+        frames[i] = 128
     mask = clip.masks[0, 0, y0:y1, x0:x1]
     ys, xs = np.nonzero(mask)
     if not len(xs):
@@ -327,6 +333,17 @@ def load_trace(path: Path) -> dict:
     return data
 
 
+def resummarize(path: Path) -> None:
+    """Recompute a trace's counters and per-frame choices from its recorded observations (``fork_info``),
+    after ``trace_summary.py`` changed; the observations, outputs and clip stay as they are."""
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(str(data["meta"]))
+    meta["counters"], meta["frames"] = summarize(meta["method"], meta["fork_info"])
+    data["meta"] = np.array(json.dumps(meta))
+    np.savez_compressed(path, **data)
+
+
 def compare(trace: dict, result: dict) -> list[str]:
     """Differences between a trace and a new run; empty when they agree."""
     problems = []
@@ -360,10 +377,12 @@ def compare(trace: dict, result: dict) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 
 
-def make(fork: Path, method: str, out: Path, weight_ops: list[dict] | None = None) -> None:
+def make(fork: Path, method: str, out: Path, weight_ops: list[dict] | None = None, clip: dict | None = None) -> None:
     info = dict(METHODS[method])
     if weight_ops is not None:
         info["weight_ops"] = weight_ops
+    if clip is not None:
+        info["clip"] = {**info["clip"], **clip}
     cfg = info["config"]()
     settings = {
         "format": FORMAT, "method": method, "repo": REPOS[method], "fork_commit": fork_commit(fork),
@@ -399,17 +418,24 @@ def check(fork: Path, path: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fork", type=Path, required=True, help="local checkout of the authors' repository")
+    parser.add_argument("--fork", type=Path, help="local checkout of the authors' repository")
     parser.add_argument("--method", choices=sorted(METHODS))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--check", type=Path, help="re-run the fork and compare with this trace")
     parser.add_argument("--weight-ops", type=json.loads, help="JSON list replacing the method's weight changes")
+    parser.add_argument("--clip", type=json.loads, help="JSON object updating the method's clip settings")
+    parser.add_argument("--resummarize", type=Path, help="recompute a trace's counters and choices from its observations")
     args = parser.parse_args()
+    if args.resummarize:
+        resummarize(args.resummarize)
+        return 0
+    if not args.fork:
+        parser.error("--fork is needed to make or check a trace")
     if args.check:
         return check(args.fork, args.check)
     if not (args.method and args.out):
         parser.error("--method and --out are needed to make a trace")
-    make(args.fork, args.method, args.out, args.weight_ops)
+    make(args.fork, args.method, args.out, args.weight_ops, args.clip)
     return 0
 
 

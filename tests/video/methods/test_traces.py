@@ -23,7 +23,8 @@ BRANCHES = {
     "samurai": ["init", "warmup", "motion", "motion_choice_not_argmax_iou", "memory_not_sam2_window",
                 "mask_kept_with_score_in_(-1,0]", "absent_score_le_-1"],
     "dam4sam": ["box_tests", "drm_adds", "frames_with_4_drm_memories", "drm_frames_not_selected",
-                "previous_frame_is_drm_used_as_ram", "ram_not_sam2_stride_window"],
+                "previous_frame_is_drm_used_as_ram", "ram_not_sam2_stride_window", "empty_masks",
+                "ram_skips_empty_previous_frame", "pointers_skip_empty_frames"],
     "sam2long": ["frames_with_branching", "frames_with_pruning", "frames_pathway_memories_differ",
                  "frames_memory_not_sam2_window", "frames_object_score_weights", "absent_final_frames"],
 }

@@ -72,9 +72,11 @@ def _samurai(info: dict) -> tuple[dict, list[dict]]:
 def _dam4sam(info: dict) -> tuple[dict, list[dict]]:
     decisions = info["dam"]["frames"]
     counters = {"box_tests": 0, "drm_adds": 0, "frames_with_4_drm_memories": 0, "drm_frames_not_selected": 0,
-                "previous_frame_is_drm_used_as_ram": 0, "ram_not_sam2_stride_window": 0, "empty_masks": 0}
+                "previous_frame_is_drm_used_as_ram": 0, "ram_not_sam2_stride_window": 0, "empty_masks": 0,
+                "ram_skips_empty_previous_frame": 0, "pointers_skip_empty_frames": 0}
     frames = []
     drm: list[int] = []
+    empty = {int(f) for f, d in decisions.items() if d.get("n_pixels", 1) == 0}
     for f in range(_num_frames(info)):
         d = decisions.get(str(f), {})
         calls = _attention(info, f)
@@ -87,6 +89,12 @@ def _dam4sam(info: dict) -> tuple[dict, list[dict]]:
         counters["drm_frames_not_selected"] += int(bool(set([0] + drm) - set(drm_used) - {f - 1}) and f > 0)
         counters["previous_frame_is_drm_used_as_ram"] += int((f - 1) in drm and [f - 1, 0] in memory)
         counters["empty_masks"] += int(d.get("n_pixels", 1) == 0)
+        counters["ram_skips_empty_previous_frame"] += int((f - 1) in empty and all(m[0] != f - 1 for m in memory))
+        window = set(range(max(0, f - 15), f))  # the pointers' reach in frames
+        # a pointer's frame from its distance (an absent frame's pointer is the no-object pointer, so its
+        # content does not name it); DAM4SAM normalises distances by min(frame, 15)
+        pointer_frames = {f - round(p[1] * min(f, 15)) for p in (_pointers(calls[0]) if calls else []) if p[1]}
+        counters["pointers_skip_empty_frames"] += int(bool(empty & window) and not (empty & window & pointer_frames))
         ram = sorted(m[0] for m in memory if m[1] != 6)
         sam2_ram = {f - 1} | {((f - 2) // 5) * 5 - k * 5 for k in range(5)}  # SAM 2's stride-5 slots
         if f > 1 and ram != sorted(t for t in sam2_ram if t > 0):
