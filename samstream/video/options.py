@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from samstream.config import TrackingConfig
-from samstream.video.methods.base import MethodSettings
+from samstream.video.methods.base import MethodSettings, check_method
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class VideoOptions:
     # the tracking method: "sam2", "samurai", "dam4sam", "sam2long" (the authors' settings for the model's
     # size) or a settings object (SamuraiConfig, ...); see samstream.video.methods
     method: str | MethodSettings = "sam2"
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
 
     def as_kwargs(self) -> dict[str, Any]:
         """Every option by name (for ``VideoPredictor(model, **options.as_kwargs())``)."""

@@ -37,6 +37,7 @@ from samstream.config import TrackingConfig, config_to_dict
 from samstream.errors import InvalidInputError
 from samstream.files import atomic_write
 from samstream.model.sam2 import SAM2Model
+from samstream.video.methods import method_from_data, method_to_data
 from samstream.video.options import VideoOptions
 from samstream.video.frame_outputs import FrameOutput, output_from_data, output_to_data
 from samstream.video.state import FrameEntry, FrameState, ObjectTrack, PointPrompt
@@ -47,9 +48,9 @@ VERSION = 1
 # options that change results, saved with the session and used again on restore
 _RESULT_OPTIONS = ("fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input",
                    "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects", "strict_prompts",
-                   "max_cond_frames_in_attn")
+                   "max_cond_frames_in_attn", "method")
 # options added after files of this version were first written, with the value those files meant
-_LATER_OPTIONS = {"max_cond_frames_in_attn": None}
+_LATER_OPTIONS = {"max_cond_frames_in_attn": None, "method": "sam2"}
 _FRAME_TOLERANCE = 0.02  # max |difference| of first-frame fingerprints (normalised pixels) still "the same video"
 
 
@@ -90,6 +91,7 @@ def _entry_data(frame: int, e: FrameEntry) -> dict[str, Any]:
 
 def _options_data(options: VideoOptions) -> dict[str, Any]:
     data: dict[str, Any] = {k: getattr(options, k) for k in _RESULT_OPTIONS}
+    data["method"] = method_to_data(options.method)
     data["memory_dtype"] = str(options.memory_dtype).removeprefix("torch.")
     data["tracking"] = None if options.tracking is None else asdict(options.tracking)
     return data
@@ -155,6 +157,7 @@ def _saved_options(opts: dict[str, Any], base: VideoOptions) -> VideoOptions:
         raise InvalidInputError(f"session file: unknown memory dtype {opts['memory_dtype']!r}")
     tracking = None if opts["tracking"] is None else TrackingConfig(**opts["tracking"])
     saved = {k: opts[k] if k in opts or k not in _LATER_OPTIONS else _LATER_OPTIONS[k] for k in _RESULT_OPTIONS}
+    saved["method"] = method_from_data(saved["method"])
     return replace(base, memory_dtype=dtype, tracking=tracking, **saved)
 
 

@@ -14,29 +14,54 @@ from __future__ import annotations
 
 from samstream.config import ModelConfig
 from samstream.errors import InvalidInputError
-from samstream.video.methods.base import MethodSettings, Sam2Config, TrackingMethod
+from samstream.video.methods.base import METHOD_NAMES, MethodSettings, Sam2Config, TrackingMethod, check_method
 from samstream.video.methods.dam4sam import Dam4samConfig, Dam4samMethod
 from samstream.video.methods.sam2long import Sam2LongConfig, Sam2LongMethod
 from samstream.video.methods.samurai import SamuraiConfig, SamuraiMethod
 
-__all__ = ["METHOD_NAMES", "Dam4samConfig", "MethodSettings", "Sam2Config", "Sam2LongConfig", "SamuraiConfig",
-           "TrackingMethod", "method_settings", "resolve_method"]
+__all__ = ["METHOD_NAMES", "check_method", "Dam4samConfig", "MethodSettings", "Sam2Config", "Sam2LongConfig", "SamuraiConfig",
+           "TrackingMethod", "method_from_data", "method_name", "method_settings", "method_to_data", "resolve_method"]
 
-METHOD_NAMES = ("sam2", "samurai", "dam4sam", "sam2long")
 MethodSpec = str | MethodSettings
 
 
 def method_settings(method: MethodSpec, cfg: ModelConfig) -> MethodSettings:
     """The settings a name stands for on a model (the authors' defaults for its size), or ``method``
     itself when it is a settings object."""
+    check_method(method)
     if isinstance(method, MethodSettings):
         return method
-    if not isinstance(method, str) or method not in METHOD_NAMES:
-        raise InvalidInputError(f"method: expected one of {', '.join(METHOD_NAMES)} or a settings object "
-                                f"(SamuraiConfig, Dam4samConfig, Sam2LongConfig), got {method!r}")
     if method == "samurai":
         return SamuraiConfig.for_model(cfg)
-    return {"sam2": Sam2Config, "dam4sam": Dam4samConfig, "sam2long": Sam2LongConfig}[method]()
+    return _SETTINGS[method]()
+
+
+_SETTINGS: dict[str, type[MethodSettings]] = {"sam2": Sam2Config, "samurai": SamuraiConfig, "dam4sam": Dam4samConfig,
+                                              "sam2long": Sam2LongConfig}
+
+
+def method_to_data(method: MethodSpec) -> str | dict:
+    """A session's method as plain data: its name, or a settings object's name and fields."""
+    if isinstance(method, MethodSettings):
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in method.describe().items()}
+    return method
+
+
+def method_from_data(data: str | dict) -> MethodSpec:
+    """The method :func:`method_to_data` wrote."""
+    if isinstance(data, str):
+        return data
+    fields = dict(data)
+    name = fields.pop("name", None)
+    if name not in _SETTINGS:
+        raise InvalidInputError(f"method: unknown tracking method {name!r}")
+    kind = _SETTINGS[name]
+    return kind(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items()})
+
+
+def method_name(method: MethodSpec) -> str:
+    """The name of a method given by name or by settings object."""
+    return method.name if isinstance(method, MethodSettings) else str(method)
 
 
 def resolve_method(method: MethodSpec, cfg: ModelConfig) -> TrackingMethod:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samstream.config import MemoryConfig, TrackingConfig
+from samstream.errors import InvalidInputError
 from samstream.video.frame_outputs import FrameOutput, FrameRecord
 from samstream.video.memory_bank import MemoryPlan, attendable_frames, plan_memory
 
@@ -111,6 +112,17 @@ def argmax_iou(ious: Tensor) -> int:
 def previous_frame(frame: int, reverse: bool) -> int:
     """The frame tracking reached ``frame`` from."""
     return frame + 1 if reverse else frame - 1
+
+
+METHOD_NAMES = ("sam2", "samurai", "dam4sam", "sam2long")
+
+
+def check_method(method: Any) -> None:
+    """Refuse what is neither a method's name nor a settings object (one line, naming the choices)."""
+    if isinstance(method, MethodSettings) or (isinstance(method, str) and method in METHOD_NAMES):
+        return
+    raise InvalidInputError(f"method: expected one of {', '.join(METHOD_NAMES)} or a settings object "
+                            f"(SamuraiConfig, Dam4samConfig, Sam2LongConfig), got {method!r}")
 
 
 @dataclass(frozen=True)
