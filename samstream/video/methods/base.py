@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samstream.config import MemoryConfig, TrackingConfig
+from samstream.config import TRACKING_METHODS, MemoryConfig, TrackingConfig
 from samstream.errors import InvalidInputError
 from samstream.video.frame_outputs import FrameOutput, FrameRecord
 from samstream.video.memory_bank import MemoryPlan, attendable_frames, plan_memory
@@ -114,7 +114,7 @@ def previous_frame(frame: int, reverse: bool) -> int:
     return frame + 1 if reverse else frame - 1
 
 
-METHOD_NAMES = ("sam2", "samurai", "dam4sam", "sam2long")
+METHOD_NAMES = TRACKING_METHODS
 
 
 def check_method(method: Any) -> None:
