@@ -136,8 +136,10 @@ class Engine:
     # ----------------------------------------------------------------- steps
     def _conditioned(self, feats: ImageFeatures, plans: list[MemoryPlan[FrameOutput]]) -> Tensor:
         mem = plan_tokens(self.model, plans, feats.embed.dtype)
+        if mem.key_scale is None:
+            return self.model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens)
         return self.model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens,
-                                              mem.key_scale)
+                                              key_scale=mem.key_scale)
 
     def output_of(self, head: HeadOutput, memory: Tensor | None, index: int) -> FrameOutput:
         """One object's stored output from batch row ``index``."""

@@ -24,7 +24,8 @@ from samstream.config import config_from_dict
 from samstream.video.predictor import VideoSession
 from samstream.video.options import VideoOptions
 
-from .make_traces import build_weights, load_trace, state_sha256, write_jpegs
+from .make_traces import build_weights, load_trace, run_fork, state_sha256, write_jpegs
+from .trace_summary import summarize
 
 TRACES = Path(__file__).resolve().parent / "traces"
 
@@ -126,9 +127,28 @@ def open_session(trace: dict, model: torch.nn.Module, folder: Path, **options: A
     return VideoPredictor(model).open(write_jpegs(trace["jpegs"], folder), warm_up=False, **opts)
 
 
-def replay(method: str, **options: Any) -> tuple[dict, Replay]:
-    """Run samstream's ``method`` on its trace; returns (trace, replay)."""
+def fresh_trace(fork: Path, method: str) -> dict:
+    """The committed trace of ``method`` with its outputs and choices replaced by a new run of the
+    authors' code from the local checkout ``fork`` (same clip, weights and settings)."""
     trace = load_trace(TRACES / f"{method}.npz")
+    meta = trace["meta"]
+    settings = {k: meta[k] for k in ("method", "samstream_config", "fork_config", "overrides", "weights_seed",
+                                     "weight_ops", "params", "weights_sha256")}
+    with tempfile.TemporaryDirectory() as tmp:
+        result, _ = run_fork(fork, method, settings, trace["jpegs"], meta["box_xyxy"], Path(tmp))
+    logits = result["logits"]
+    t, h, w = logits.shape
+    yx = trace["sample_yx"]
+    counters, frames = summarize(method, result["info"])
+    return {**trace, "meta": {**meta, "counters": counters, "frames": frames},
+            "sample_logits": logits[:, yx[:, 0], yx[:, 1]].astype(np.float32),
+            "logit_absmax": np.abs(logits).reshape(t, -1).max(1).astype(np.float32),
+            "mask_bits": np.packbits((logits > 0).reshape(t, -1), axis=1), "obj_score": result["scores"].astype(np.float32)}
+
+
+def replay(method: str, trace: dict | None = None, **options: Any) -> tuple[dict, Replay]:
+    """Run samstream's ``method`` on its trace (or on ``trace``); returns (trace, replay)."""
+    trace = trace if trace is not None else load_trace(TRACES / f"{method}.npz")
     model = trace_model(trace["meta"])
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         with open_session(trace, model, Path(tmp) / "frames", **options) as session:

@@ -20,6 +20,7 @@ from samstream.video.methods.sam2long import Sam2LongRecord
 from samstream.video.methods.samurai import SamuraiRecord
 from samstream.video.predictor import VideoPredictor
 from samstream.video.saved import decode_frame_state, encode_frame_state
+from tests.video.test_corrections import centre
 
 FRAMES, SPLIT, LATE = 24, 12, 5
 METHODS = ["samurai", "dam4sam", "sam2long"]
@@ -34,12 +35,6 @@ def nano():
 @pytest.fixture(scope="module")
 def clip():
     return generate_clip(0, SyntheticConfig(size=128, num_frames=FRAMES, max_objects=2, exit_prob=0.0))
-
-
-def centre(mask: np.ndarray) -> list[float]:
-    ys, xs = np.nonzero(mask)
-    k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
-    return [float(xs[k]), float(ys[k])]
 
 
 def prompt(session, clip, objects=(1, 2)) -> None:

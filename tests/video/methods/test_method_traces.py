@@ -11,6 +11,9 @@ final pathway). Each test also counts, on samstream's side, that the branch it i
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,7 +21,7 @@ from samstream.video.methods.dam4sam import Dam4samRecord
 from samstream.video.methods.sam2long import Sam2LongRecord
 from samstream.video.methods.samurai import SamuraiRecord
 
-from .replay import Replay, relative_errors, replay
+from .replay import Replay, fresh_trace, relative_errors, replay
 
 TOL = 1e-4
 
@@ -41,8 +44,8 @@ def _samurai_phase(run: Replay, f: int, threshold: int) -> str:
     return "warmup" if prior.stable_frames < threshold else "motion"
 
 
-def test_samurai_equals_the_authors_code() -> None:
-    trace, run = replay("samurai")
+def test_samurai_equals_the_authors_code(trace: dict | None = None) -> None:
+    trace, run = replay("samurai", trace)
     _check_outputs(trace, run)
     frames = trace["meta"]["frames"]
     counts = {"warmup": 0, "motion": 0, "init": 0, "motion_choice_not_argmax": 0, "memory_not_sam2_window": 0,
@@ -67,8 +70,8 @@ def test_samurai_equals_the_authors_code() -> None:
     assert counts["kept_with_score_in_(-1,0]"] >= 1, counts
 
 
-def test_dam4sam_equals_the_authors_code() -> None:
-    trace, run = replay("dam4sam")
+def test_dam4sam_equals_the_authors_code(trace: dict | None = None) -> None:
+    trace, run = replay("dam4sam", trace)
     _check_outputs(trace, run)
     frames = trace["meta"]["frames"]
     added = []
@@ -95,8 +98,8 @@ def _frames_only(memory: list) -> list:
     return [[m[0][0] if isinstance(m[0], list) else m[0], m[1]] for m in memory]
 
 
-def test_sam2long_equals_the_authors_code() -> None:
-    trace, run = replay("sam2long")
+def test_sam2long_equals_the_authors_code(trace: dict | None = None) -> None:
+    trace, run = replay("sam2long", trace)
     frames = trace["meta"]["frames"]
     absent = {f for f, ref in enumerate(frames) if ref["choice_final"][0] is None}
     _check_outputs(trace, run, skip_scores=absent)  # an absent frame's trace score is only a reference
@@ -121,3 +124,22 @@ def test_sam2long_equals_the_authors_code() -> None:
         differ += int(len({tuple(row) for row in info["ious"]}) > 1)  # the pathways' memories made different candidates
         weighted += int(any(w != (None, None) for w in info["weights"]))
     assert branching >= 5 and pruning >= 5 and differ >= 3 and weighted >= 8, (branching, pruning, differ, weighted)
+
+
+CHECKS = {"samurai": test_samurai_equals_the_authors_code, "dam4sam": test_dam4sam_equals_the_authors_code,
+          "sam2long": test_sam2long_equals_the_authors_code}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(CHECKS))
+def test_samstream_equals_a_new_run_of_the_authors_code(method: str) -> None:
+    """The same checks against the authors' code run now, from a local checkout (minutes per fork on a CPU)."""
+    root = os.environ.get("SAMSTREAM_FORKS")
+    if not root:
+        pytest.skip("SAMSTREAM_FORKS is not set: no local checkout of the authors' code to run "
+                    "(see tests/video/methods/README.md)")
+    fork = Path(root) / method
+    if not fork.is_dir():
+        pytest.skip(f"no checkout of {method} under SAMSTREAM_FORKS ({fork})")
+    os.environ.setdefault("FORK_SITE", str(fork.parent / "site"))
+    CHECKS[method](fresh_trace(fork, method))
