@@ -183,7 +183,7 @@ class TrackingMethod:
     def choose_prompt(self, track: TrackView, frame: int, reverse: bool, cands: RowCandidates,
                       ctx: StepContext) -> Choice:
         """The candidate a prompt's output takes (SAM 2: the best predicted IoU)."""
-        return self.choose(track, frame, reverse, cands, ctx) if cands.multimask else Choice(((0, None),))
+        return Choice(((0, argmax_iou(cands.ious[0]) if cands.multimask else None),))
 
     def prompt_record(self, track: TrackView, frame: int, reverse: bool, output: FrameOutput,
                       choice: Choice | None, ctx: StepContext) -> FrameRecord | None:
