@@ -2,6 +2,11 @@
 
     python benchmarks/studio.py [--model samstream-nano] [--size 256] [--frames 24] [--clicks 15]
                                 [--long-frames 2000] [--clients 4]
+    python benchmarks/studio.py --scenario loop      # the annotator's loop: click, correction, undo, redo,
+                                                     # first click after a restart and after an eviction
+    python benchmarks/studio.py --scenario workers   # clicks while another video propagates, 1 or 2 workers
+
+The default scenario (``overhead``):
 
 A real server process (``python -m samstream.cli studio DATA_DIR``) on loopback, driven over HTTP:
 
@@ -20,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,17 +37,11 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table  # noqa: E402
+from common import free_port, machine, table  # noqa: E402
 
 import samstream  # noqa: E402
 from samstream.data.synthetic import SyntheticConfig, generate_clip  # noqa: E402
 from samstream.video.frames.decode import write_video  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -130,9 +128,22 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=15)
     ap.add_argument("--long-frames", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--scenario", default="overhead", choices=("overhead", "loop", "workers"))
+    ap.add_argument("--models", default="nano,tiny@512,tiny@1024", help="loop: models (nano, tiny@SIZE)")
+    ap.add_argument("--video", default=None, help="loop: the clip (default: vtest.avi when installed)")
+    ap.add_argument("--repeats", type=int, default=9, help="loop, workers: repetitions of each measure")
+    ap.add_argument("--propagate", type=int, default=8, help="loop: frames propagated before the measures")
     args = ap.parse_args()
     if args.library:
         return library_side(args.library, args.model, json.loads(args.points))
+    if args.scenario == "loop":
+        from studio_loop import run_loop  # noqa: PLC0415  (benchmarks/ is on sys.path)
+
+        return run_loop(args.models.split(","), args.video, args.repeats, args.propagate)
+    if args.scenario == "workers":
+        from studio_loop import run_workers  # noqa: PLC0415
+
+        return run_workers(args.repeats)
 
     root = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     clip = generate_clip(3, SyntheticConfig(size=args.size, num_frames=args.frames, max_objects=2, exit_prob=0.0))

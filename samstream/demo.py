@@ -55,19 +55,22 @@ def present_frames_jf(gt: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """Score one object's (T, H, W) bool masks by :data:`PROTOCOL`.
 
     Returns ``jf``, ``j``, ``f`` (None when no frame is scored), ``frames_scored``,
-    ``frames_tracked`` (scored frames with J >= 0.5) and ``first_lost`` (the first scored frame
-    with J < 0.5, or None). A frame where the object has left and the prediction is empty says
+    ``frames_tracked`` (scored frames with J >= 0.5), ``lost_frames`` (the scored frames with
+    J < 0.5: tracking can fail and recover, so they need not be consecutive) and ``first_lost`` (the
+    first of them, or None). A frame where the object has left and the prediction is empty says
     nothing about tracking, so it is not counted as a success.
     """
     scored = gt.any(axis=(1, 2)) | pred.any(axis=(1, 2))  # (T,)
     if not scored.any():
-        return {"jf": None, "j": None, "f": None, "frames_scored": 0, "frames_tracked": 0, "first_lost": None}
+        return {"jf": None, "j": None, "f": None, "frames_scored": 0, "frames_tracked": 0, "lost_frames": [],
+                "first_lost": None}
     j = jaccard(gt[scored], pred[scored])  # (S,)
     f = boundary_f(gt[scored], pred[scored])  # (S,)
     lost = np.flatnonzero(scored)[j < 0.5]  # frame indices
     return {"jf": round((float(j.mean()) + float(f.mean())) / 2, 4), "j": round(float(j.mean()), 4),
             "f": round(float(f.mean()), 4), "frames_scored": int(scored.sum()),
-            "frames_tracked": int((j >= 0.5).sum()), "first_lost": int(lost[0]) if lost.size else None}
+            "frames_tracked": int((j >= 0.5).sum()), "lost_frames": [int(t) for t in lost],
+            "first_lost": int(lost[0]) if lost.size else None}
 
 
 def demo_clip(num_frames: int = DEMO_FRAMES) -> SyntheticClip:

@@ -122,6 +122,7 @@ def test_demo_score_counts_only_frames_where_the_object_is() -> None:
     pred[5:] = False
     score = present_frames_jf(gt, pred)
     assert score["frames_scored"] == 12 and score["frames_tracked"] == 5 and score["first_lost"] == 5
+    assert score["lost_frames"] == list(range(5, 12))
     assert score["j"] == pytest.approx(5 / 12, abs=1e-4) and score["f"] == pytest.approx(5 / 12, abs=1e-4)
     assert score["jf"] == pytest.approx(5 / 12, abs=1e-4) and score["jf"] < 0.5
 
@@ -133,7 +134,22 @@ def test_demo_score_counts_a_prediction_where_the_object_is_gone() -> None:
     assert score["frames_scored"] == 10 and score["frames_tracked"] == 4 and score["first_lost"] == 4
     assert score["jf"] == pytest.approx(0.4, abs=1e-4)
     empty = present_frames_jf(np.zeros((3, 8, 8), bool), np.zeros((3, 8, 8), bool))
-    assert empty["jf"] is None and empty["frames_scored"] == 0
+    assert empty["jf"] is None and empty["frames_scored"] == 0 and empty["lost_frames"] == []
+
+
+def test_demo_line_lists_the_frames_below_instead_of_a_moment_lost() -> None:
+    # lost on frame 1, found again, lost again: "tracked on 14/24 frames, lost at frame 1" read as a
+    # contradiction; the line now lists where J was below 0.5
+    from samstream.cli.demo import describe, frame_ranges
+
+    gt = _disc_masks(24, 24)
+    pred = gt.copy()
+    for t in (1, 9, 11, 12, 13, 14, 15, 18, 22, 23):
+        pred[t] = False
+    score = present_frames_jf(gt, pred)
+    line = describe({"frames": 24, "objects": 1, "jf": score["jf"], "per_object": {"2": score}})
+    assert "J >= 0.5 on 14 of 24 frames, below on frames 1, 9, 11-15, 18, 22-23" in line and "lost at" not in line
+    assert frame_ranges([7]) == "frame 7"
 
 
 def test_demo_help_names_the_bundled_model(capsys) -> None:

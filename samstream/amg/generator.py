@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
+from samstream.amg.counts import CandidateCounts
 from samstream.amg.crops import box_near_crop_edge, crop_boxes, crop_offset
 from samstream.amg.grid import layer_point_grids
 from samstream.amg.masks import masks_to_boxes, row_counts, stability_score
@@ -64,6 +65,10 @@ class MaskGenerator:
     ``options`` (:class:`~samstream.amg.options.GeneratorOptions`, which documents each setting
     and its default) is the one definition of the settings; keyword arguments change single
     fields of it. Unknown names and bad values raise :class:`~samstream.errors.InvalidInputError`.
+
+    :attr:`counts` adds up, over every image generated, how the candidates fared against the
+    filters (:class:`~samstream.amg.counts.CandidateCounts`): a run that keeps nothing can say which
+    threshold stopped everything and the best score seen.
     """
 
     def __init__(self, model: SAM2Model, options: GeneratorOptions | None = None, **changes: Any) -> None:
@@ -81,6 +86,7 @@ class MaskGenerator:
         # holes and sprinkles are removed at threshold 0 whatever ``mask_threshold`` is
         area = opts.min_mask_region_area
         self.predictor = ImagePredictor(model, 0.0, max_hole_area=area, max_sprinkle_area=area)
+        self.counts = CandidateCounts()
 
     def with_options(self, **changes: Any) -> "MaskGenerator":
         """A generator on the same model with some options changed."""
@@ -133,6 +139,7 @@ class MaskGenerator:
         if len(found) > 1 and len(owner) > 0:
             keep = self._crop_nms(found).numpy()
             owner, row = owner[keep], row[keep]
+        self.counts += CandidateCounts(kept=len(owner))
         return _Kept(found, owner, row, (h, w))
 
     @torch.inference_mode()
@@ -197,9 +204,11 @@ class MaskGenerator:
         opts = self.options
         crop_hw = (box[3] - box[1], box[2] - box[0])
         low, iou, points = self._decode(points, crop_hw)
+        seen = CandidateCounts(decoded=len(iou), best_iou=float(iou.max()) if len(iou) else None)
         if opts.pred_iou_thresh > 0.0:
             keep = iou > opts.pred_iou_thresh
             low, iou, points = low[keep], iou[keep], points[keep]
+        self.counts += seen + CandidateCounts(above_iou=len(iou))
         group = max(1, _UPSAMPLE_BYTES // (crop_hw[0] * crop_hw[1] * 4))
         parts = [
             self._finish(low[s : s + group], iou[s : s + group], points[s : s + group], box, image_hw)
@@ -215,9 +224,11 @@ class MaskGenerator:
         stability = stability_score(logits, opts.mask_threshold, opts.stability_score_offset)
         masks = logits > opts.mask_threshold  # (M, ch, cw)
         del logits
+        best = float(stability.max()) if len(stability) else None
         if opts.stability_score_thresh > 0.0:
             keep = stability >= opts.stability_score_thresh
             masks, iou, points, stability = masks[keep], iou[keep], points[keep], stability[keep]
+        self.counts += CandidateCounts(above_stability=len(stability), best_stability=best)
         per_row = row_counts(masks)  # (M, ch)
         boxes = masks_to_boxes(masks, per_row > 0)
         areas = per_row.sum(-1, dtype=torch.int64)

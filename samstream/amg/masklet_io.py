@@ -55,6 +55,7 @@ DAVIS_PROPOSALS = 20
 
 
 def output_names(video_id: str) -> list[str]:
+    """The entries a run writes for ``video_id`` besides ``overlay.mp4`` (folders end in ``/``)."""
     return [JSONL, DAVIS_DIR + "/", YTVIS, sav_name(video_id)]
 
 
@@ -134,6 +135,7 @@ def _limited(frames: Iterable[np.ndarray], stop: Any, max_frames: int | None) ->
 
 
 def sav_name(video_id: str) -> str:
+    """The SA-V file's name for ``video_id``: ``<video_id>_auto.json``, as SA-V names its automatic files."""
     return f"{video_id}_auto.json"
 
 
@@ -153,7 +155,8 @@ class MaskletWriter:
         self.sav_every = sav_every
         self.frames = 0
         self.hw: tuple[int, int] | None = None
-        self.stats: dict[int, _Stats] = {}
+        self.stats: dict[int, _Stats] = {}  # every masklet visible on some frame
+        self.sav_masklets = 0  # those visible on an annotated frame (in the SA-V file), once closed
         self._jsonl = JsonLinesWriter(self.out / JSONL)
 
     def write(self, frame: MaskletFrame) -> dict[str, Any]:
@@ -181,16 +184,21 @@ class MaskletWriter:
         return sorted(self.stats, key=lambda i: (-self.stats[i].score, i))
 
     def close(self, commit: bool = True) -> None:
+        """Put ``masks.jsonl`` in place and write the whole-video files from it (``commit=False``: drop
+        it and write nothing, after a failure).
+        """
         self._jsonl.close(commit)
         if not commit or self.hw is None:
             return
         write_davis_pngs(self.out / JSONL, self.out / DAVIS_DIR, self.ranking()[:DAVIS_PROPOSALS], self.hw)
-        sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps,
-                      self.sav_every).write(self.out / sav_name(self.video_id))
+        sav = sav_auto_json(self.out / JSONL, self.video_id, self.frames, self.hw, self.fps, self.sav_every)
+        sav.write(self.out / sav_name(self.video_id))
+        self.sav_masklets = len(sav.masklets)
         write_json(self.out / YTVIS, ytvis_json(self.out / JSONL, self.video_id, self.frames, self.hw), indent=None)
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON records of a ``masks.jsonl`` file, one per frame, read one line at a time."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
+
 from samstream.batch.items import Item
 from samstream.batch.spec import ItemResult, JobSpec
 from samstream.batch.work import BatchWorker
@@ -16,10 +18,16 @@ def run_local(spec: JobSpec, items: list[Item], model: SAM2Model | None = None) 
     """Results of ``items`` in order (an engine for :meth:`samstream.batch.BatchJob.run`).
 
     ``model``: one already loaded (it must be ``spec.model``). Otherwise the model is loaded only
-    when there is something to do, so resuming a finished job is instant.
+    when there is something to do, so resuming a finished job is instant. While the items run, torch
+    uses ``spec.threads`` CPU threads, as each Ray actor does (its count is restored afterwards).
     """
     if not items:
         return
-    worker = BatchWorker(spec, model)
-    for item in items:
-        yield worker.run(item)
+    before = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    try:
+        worker = BatchWorker(spec, model)
+        for item in items:
+            yield worker.run(item)
+    finally:
+        torch.set_num_threads(before)

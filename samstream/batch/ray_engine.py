@@ -46,7 +46,7 @@ def run_ray(spec: JobSpec, items: list[Item], workers: int = 1, gpus_per_worker:
     import ray  # heavy optional dependency: pip install 'samstream[ray]'
     import ray.data
 
-    started = _connect(ray, address, workers)
+    started = _connect(ray, address, workers, spec.threads)
     try:
         gpus = _gpus(ray, gpus_per_worker)
         context = ray.data.DataContext.get_current()
@@ -54,11 +54,12 @@ def run_ray(spec: JobSpec, items: list[Item], workers: int = 1, gpus_per_worker:
         context.print_on_execution_start = False
         rows = [{"key": item.key, "source": item.source} for item in items]
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
-        remote: dict[str, Any] = {"num_cpus": 1}
+        remote: dict[str, Any] = {"num_cpus": spec.threads}  # each actor's torch runs spec.threads threads
         if gpus > 0:
             remote["num_gpus"] = gpus
         results = dataset.map_batches(
-            BatchWorker, fn_constructor_kwargs={"spec": spec}, batch_size=batch_size, batch_format="numpy",
+            BatchWorker, fn_constructor_kwargs={"spec": spec, "own_process": True}, batch_size=batch_size,
+            batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers), **remote)
         try:
             for row in results.iter_rows():
@@ -70,16 +71,16 @@ def run_ray(spec: JobSpec, items: list[Item], workers: int = 1, gpus_per_worker:
             ray.shutdown()
 
 
-def _connect(ray: Any, address: str | None, workers: int) -> bool:
+def _connect(ray: Any, address: str | None, workers: int, threads: int) -> bool:
     """Join ``address`` or start a local cluster; True when this call started Ray (and must stop it)."""
     if ray.is_initialized():
         return False
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address)
         return True
-    # logical CPUs: one per actor plus one for Ray Data's own tasks, however few cores there are
+    # logical CPUs: the actors' plus one for Ray Data's own tasks, however few cores there are
     # (with fewer, the planner waits forever for a CPU that the actors hold)
-    cpus = max(os.cpu_count() or 1, workers + 1)
+    cpus = max(os.cpu_count() or 1, workers * threads + 1)
     ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
     return True
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from samstream.amg import MaskGenerator
 from samstream.amg.masklet_io import MaskletRun, write_masklets
@@ -45,14 +46,10 @@ from samstream.model.sam2 import SAM2Model
 from samstream.rgb import to_rgb
 from samstream.video.predictor import VideoPredictor
 
-__all__ = ["BatchWorker", "CRASH_DIR_ENV", "STAGING", "auto_image", "auto_video", "error_line", "mask_json_path",
+__all__ = ["BatchWorker", "STAGING", "auto_image", "auto_video", "error_line", "mask_json_path",
            "result_of_row", "track_video"]
 
 STAGING = ".batch-staging"
-# TEST HOOK ONLY (tests/batch): when this variable names a folder holding ``<key>.crash``, the worker
-# processing item ``key`` deletes that file and kills its own process (``os._exit``) after the item's
-# outputs are staged but before they are published: the worst moment for a crash. Never set it in use.
-CRASH_DIR_ENV = "SAMSTREAM_BATCH_TEST_CRASH_DIR"
 
 
 def mask_json_path(key: str) -> str:
@@ -66,7 +63,6 @@ def auto_image(generator: MaskGenerator, item: Item, out_dir: Path) -> tuple[tup
     records = generator.generate(image)
     doc = {"image": {"file_name": item.file_name, "height": int(image.shape[0]), "width": int(image.shape[1])},
            "annotations": [{"id": i + 1, **record} for i, record in enumerate(records)]}
-    _crash_hook(item.key)
     rel = mask_json_path(item.key)
     write_json(out_dir / rel, doc, indent=None)
     return (rel,), len(records)
@@ -80,7 +76,6 @@ def auto_video(generator: VideoMaskGenerator, run: MaskletRun, item: Item,
         writer = write_masklets(generator, item.source, stage / "video", run)
         # each file is an output, so that a re-run redoes a video that lost one
         outputs = tuple(f"{item.key}/{p.name}" for p in sorted((stage / "video").iterdir()))
-        _crash_hook(item.key)
         _publish_dir(stage / "video", out_dir / item.key)
     return outputs, writer.frames
 
@@ -92,7 +87,6 @@ def track_video(predictor: VideoPredictor, spec: JobSpec, item: Item, out_dir: P
     entry = dataset[0]
     with _staging(out_dir) as stage:
         frames, _ = predict_video(predictor, entry, stage, dataset.fmt)
-        _crash_hook(item.key)
         _publish_dir(stage / entry.name, out_dir / entry.name)
     return (entry.name,), frames
 
@@ -123,18 +117,6 @@ def _publish_dir(staged: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _crash_hook(key: str) -> None:
-    """See :data:`CRASH_DIR_ENV` (tests only)."""
-    folder = os.environ.get(CRASH_DIR_ENV)
-    if not folder:
-        return
-    try:
-        (Path(folder) / f"{key.replace('/', '__')}.crash").unlink()  # only one process wins the unlink
-    except FileNotFoundError:
-        return
-    os._exit(17)
-
-
 def error_line(exc: BaseException) -> str:
     """An exception as one line: samstream's own messages as they are, others with their type."""
     text = " ".join(str(exc).split())
@@ -149,9 +131,13 @@ class BatchWorker:
     :class:`ItemResult`); the local engine calls :meth:`run` directly.
     """
 
-    def __init__(self, spec: JobSpec, model: SAM2Model | None = None) -> None:
-        """``model``: one already loaded (it must be ``spec.model``); None loads ``spec.model``."""
+    def __init__(self, spec: JobSpec, model: SAM2Model | None = None, own_process: bool = False) -> None:
+        """``model``: one already loaded (it must be ``spec.model``); None loads ``spec.model``.
+        ``own_process``: the worker has its process to itself (a Ray actor) and sets torch's thread
+        count there to ``spec.threads``; the local engine sets it around its run instead."""
         self.spec = spec
+        if own_process:
+            torch.set_num_threads(spec.threads)
         self.out_dir = Path(spec.out_dir)
         if model is None:
             model = load_model(spec.model, device=spec.device, allow_download=False)
@@ -175,8 +161,9 @@ class BatchWorker:
                 outputs, count = track_video(self.predictor, self.spec, item, self.out_dir)
         except Exception as exc:  # a corrupt or unreadable item must not stop the job
             return ItemResult(item.key, item.source, False, seconds=time.perf_counter() - start,
-                              message=error_line(exc))
-        return ItemResult(item.key, item.source, True, outputs, count, time.perf_counter() - start)
+                              message=error_line(exc), threads=torch.get_num_threads())
+        return ItemResult(item.key, item.source, True, outputs, count, time.perf_counter() - start,
+                          threads=torch.get_num_threads())
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [self.run(Item(str(k), str(s))) for k, s in zip(batch["key"], batch["source"])]

@@ -2,7 +2,9 @@
 
 Every command takes ``--help``, ``-q/--quiet`` and ``--jsonl``; commands that run a model also take
 ``--model``, ``--device`` and ``--threads``. Errors are one line on stderr with exit code 2 (usage
-errors too); Ctrl-C exits with 130.
+errors too). Ctrl-C stops any command with exit code 130 (:data:`~samstream.cli.common.INTERRUPTED`):
+``track``, ``stream``, ``auto-video`` and ``batch`` first keep and report what they finished; a
+second Ctrl-C, or one in a command whose output is a single whole file, stops at once.
 
 Importing this package does not import torch: the subcommand modules import the library inside
 their ``run`` functions, so that ``--help``, ``models`` and argument errors answer at once.
@@ -16,7 +18,7 @@ import sys
 
 from samstream import __version__
 from samstream.cli import auto, auto_video, batch, demo, evaluate, export, models, segment, stream, studio, track, train
-from samstream.cli.common import CliParser, basic, common, set_threads
+from samstream.cli.common import INTERRUPTED, CliParser, basic, common, set_threads
 from samstream.errors import SamstreamError
 
 __all__ = ["build_parser", "common", "main"]
@@ -73,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"{name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{name}: interrupted by Ctrl-C", file=sys.stderr)
+        return INTERRUPTED
     return 2
 
 

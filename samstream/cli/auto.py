@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from samstream.amg.options import GeneratorOptions
-from samstream.cli.common import Reporter, add_out, load_model, non_negative_int, positive_int, require_file, unit_float
+from samstream.cli.common import (Reporter, add_out, load_model, non_negative_int, nothing_found_note, positive_int,
+                                  require_file, unit_float)
 from samstream.errors import InvalidInputError
 
 COCO_FILE = "annotations.json"
@@ -27,6 +29,7 @@ GENERATOR_OPTIONS = {
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``auto`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "auto", help="segment everything in one or many images (automatic mask generation)",
         description=f"Automatic masks for each IMAGE: {COCO_FILE} (COCO instances with RLE) and "
@@ -74,6 +77,9 @@ def output_names(stems: list[str], per_mask: bool) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream auto``: check every image, generate each one's masks, write the outputs
+    through a staging folder; returns the exit code (0; errors raise).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg import MaskGenerator
     from samstream.io.labels import write_label_png
@@ -108,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
         write_coco_json(staging / COCO_FILE, images, annotations)
     seconds = time.perf_counter() - start
     out = Path(args.out)
+    note = nothing_found_note(generator.counts, args.pred_iou_thresh, args.stability_thresh)
+    if note is not None:
+        report.note(note)
     report.summary(f"{len(images)} image(s), {total} masks, {seconds:.2f} s -> {out}",
-                   {"images": len(images), "masks": total, "seconds": round(seconds, 3), "out": str(out)})
+                   {"images": len(images), "masks": total, "seconds": round(seconds, 3), "out": str(out),
+                    "candidates": asdict(generator.counts), **({"note": note} if note else {})})
     return 0

@@ -2,7 +2,8 @@
 
 Writes ``masks.jsonl`` and ``overlay.mp4`` as frames become final, then ``<video>_auto.json`` (SA-V),
 ``davis/`` (DAVIS unsupervised PNGs) and ``ytvis.json`` (see :mod:`samstream.amg.masklet_io`).
-Ctrl-C stops cleanly; the files then cover the frames finished so far.
+Ctrl-C stops cleanly: the files then cover the frames finished so far, and the exit code is 130 (the
+rule of every command, :data:`samstream.cli.common.INTERRUPTED`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from samstream.cli.auto import GENERATOR_OPTIONS
-from samstream.cli.common import Reporter, add_out, load_model, non_negative_int, positive_int, unit_float
+from samstream.cli.common import (INTERRUPTED, Reporter, add_out, load_model, non_negative_int, nothing_found_note,
+                                  positive_int, unit_float)
 
 VIDEO_FILE = "overlay.mp4"  # samstream.amg.masklet_io.OVERLAY, named here without importing torch
 # command-line option -> samstream.amg.masklet_io.MaskletRun field
@@ -22,6 +24,7 @@ RUN_OPTIONS = {"sav_every": "sav_every", "max_frames": "max_frames", "max_size":
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``auto-video`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "auto-video", help="segment and track everything in a video (automatic masklets, no prompts)",
         description="Automatic masklets of VIDEO: masks.jsonl, overlay.mp4, VIDEO_auto.json (SA-V), "
@@ -67,6 +70,9 @@ def masklet_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream auto-video``; returns the exit code: 0, or 130 when Ctrl-C stopped it (the
+    files then cover the frames done).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.amg.masklet_io import MaskletRun, write_masklets
     from samstream.amg.video import VideoMaskGenerator
@@ -93,9 +99,16 @@ def run(args: argparse.Namespace) -> int:
         writer = write_masklets(gen, video, out, settings, stop,
                                 lambda frames: report.progress(frames, args.max_frames, "frames"), on_frame)
     seconds = time.perf_counter() - start
-    shown = len(writer.stats)
-    note = " (stopped)" if stop else ""
-    report.summary(f"{writer.frames} frames, {shown} masklets, {seconds:.2f} s -> {args.out}{note}",
-                   {"frames": writer.frames, "masklets": shown, "seconds": round(seconds, 3), "out": str(args.out),
-                    "model": model_name, "stopped": bool(stop)})
-    return 0
+    shown, sampled = len(writer.stats), writer.sav_masklets
+    counts = getattr(gen.mask_generator, "counts", None)
+    note = None if counts is None else nothing_found_note(counts, args.pred_iou_thresh, args.stability_thresh)
+    if note is not None:
+        report.note(note)
+    # masks.jsonl holds every masklet; the SA-V file only those visible on its every n-th frames
+    report.summary(f"{writer.frames} frames, {shown} masklets ({sampled} of them visible on the 1-in-"
+                   f"{settings.sav_every} frames of the SA-V file), {seconds:.2f} s -> {args.out}"
+                   + (" (stopped by Ctrl-C: the files cover the frames done)" if stop else ""),
+                   {"frames": writer.frames, "masklets": shown, "sav_masklets": sampled, "seconds": round(seconds, 3),
+                    "out": str(args.out), "model": model_name, "stopped": bool(stop),
+                    **({"note": note} if note else {})})
+    return INTERRUPTED if stop else 0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from samstream.cli.auto import GENERATOR_OPTIONS, add_generator_options
 from samstream.cli.auto_video import add_masklet_options, masklet_settings
-from samstream.cli.common import DEFAULT_MODEL, Reporter, add_method, positive_int, require_file
+from samstream.cli.common import DEFAULT_MODEL, INTERRUPTED, Reporter, add_method, positive_int, require_file
 from samstream.errors import InvalidInputError
 
 if TYPE_CHECKING:  # the library imports torch: imported when a command runs, so that --help stays fast
@@ -31,11 +31,12 @@ FORMATS = ("davis", "sav", "ytvos")  # samstream.data.video_datasets.FORMATS, wi
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``batch`` (``auto``, ``auto-video``, ``track``) to the command line's subparsers ``sub``."""
     p = sub.add_parser("batch", help="dataset-scale inference (automatic masks, tracking), local or on Ray")
     batch_sub = p.add_subparsers(dest="batch_command", required=True, metavar="TASK")
 
     a = common(batch_sub.add_parser(
-        "auto", help="automatic masks of an image set",
+        "auto", help="automatic masks of an image set", conflict_handler="resolve",
         description="Automatic masks of every image: OUT/masks/<name>.json (COCO RLE, the SA-1B per-image "
                     "layout) and OUT/annotations.json (merged COCO instances). A re-run skips finished images."))
     a.add_argument("images", nargs="+", metavar="IMAGES",
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     a.set_defaults(func=_cmd_auto)
 
     v = common(batch_sub.add_parser(
-        "auto-video", help="automatic masklets of a video set (as auto-video)",
+        "auto-video", help="automatic masklets of a video set (as auto-video)", conflict_handler="resolve",
         description="Automatic masklets of every video, with no prompts: OUT/<name>/ holds what `samstream "
                     "auto-video VIDEO --out OUT/<name>` writes (masks.jsonl, <name>_auto.json in the SA-V layout, "
                     "davis/*.png, ytvis.json, overlay.mp4). A re-run skips finished videos."))
@@ -60,7 +61,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     v.set_defaults(func=_cmd_auto_video)
 
     t = common(batch_sub.add_parser(
-        "track", help="track the annotated objects of a video dataset (as predict-dataset)",
+        "track", help="track the annotated objects of a video dataset (as predict-dataset)", conflict_handler="resolve",
         description="Track every video's annotated objects and write the layout of `samstream predict-dataset` "
                     "(davis, ytvos: OUT/<video>/<frame>.png; sav: OUT/<video>/<obj>/<frame>.png). "
                     "A re-run skips finished videos."))
@@ -75,6 +76,11 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
 
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
+    # replaces the shared --threads (torch's default): a batch worker's count is the job's, the same on
+    # both engines, so that an item's outputs do not depend on the engine that ran it
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="CPU threads of torch in each worker: the local engine, or each Ray actor, which reserves "
+                        "N CPUs (default 1; the same N gives the same outputs on either engine)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (shared by every node on a cluster)")
     p.add_argument("--force", action="store_true", help="start over: remove earlier outputs and the manifest in --out")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -101,7 +107,7 @@ def _cmd_auto(args: argparse.Namespace) -> int:
 
     items = list_images(args.images, args.image_root)
     generator = {kw: getattr(args, opt) for opt, kw in GENERATOR_OPTIONS.items()}
-    spec = JobSpec("auto", _absolute(args.out), _model(args), args.device, generator)
+    spec = JobSpec("auto", _absolute(args.out), _model(args), args.device, generator, threads=args.threads)
     return _run(args, spec, items, "image")
 
 
@@ -110,7 +116,8 @@ def _cmd_auto_video(args: argparse.Namespace) -> int:
 
     items = list_video_files(args.videos)
     generator, video = masklet_settings(args)
-    spec = JobSpec("auto-video", _absolute(args.out), _model(args), args.device, generator, video=video)
+    spec = JobSpec("auto-video", _absolute(args.out), _model(args), args.device, generator, video=video,
+                   threads=args.threads)
     return _run(args, spec, items, "video")
 
 
@@ -120,7 +127,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     root = _absolute(args.dataset_root)
     items = list_videos(root, args.format, args.subset, args.sequences)
     spec = JobSpec("track", _absolute(args.out), _model(args), args.device, dataset_root=root, fmt=args.format,
-                   subset=args.subset, method=args.method)
+                   subset=args.subset, method=args.method, threads=args.threads)
     return _run(args, spec, items, "video")
 
 
@@ -180,6 +187,15 @@ def _run(args: argparse.Namespace, spec: JobSpec, items: list[Item], unit: str) 
 
     try:
         summary = job.run(engine, args.max_errors, on_result)
+    except KeyboardInterrupt:  # Ctrl-C: the items done are in the manifest; the one in progress is redone
+        if bar is not None:
+            bar.close()
+            bar = None
+        report.summary(f"stopped by Ctrl-C: {counts['done']} done and {counts['failed']} failed this run, "
+                       f"{job.skipped} done earlier, of {len(items)} items, kept in {spec.out_dir}; run the same "
+                       f"command again to go on", {**counts, "skipped": job.skipped, "items": len(items),
+                                                   "interrupted": True, "out": str(spec.out_dir)})
+        return INTERRUPTED
     finally:
         if bar is not None:
             bar.close()

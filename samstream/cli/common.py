@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,10 @@ from samstream.errors import CheckpointError, InvalidInputError
 
 DEFAULT_MODEL = "sam2.1-tiny"
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The one rule of Ctrl-C (README, "From the terminal"): a command stops, keeps what it finished where
+# its outputs are per frame or per item, says what it kept, and exits with the shell's code for an
+# interrupted command, 128 + SIGINT; a second Ctrl-C during the wrap-up stops at once, same code.
+INTERRUPTED = 130
 
 
 class CliParser(argparse.ArgumentParser):
@@ -94,17 +99,41 @@ def load_model(args: argparse.Namespace) -> tuple[Any, str]:
     """The model named by ``--model`` (never downloads) and a short description of it."""
     # the library imports torch: imported here, when a command runs, so that --help stays fast
     import samstream  # the public load_model (tests may wrap it)
-    from samstream.registry import cached_path, get_variant
 
     name = args.model or DEFAULT_MODEL
+    check_model_available(name)
+    model = samstream.load_model(name, device=args.device, allow_download=False)
+    return model, name
+
+
+def nothing_found_note(counts: Any, pred_iou_thresh: float, stability_thresh: float) -> str | None:
+    """Why a run of the mask generator kept nothing, when its score thresholds stopped every
+    candidate (``counts``: :class:`~samstream.amg.counts.CandidateCounts`); None otherwise."""
+    if not counts.all_below_thresholds:
+        return None
+    if counts.above_iou == 0:
+        lower = math.floor(counts.best_iou * 10) / 10
+        return (f"every one of the {counts.decoded} candidate masks fell below the thresholds: the best predicted "
+                f"IoU was {counts.best_iou:.2f}, under --pred-iou-thresh {pred_iou_thresh:g}; lower it "
+                f"(e.g. --pred-iou-thresh {lower:.1f}) to keep some")
+    lower = math.floor((counts.best_stability or 0.0) * 10) / 10
+    return (f"every one of the {counts.decoded} candidate masks fell below the thresholds: {counts.above_iou} passed "
+            f"--pred-iou-thresh {pred_iou_thresh:g}, but the best stability among them was "
+            f"{counts.best_stability:.2f}, under --stability-thresh {stability_thresh:g}; lower it "
+            f"(e.g. --stability-thresh {lower:.1f}) to keep some")
+
+
+def check_model_available(name: str, option: str = "--model") -> None:
+    """Refuse a registry name whose file is neither bundled nor downloaded, saying how to get it
+    (paths are checked when they are read)."""
+    from samstream.registry import cached_path, get_variant
+
     path = Path(name).expanduser()
     if not (path.suffix == ".pt" or path.exists() or "/" in name):
         variant = get_variant(name)
         if not variant.bundled and not cached_path(variant).exists():
-            raise CheckpointError(f"--model: {variant.name} is not downloaded; run `samstream download "
+            raise CheckpointError(f"{option}: {variant.name} is not downloaded; run `samstream download "
                                   f"{variant.name}` (or put {variant.url} at {cached_path(variant)})")
-    model = samstream.load_model(name, device=args.device, allow_download=False)
-    return model, name
 
 
 def require_file(path: str | Path, option: str, what: str = "file") -> Path:

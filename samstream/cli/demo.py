@@ -14,6 +14,7 @@ DEMO_FRAMES = 24
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``demo`` to the command line's subparsers ``sub``."""
     # "resolve": the demo's own --model (another default) replaces the shared option's
     p = common(sub.add_parser(
         "demo", conflict_handler="resolve",
@@ -33,20 +34,34 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
 
 
 def describe(summary: dict[str, Any]) -> str:
-    """The one-line result: overall and per-object J&F, and where tracking was lost."""
+    """The one-line result: overall and per-object J&F, and the frames where tracking was off
+    (J < 0.5; it can recover, so they are listed as ranges, not as one moment it was lost)."""
     if summary["jf"] is None:
         return f"{summary['frames']} frames, {summary['objects']} objects"
     parts = []
     for obj_id, score in summary["per_object"].items():
-        text = f"object {obj_id} {score['jf']:.3f}, tracked on {score['frames_tracked']}/{score['frames_scored']} frames"
-        if score["first_lost"] is not None:
-            text += f", lost at frame {score['first_lost']}"
+        text = f"object {obj_id} {score['jf']:.3f}, J >= 0.5 on {score['frames_tracked']} of {score['frames_scored']} frames"
+        if score["lost_frames"]:
+            text += f", below on {frame_ranges(score['lost_frames'])}"
         parts.append(text)
     return (f"{summary['frames']} frames, {summary['objects']} objects, J&F {summary['jf']:.3f} "
             f"(frames where the object is present; {'; '.join(parts)})")
 
 
+def frame_ranges(frames: list[int]) -> str:
+    """``[1, 2, 3, 7, 9, 10]`` -> ``"frames 1-3, 7, 9-10"``."""
+    runs: list[list[int]] = []
+    for t in frames:
+        if runs and t == runs[-1][1] + 1:
+            runs[-1][1] = t
+        else:
+            runs.append([t, t])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    return ("frame " if len(frames) == 1 else "frames ") + text
+
+
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream demo`` (what ``make demo`` runs); returns the exit code (0; errors raise)."""
     from samstream.demo import run_demo  # imports torch: not needed for --help
 
     report = Reporter(args)

@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from samstream.cli.common import Reporter, load_model, positive_int
+from samstream.cli.common import Reporter, basic, positive_int
 from samstream.onnx.manifest import DEFAULT_OPSET, OPSETS
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``export onnx`` to ``sub``. MODEL is positional and the export always runs on the CPU, so
+    the parser has no ``--model`` or ``--device`` (``common`` is not used): giving them is an error,
+    not a silent replacement."""
     p = sub.add_parser("export", help="export a model for other runtimes (onnx)",
                        description="Export a model for other runtimes.")
     formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    q = common(formats.add_parser(
+    q = basic(formats.add_parser(
         "onnx", help="ONNX graphs (image encoder, decoder, memory encoder, memory attention) and manifest.json",
         description="Write one ONNX graph per model step and a manifest.json (variant, input size, opset, "
                     "input/output names and shapes, normalisation, tracking settings, checksums). "
-                    "Run them with samstream.onnx.OnnxImagePredictor / OnnxTracker (numpy + onnxruntime)."))
+                    "Run them with samstream.onnx.OnnxImagePredictor / OnnxTracker (numpy + onnxruntime). "
+                    "Needs the [onnx] extra (onnx, onnxscript); runs on the CPU."))
     q.add_argument("name", metavar="MODEL", help="registry name (e.g. sam2.1-tiny) or checkpoint path")
+    q.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="CPU threads torch may use (default: torch's choice, usually the core count)")
     q.add_argument("--out", required=True, metavar="DIR", help="output folder")
     q.add_argument("--parts", choices=("all", "image"), default="all",
                    help="all graphs (default) or only the image encoder and decoder")
@@ -34,17 +40,23 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
-    import samstream
-    from samstream.onnx.export import export_onnx
+    """Check the tools and --out, load MODEL on the CPU, write the graphs into a staging folder that
+    becomes --out's files only when the export is whole (a failed export leaves nothing)."""
+    from samstream.cli.common import check_model_available
+    from samstream.io.outputs import check_output_dir, staged_output
+    from samstream.onnx.export import export_onnx, graph_files, require_export_tools
 
     report = Reporter(args)
-    if args.image_size is not None:
-        model = samstream.load_model(args.name, device="cpu", image_size=args.image_size, allow_download=False)
-    else:
-        args.model, args.device = args.name, "cpu"
-        model, _ = load_model(args)
-    manifest = export_onnx(model, args.out, parts=args.parts, opset=args.opset, fp16=args.fp16,
-                           int8=args.int8, overwrite=args.force, progress=report.note)
+    require_export_tools()  # before any work: a missing extra is one line, exit 2, nothing written
+    names = graph_files(args.parts)
+    check_output_dir(args.out, names, args.force)  # before the model loads
+    check_model_available(args.name, "MODEL")
+    import samstream
+
+    model = samstream.load_model(args.name, device="cpu", image_size=args.image_size, allow_download=False)
+    with staged_output(args.out, names, args.force) as staging:
+        manifest = export_onnx(model, staging, parts=args.parts, opset=args.opset, fp16=args.fp16,
+                               int8=args.int8, overwrite=True, progress=report.note)
     sizes = ", ".join(sorted(manifest.files))
     report.summary(f"{manifest.variant} at {manifest.image_size} -> {args.out} ({sizes}, manifest.json)",
                    {"out": str(args.out), "variant": manifest.variant, "image_size": manifest.image_size,

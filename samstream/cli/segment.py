@@ -11,7 +11,7 @@ import numpy as np
 
 from samstream.cli.common import Reporter, add_out, load_model, require_file
 from samstream.cli.prompts import parse_box, parse_point
-from samstream.errors import PromptError
+from samstream.errors import InvalidInputError, PromptError
 
 
 def option_type(parse: Callable[[str, str], object], option: str) -> Callable[[str], object]:
@@ -27,13 +27,17 @@ def option_type(parse: Callable[[str, str], object], option: str) -> Callable[[s
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``segment`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "segment", help="segment objects in an image from clicks and/or boxes",
         description="Segment one object in IMAGE from clicks and/or a box, or one object per box when --box is "
                     "given several times (a batch; clicks then cannot be combined with the boxes). Writes "
                     "STEM_mask.png (or STEM_mask0..2.png with --multimask; STEM_box1_mask.png, STEM_box2_mask.png, "
                     "... for several boxes), STEM_overlay.png and STEM.json (scores, boxes, COCO RLE) into --out."))
-    p.add_argument("image", metavar="IMAGE", help="image file (JPEG, PNG, ...)")
+    # one image: its clicks and boxes are its pixels. Several (a shell glob) are taken here only to be
+    # refused with that reason, where argparse would say "unrecognized arguments"
+    p.add_argument("image", nargs="+", metavar="IMAGE", help="the image file (JPEG, PNG, ...); one: the clicks and "
+                                                             "boxes are its pixels (`samstream auto` takes many)")
     p.add_argument("--point", action="append", default=[], type=option_type(parse_point, "--point"),
                    metavar="X,Y[:LABEL]", help="a click in pixels; LABEL 1 = object (default), 0 = background")
     p.add_argument("--box", action="append", default=[], type=option_type(parse_box, "--box"),
@@ -52,7 +56,12 @@ def output_names(stem: str, multimask: bool, boxes: int = 1) -> list[str]:
 
 
 def check_prompts(args: argparse.Namespace) -> None:
-    """Refuse prompt combinations before any work (one line, exit 2)."""
+    """Refuse several images and prompt combinations before any work (one line, exit 2)."""
+    if len(args.image) > 1:
+        shown = ", ".join(args.image[:3]) + (", ..." if len(args.image) > 3 else "")
+        raise InvalidInputError(f"IMAGE: segment takes one image, got {len(args.image)} ({shown}): its clicks and "
+                                "boxes are pixels of that image; run it once per image, or `samstream auto IMAGE...` "
+                                "for every object of many images")
     if not args.point and not args.box:
         raise PromptError("--point/--box: give at least one click or a box")
     if len(args.box) > 1 and args.point:
@@ -63,6 +72,7 @@ def check_prompts(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream segment`` on its one image; returns the exit code (0; errors raise)."""
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.files import write_json
     from samstream.image.predictor import ImagePredictor
@@ -75,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
     report = Reporter(args)
     check_prompts(args)
+    path = args.image[0]
     # NOTE(lead): to_rgb is today's loader; the one documented `to_rgb` replaces it when it lands
-    image = np.array(to_rgb(require_file(args.image, "IMAGE", "an image file"), "IMAGE"))  # writable copy
-    stem = Path(args.image).stem
+    image = np.array(to_rgb(require_file(path, "IMAGE", "an image file"), "IMAGE"))  # writable copy
+    stem = Path(path).stem
     names = output_names(stem, args.multimask, len(args.box))
     with staged_output(args.out, names, args.force) as staging:
         model, model_name = load_model(args)
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                           "box": list(mask_box) if mask_box is not None else None, "segmentation": encode_rle(mask)})
         shown = {k + 1: m for k, (m, _, _) in enumerate(chosen)} if len(args.box) > 1 else {1: chosen[0][0]}
         write_png_atomic(overlay(image, shown), staging / f"{stem}_overlay.png")
-        doc = {"image": str(args.image), "height": image.shape[0], "width": image.shape[1], "model": model_name,
+        doc = {"image": str(path), "height": image.shape[0], "width": image.shape[1], "model": model_name,
                "points": points, "labels": labels, "box": list(args.box[0]) if len(args.box) == 1 else None,
                "boxes": [list(b) for b in args.box], "masks": masks}
         write_json(staging / f"{stem}.json", doc)

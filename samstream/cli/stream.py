@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from samstream.cli.common import Reporter, add_method, load_model, positive_int, stop_on_interrupt
+from samstream.cli.common import INTERRUPTED, Reporter, add_method, load_model, positive_int, stop_on_interrupt
 from samstream.cli.prompts import VideoPrompt
 from samstream.cli.track import VIDEO_FILE, add_prompt_options, add_video_outputs, apply_prompt, collect_prompts
 from samstream.cli.track import output_names, summarize_tracking
@@ -21,6 +21,7 @@ from samstream.errors import InvalidInputError, PromptError
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``stream`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "stream", help="track objects live in a camera, URL or video file (streaming tracker)",
         description="Track objects frame by frame as SOURCE delivers them; a prompt on frame F applies when F "
@@ -106,6 +107,9 @@ def stream_frames(tracker: Any, frames: Any, pending: dict[int, list[VideoPrompt
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream stream``; returns the exit code: 0, or 130 when Ctrl-C stopped it (the files
+    then cover the frames done).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.io.masks import write_tracking_run
     from samstream.io.outputs import staged_output
@@ -139,4 +143,4 @@ def run(args: argparse.Namespace) -> int:
     if pending and not stop:
         raise PromptError(f"--point/--box/--mask: frame {min(pending)} was never reached; the run ended after "
                           f"{count} frames (0 to {count - 1}); the outputs so far are kept in {out}")
-    return 0
+    return INTERRUPTED if stop else 0

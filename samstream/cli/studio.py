@@ -4,6 +4,8 @@
     samstream studio add DATA_DIR clip.mp4 frames/ ... [--force]
     samstream studio import DATA_DIR VIDEO_ID annotation.json|davis_pngs/
     samstream studio export DATA_DIR [VIDEO_ID ...] --format sav|davis|coco|mp4 [--stride 4]
+    samstream studio user add|list|disable|token DATA_DIR [NAME] ...   (see samstream.cli.studio_team)
+    samstream studio assign DATA_DIR VIDEO_ID NAME [--reviewer NAME]
 
 ``serve`` is the default: ``samstream studio DATA_DIR`` serves it. Each action has its own ``--help``.
 """
@@ -11,23 +13,25 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+from samstream.cli import studio_team
 from samstream.cli.common import Reporter, basic, positive_int
 from samstream.errors import InvalidInputError
 
 __all__ = ["ACTIONS", "register"]
 
-ACTIONS = ("serve", "add", "import", "export")
+ACTIONS = ("serve", "add", "import", "export", "user", "assign")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub: argparse._SubParsersAction, common: Any) -> None:
-    studio = sub.add_parser("studio", help="annotation server over a data dir (and add, import, export)",
+    studio = sub.add_parser("studio", help="annotation server over a data dir (and add, import, export, people)",
                             description="Serve a data dir for annotation (the default action), or add videos to it, "
                                         "import masklets into it, export its masklets. "
                                         "`samstream studio ACTION --help` for each.")
@@ -51,6 +55,9 @@ def register(sub: argparse._SubParsersAction, common: Any) -> None:
     serve.add_argument("--feature-cache-mb", type=positive_int, default=256,
                        help="image features each session keeps, frames around the one on screen encoded "
                             "while idle (default: 256 MB)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request on stderr (tokens never appear in it: the server takes them out "
+                            "of addresses before anything sees them)")
     serve.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="inference workers (default: one per GPU, or 1 on a CPU); with more than one, each is a "
                             "process holding the model and the sessions of the videos pinned to it, so a click on "
@@ -81,9 +88,12 @@ def register(sub: argparse._SubParsersAction, common: Any) -> None:
     exp.add_argument("video_ids", nargs="*", type=positive_int, metavar="VIDEO_ID", help="videos (default: all)")
     exp.add_argument("--format", default="sav", choices=("sav", "davis", "coco", "mp4"), help="export format (default: sav)")
     exp.add_argument("--stride", type=positive_int, default=4, help="SA-V: every N-th frame (default: 4)")
-    exp.add_argument("--accepted-only", action="store_true", help="SA-V: only masklets a review accepted")
+    exp.add_argument("--accepted-only", action="store_true", help="only masklets a review accepted")
+    exp.add_argument("--done-only", action="store_true",
+                     help="only videos whose work flow is done (with --accepted-only: a training set)")
     exp.add_argument("--with-media", action="store_true", help="SA-V: the video beside its masklet file (a training set)")
     exp.set_defaults(func=_export)
+    studio_team.register(actions)
 
 
 def default_action(argv: list[str]) -> list[str]:
@@ -157,7 +167,7 @@ def _export(args: argparse.Namespace) -> int:
         total = sum(store.videos.get(i).num_frames for i in ids)
         with _ProgressBar(report, total) as bar:
             reply = export.export_videos(store, data_dir, ids, args.format, args.stride, args.accepted_only,
-                                         args.with_media, bar.update)
+                                         args.with_media, bar.update, args.done_only)
     finally:
         store.close()
     report.summary(f"wrote {len(reply['files'])} export(s) under {data_dir / 'exports'}", reply)
@@ -213,9 +223,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise InvalidInputError("studio: the server needs its extra: pip install 'samstream[studio]'") from exc
     from samstream.studio.app import create_app
-    from samstream.studio.service import Settings
+    from samstream.studio.service import Settings, is_data_dir, open_store
 
     data_dir = Path(args.data_dir)
+    people = False
+    if is_data_dir(data_dir):
+        store = open_store(data_dir)
+        people = store.people.any()
+        store.close()
     # the studio defaults to the bundled model: it runs anywhere, with no download
     settings = Settings(data_dir=data_dir, model=args.model or "samstream-nano", device=args.device,
                         image_size=args.image_size, host=args.host, port=args.port, token=args.token,
@@ -228,9 +243,15 @@ def _serve(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise InvalidInputError("studio: --engine ray needs its extra: pip install 'samstream[ray]'") from exc
     app = create_app(settings)
-    urls = served_urls(args.host, args.port, settings.token)
+    urls = served_urls(args.host, args.port, None if people else settings.token)
     print(f"samstream studio: serving {data_dir} with {settings.model} at {urls[0]}", file=sys.stderr, flush=True)
     for url in urls[1:]:
         print(f"samstream studio: also at {url}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if not args.quiet else "error")
+    if people:  # each person opens the address with their own token; the server's shared one is not used
+        print("samstream studio: this data dir has people: each opens the address with ?token=THEIR_TOKEN "
+              "(`samstream studio user token DATA_DIR NAME` makes a new one)", file=sys.stderr, flush=True)
+    level = "error" if args.quiet else "info" if args.access_log else "warning"
+    logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    logging["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout stays for output, as in every command
+    uvicorn.run(app, host=args.host, port=args.port, log_level=level, access_log=args.access_log, log_config=logging)
     return 0

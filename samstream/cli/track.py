@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from samstream.cli.common import (Reporter, add_method, add_out, load_model, non_negative_int, positive_int,
-                                  stop_on_interrupt)
+from samstream.cli.common import (INTERRUPTED, Reporter, add_method, add_out, load_model, non_negative_int,
+                                  positive_int, stop_on_interrupt)
 from samstream.cli.prompts import (VideoPrompt, VideoPromptAction, check_obj_ids, group_prompts,
                                    read_mask_png, read_prompts_file)
 from samstream.errors import InvalidInputError, PromptError, SamstreamError
@@ -44,6 +44,7 @@ def add_video_outputs(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, common: Callable) -> None:
+    """Add ``track`` to the command line's subparsers ``sub`` (``common`` adds the model options)."""
     p = common(sub.add_parser(
         "track", help="track prompted objects through a video file or frame folder",
         description="Track objects through VIDEO. Writes masks/<frame>.png (indexed, DAVIS layout), "
@@ -129,6 +130,9 @@ class _SessionPrompts:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``samstream track``; returns the exit code: 0, or 130 when Ctrl-C stopped it (the files
+    then cover the frames done).
+    """
     # the library imports torch: imported here, when the command runs, so that --help stays fast
     from samstream.io.masks import tracked_frames, write_tracking_run
     from samstream.io.outputs import staged_output
@@ -160,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             seconds = time.perf_counter() - start
     summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop),
                        args.method)
-    return 0
+    return INTERRUPTED if stop else 0
 
 
 def _frame_event(record: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +184,6 @@ def summarize_tracking(report: Reporter, count: int, n_obj: int, seconds: float,
     fps = count / max(seconds, 1e-9)
     named = "" if method == "sam2" else f" ({method})"
     report.summary(f"{count} frames, {n_obj} object(s), {fps:.1f} fps{named} -> {out}"
-                   + (" (stopped by Ctrl-C)" if stopped else ""),
+                   + (" (stopped by Ctrl-C: the files cover the frames done)" if stopped else ""),
                    {"frames": count, "objects": n_obj, "fps": round(fps, 2), "seconds": round(seconds, 3),
                     "out": str(out), "model": model_name, "method": method, "stopped": stopped})

@@ -17,8 +17,12 @@ from samstream.model.sam2 import SAM2Model
 class SAM2AutomaticMaskGenerator:
     """Same constructor, defaults and ``generate`` records as the official class.
 
-    ``model`` is what :func:`samstream.compat.build_sam2` returns. Extra keyword arguments are
-    accepted and ignored, as there.
+    Args:
+        model: what :func:`samstream.compat.build_sam2` returns.
+        points_per_side ... multimask_output: the official settings, with the official defaults; each is
+            the field of the same name of :class:`~samstream.amg.options.GeneratorOptions`, which says
+            what it does.
+        **kwargs: accepted and ignored, as by the official class.
     """
 
     def __init__(
@@ -60,15 +64,33 @@ class SAM2AutomaticMaskGenerator:
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2AutomaticMaskGenerator":
-        """Build from an official model id (``facebook/sam2.1-hiera-tiny``, ...)."""
+        """A generator on an official model id (``facebook/sam2.1-hiera-tiny``, ...).
+
+        Args:
+            model_id: one of the official Hugging Face ids (:func:`samstream.compat.build_sam2_hf`).
+            **kwargs: given to the builder (``device``, ...) and to the constructor (the settings).
+
+        Returns:
+            The generator.
+        """
         return cls(build_sam2_hf(model_id, **kwargs), **kwargs)
 
     @property
     def generator(self) -> MaskGenerator:
+        """The native :class:`~samstream.amg.MaskGenerator` doing the work (its ``counts`` included)."""
         return self._generator
 
     def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
-        """Masks of everything in an (H, W, 3) uint8 image, as a list of record dicts."""
+        """Masks of everything in an image.
+
+        Args:
+            image: an (H, W, 3) uint8 RGB array.
+
+        Returns:
+            One dict per mask, as the official generator's: ``segmentation`` (per ``output_mode``),
+            ``area``, ``bbox`` (XYWH), ``predicted_iou``, ``point_coords``, ``stability_score``,
+            ``crop_box``.
+        """
         return self._generator.generate(image)
 
     @staticmethod
@@ -78,6 +100,14 @@ class SAM2AutomaticMaskGenerator:
 
         Unlike the official static method (which edits its internal batch structure), this takes
         masks and returns ``(masks, kept_indices)``.
+
+        Args:
+            masks: (N, H, W) bool masks.
+            min_area: largest hole or island removed, in pixels.
+            nms_thresh: box IoU above which a later mask is dropped.
+
+        Returns:
+            The kept (K, H, W) bool masks and their (K,) int64 indices in ``masks``.
         """
         m = torch.as_tensor(np.asarray(masks, dtype=bool))
         if m.shape[0] == 0:

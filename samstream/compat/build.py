@@ -41,7 +41,16 @@ def _parse_value(text: str, like: Any) -> Any:
 
 
 def apply_overrides(cfg: ModelConfig, overrides: list[str]) -> ModelConfig:
-    """Apply ``++model.<field>=<value>`` entries for the settings samstream has; reject anything else."""
+    """Apply ``++model.<field>=<value>`` entries for the settings samstream has; reject anything else.
+
+    Args:
+        cfg: the configuration to change.
+        overrides: official Hydra override strings (``++model.num_maskmem=9``, ...).
+
+    Returns:
+        The changed configuration. An entry of another form, for a setting samstream does not have, or
+        with an invalid value raises :class:`~samstream.errors.InvalidInputError`.
+    """
     for entry in overrides:
         head, sep, value = entry.partition("=")
         name = head.lstrip("+")
@@ -104,7 +113,18 @@ def build_sam2(
 ) -> SAM2Model:
     """Build a model from an official config name (``configs/sam2.1/sam2.1_hiera_t.yaml``, ``sam2.1_hiera_t``, ...).
 
-    ``vos_optimized``: see :func:`build_sam2_video_predictor`.
+    Args:
+        config_file: the official config name of the architecture.
+        ckpt_path: an official (or samstream) checkpoint; None leaves random weights.
+        device: where the model runs ("cuda", "cpu", "mps", "auto").
+        mode: "eval" or "train".
+        hydra_overrides_extra: ``++model.<field>=<value>`` entries (:func:`apply_overrides`).
+        apply_postprocessing: dynamic multi-mask selection by stability, as officially.
+        vos_optimized: see :func:`build_sam2_video_predictor`.
+        **kwargs: accepted and ignored, as by the official builder.
+
+    Returns:
+        The model, placed on ``device``.
     """
     _check_vos_optimized(vos_optimized)
     return _build(config_file, ckpt_path, device, mode, hydra_overrides_extra, apply_postprocessing)
@@ -131,7 +151,16 @@ def _check_vos_optimized(vos_optimized: bool) -> None:
 
 
 def build_sam2_hf(model_id: str, **kwargs: Any) -> SAM2Model:
-    """The official model ids map to samstream's registry; weights come from the official URLs."""
+    """A model from an official Hugging Face id: the ids map to samstream's registry; weights come from
+    the official URLs through samstream's cache.
+
+    Args:
+        model_id: ``facebook/sam2-hiera-tiny`` ... ``facebook/sam2.1-hiera-large``.
+        **kwargs: given to :func:`build_sam2` (``device``, ``mode``, ...).
+
+    Returns:
+        The model.
+    """
     if model_id not in _HF_IDS:
         raise InvalidInputError(f"model_id: unknown {model_id!r}; known: {', '.join(_HF_IDS)}")
     name = _HF_IDS[model_id]
@@ -164,6 +193,16 @@ def build_sam2_video_predictor(
     ``vos_optimized=True`` is accepted and maps to the ordinary predictor (with a warning): the
     official flag only compiles the memory encoder, memory attention and SAM heads with
     ``torch.compile``, which computes the same masks.
+
+    Args:
+        config_file, ckpt_path, device, mode, vos_optimized: as for :func:`build_sam2`.
+        hydra_overrides_extra: ``++model.<field>=<value>`` entries; the video predictor's own settings
+            (``fill_hole_area``, ``non_overlap_masks``, ...) go to it, the others to the model.
+        apply_postprocessing: the official post-processing settings listed above.
+        **kwargs: ``memory_dtype``; others are accepted and ignored.
+
+    Returns:
+        The video predictor on the model.
     """
     _check_vos_optimized(vos_optimized)
     overrides = list(hydra_overrides_extra)

@@ -75,7 +75,20 @@ def _setting_value(name: str, value: Any, like: Any) -> Any:
 
 
 class SAM2VideoPredictor:
-    """Drop-in for the official ``SAM2VideoPredictor``: same methods, arguments and return values."""
+    """Drop-in for the official ``SAM2VideoPredictor``: same methods, arguments and return values.
+
+    Args:
+        model: what :func:`samstream.compat.build_sam2` returns (usually built by
+            :func:`samstream.compat.build_sam2_video_predictor`).
+        fill_hole_area, non_overlap_masks, clear_non_cond_mem_around_input,
+            add_all_frames_to_correct_as_cond, binarize_mask_from_pts_for_mem_enc: the official settings
+            (see the module docstring: they can also be assigned later).
+        memory_dtype: storage type of memory features (samstream only; bfloat16 as the official).
+        **kwargs: accepted and ignored, as by the official class.
+
+    Every method returning masks gives ``(frame_idx, obj_ids, video_res_masks)``: the frame, the object
+    ids and (N, 1, H, W) float32 logits at the video's resolution.
+    """
 
     def __init__(self, model: SAM2Model, fill_hole_area: int = 0, non_overlap_masks: bool = False,
                  clear_non_cond_mem_around_input: bool = False, add_all_frames_to_correct_as_cond: bool = False,
@@ -127,16 +140,30 @@ class SAM2VideoPredictor:
 
     @property
     def device(self) -> torch.device:
+        """The model's device."""
         return self.model.device
 
     @property
     def image_size(self) -> int:
+        """The model's square input size."""
         return self.model.image_size
 
     # ---------------------------------------------------------- the official methods
     @torch.inference_mode()
     def init_state(self, video_path: Any, offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
                    async_loading_frames: bool = False) -> InferenceState:
+        """Open a video for prompting and tracking.
+
+        Args:
+            video_path: a frame folder, a video file, an array or a list of images (what
+                :meth:`samstream.VideoPredictor.open` takes).
+            offload_video_to_cpu: keep decoded frames on the CPU.
+            offload_state_to_cpu: keep tracking state on the CPU.
+            async_loading_frames: accepted; frames are always decoded lazily.
+
+        Returns:
+            The state every other method takes; ``state["num_frames"]`` and a few official keys read.
+        """
         opts = replace(self.options, offload_video_to_cpu=offload_video_to_cpu,
                        offload_state_to_cpu=offload_state_to_cpu)
         state = InferenceState(VideoPredictor(self.model).open(video_path, **opts.as_kwargs()))
@@ -152,6 +179,21 @@ class SAM2VideoPredictor:
     def add_new_points_or_box(self, inference_state: InferenceState, frame_idx: int, obj_id: int,
                               points: Any = None, labels: Any = None, clear_old_points: bool = True,
                               normalize_coords: bool = True, box: Any = None) -> tuple[int, list[int], Tensor]:
+        """Clicks and/or a box for one object on one frame.
+
+        Args:
+            inference_state: what :meth:`init_state` returned.
+            frame_idx: the frame.
+            obj_id: the object (new or known).
+            points: (N, 2) clicks (x, y) in pixels (fractions if not ``normalize_coords``).
+            labels: (N,) 1 foreground, 0 background.
+            clear_old_points: replace the object's earlier clicks on this frame (else add to them).
+            normalize_coords: coordinates are pixels of the video.
+            box: (4,) XYXY.
+
+        Returns:
+            ``(frame_idx, obj_ids, video_res_masks)`` of that frame.
+        """
         s = self._session(inference_state)
         if (points is None) != (labels is None):
             raise InvalidInputError("points and labels must be provided together")
@@ -159,16 +201,39 @@ class SAM2VideoPredictor:
         return _output(r.frame_idx, r.obj_ids, r.logits)
 
     def add_new_points(self, *args: Any, **kwargs: Any) -> tuple[int, list[int], Tensor]:
+        """The official older name of :meth:`add_new_points_or_box` (same arguments and result)."""
         return self.add_new_points_or_box(*args, **kwargs)
 
     def add_new_mask(self, inference_state: InferenceState, frame_idx: int, obj_id: int,
                      mask: Any) -> tuple[int, list[int], Tensor]:
+        """A binary mask of one object on one frame.
+
+        Args:
+            inference_state: what :meth:`init_state` returned.
+            frame_idx: the frame.
+            obj_id: the object (new or known).
+            mask: (H, W) bool or 0 / 1 values, any size (resized to the model's input).
+
+        Returns:
+            ``(frame_idx, obj_ids, video_res_masks)`` of that frame.
+        """
         r = self._session(inference_state).add_mask(frame_idx, obj_id, mask)
         return _output(r.frame_idx, r.obj_ids, r.logits)
 
     def propagate_in_video(self, inference_state: InferenceState, start_frame_idx: int | None = None,
                            max_frame_num_to_track: int | None = None,
                            reverse: bool = False) -> Iterator[tuple[int, list[int], Tensor]]:
+        """Track every object through the video.
+
+        Args:
+            inference_state: what :meth:`init_state` returned.
+            start_frame_idx: the first frame (default: the earliest prompted frame).
+            max_frame_num_to_track: frames to track after the first (default: to the end).
+            reverse: track towards frame 0.
+
+        Yields:
+            ``(frame_idx, obj_ids, video_res_masks)`` of each frame in turn.
+        """
         s = self._session(inference_state)
         # the official count leaves out the start frame: N more frames, N + 1 in all
         count = None if max_frame_num_to_track is None else max_frame_num_to_track + 1
@@ -177,6 +242,17 @@ class SAM2VideoPredictor:
 
     def clear_all_prompts_in_frame(self, inference_state: InferenceState, frame_idx: int, obj_id: int,
                                    need_output: bool = True) -> tuple[int, list[int], Tensor] | None:
+        """Forget one object's prompts and output on one frame.
+
+        Args:
+            inference_state: what :meth:`init_state` returned.
+            frame_idx: the frame.
+            obj_id: the object (an unknown id is registered, as officially).
+            need_output: return the frame's result.
+
+        Returns:
+            ``(frame_idx, obj_ids, video_res_masks)`` of that frame, or None.
+        """
         s = self._session(inference_state)
         s.tracker.add_object(obj_id)  # the official predictor registers unknown ids here
         r = s.clear_frame(frame_idx, obj_id)
@@ -184,6 +260,17 @@ class SAM2VideoPredictor:
 
     def remove_object(self, inference_state: InferenceState, obj_id: int, strict: bool = False,
                       need_output: bool = True) -> tuple[list[int], list[tuple[int, Tensor]]]:
+        """Stop tracking an object and forget it.
+
+        Args:
+            inference_state: what :meth:`init_state` returned.
+            obj_id: the object.
+            strict: an unknown id is an error (else nothing happens).
+            need_output: return the updated results of the frames the object had prompts on.
+
+        Returns:
+            The remaining object ids and ``[(frame_idx, video_res_masks), ...]`` of those frames.
+        """
         s = self._session(inference_state)
         if obj_id not in s.obj_ids:
             if strict:
@@ -195,4 +282,5 @@ class SAM2VideoPredictor:
         return s.obj_ids, updated
 
     def reset_state(self, inference_state: InferenceState) -> None:
+        """Forget every object, prompt and result of the state (the video stays open)."""
         self._session(inference_state).reset()

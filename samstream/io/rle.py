@@ -92,11 +92,18 @@ def decode_rles(rles: Sequence[Rle]) -> np.ndarray:
     return np.ascontiguousarray(masks.transpose(2, 0, 1), dtype=bool)
 
 
+_AREA_CHUNK = 128
+
+
 def rle_areas(rles: Sequence[Rle]) -> np.ndarray:
     """Pixel count of each COCO compressed RLE, ``(N,)`` int64, read off the runs without decoding."""
     if not rles:
         return np.zeros(0, dtype=np.int64)
-    return np.asarray(coco_mask_api().area([_coded(r) for r in rles]), dtype=np.int64)
+    # pycocotools' area() keeps the number of RLEs in a byte somewhere: 256 or more in one call
+    # overflow ("Python integer 300 out of bounds for uint8"), so it is called on chunks
+    api, coded = coco_mask_api(), [_coded(r) for r in rles]
+    return np.concatenate([np.asarray(api.area(coded[i : i + _AREA_CHUNK]), dtype=np.int64)
+                           for i in range(0, len(coded), _AREA_CHUNK)])
 
 
 def _coded(rle: Rle) -> Rle:

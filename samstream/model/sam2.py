@@ -149,10 +149,12 @@ class SAM2Model(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the parameters are (steps refuse to run if the runtime was chosen for another device)."""
         return self.no_mem_embed.device
 
     @property
     def image_size(self) -> int:
+        """The square input size S of the image encoder."""
         return self.cfg.image_size
 
     # ----------------------------------------------------------------- image

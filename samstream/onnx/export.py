@@ -3,15 +3,20 @@
 >>> export_onnx(samstream.load_model("sam2.1-tiny"), "tiny-onnx")       # 4 graphs + manifest.json
 
 Graphs are made with the dynamo-based ``torch.onnx.export`` (``torch.export`` then translation to
-ONNX). Each graph is traced from a copy of the model whose rotary tables are in real (cos, sin)
-form, with autograd on so that the literal (not the CPU fast-path) form of each step is traced.
+ONNX), which needs the ``onnx`` and ``onnxscript`` packages (``pip install 'samstream[onnx]'``;
+:func:`require_export_tools` checks them before anything is written). Each graph is traced from a
+copy of the model whose rotary tables are in real (cos, sin) form, with autograd on so that the
+literal (not the CPU fast-path) form of each step is traced, and in eval mode (the graphs hold no
+dropout, but torch warns about a module in training mode).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,26 @@ from samstream.onnx.precision import quantize_image_encoder, to_float16
 from samstream.registry import variant_for_config
 
 PARTS = ("all", "image")
+EXPORT_TOOLS = ("onnx", "onnxscript")  # what torch.onnx.export(dynamo=True) imports; not core dependencies
+
+
+def require_export_tools() -> None:
+    """Raise a one-line :class:`InvalidInputError` naming the extra to install when writing ONNX
+    graphs is not possible here (``onnx`` or ``onnxscript`` missing)."""
+    for name in EXPORT_TOOLS:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise InvalidInputError(f"writing ONNX graphs needs {' and '.join(EXPORT_TOOLS)}: "
+                                    f"pip install 'samstream[onnx]' ({exc})") from exc
+
+
+def graph_files(parts: str = "all") -> list[str]:
+    """The files :func:`export_onnx` writes for ``parts``: the graphs, then ``manifest.json``."""
+    if parts not in PARTS:
+        raise InvalidInputError(f"parts: expected one of {', '.join(PARTS)}, got {parts!r}")
+    names = list(GRAPH_FILES) if parts == "all" else ["image_encoder", "decoder"]
+    return [GRAPH_FILES[n] for n in names] + [MANIFEST_NAME]
 
 
 def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = "all", opset: int = DEFAULT_OPSET,
@@ -60,9 +85,10 @@ def export_onnx(model: SAM2Model, out_dir: str | os.PathLike[str], parts: str = 
         raise InvalidInputError(f"opset: expected an integer in [{OPSETS[0]}, {OPSETS[-1]}], got {opset!r}")
     if not isinstance(model, SAM2Model):
         raise InvalidInputError(f"model: expected a SAM2Model, got {type(model).__name__}")
+    require_export_tools()
     out = Path(out_dir)
     names = list(GRAPH_FILES) if parts == "all" else ["image_encoder", "decoder"]
-    targets = [out / GRAPH_FILES[n] for n in names] + [out / MANIFEST_NAME]
+    targets = [out / f for f in graph_files(parts)]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not overwrite:
         raise InvalidInputError(f"out_dir: {existing[0]} exists; choose another folder or pass overwrite=True")
@@ -135,23 +161,23 @@ def example_inputs(model: SAM2Model, name: str) -> tuple[Tensor, ...]:
 
 
 def _graph(model: SAM2Model, name: str) -> tuple[nn.Module, tuple[Tensor, ...], list[str], list[str], dict]:
-    """The module, example inputs, names and dynamic axes of one graph."""
+    """The module (in eval mode), example inputs, names and dynamic axes of one graph."""
     dim = torch.export.Dim
     args = example_inputs(model, name)
     if name == "image_encoder":
-        return graphs.ImageEncoderGraph(model), args, graphs.IMAGE_INPUTS, graphs.IMAGE_OUTPUTS, {}
+        return graphs.ImageEncoderGraph(model).eval(), args, graphs.IMAGE_INPUTS, graphs.IMAGE_OUTPUTS, {}
     if name == "decoder":
         b, n = dim("prompts", min=1, max=1024), dim("points", min=1, max=1024)
         dynamic = {"point_coords": {0: b, 1: n}, "point_labels": {0: b, 1: n}, "mask_input": {0: b}}
-        return graphs.DecoderGraph(model), args, graphs.DECODER_INPUTS, graphs.DECODER_OUTPUTS, dynamic
+        return graphs.DecoderGraph(model).eval(), args, graphs.DECODER_INPUTS, graphs.DECODER_OUTPUTS, dynamic
     if name == "memory_encoder":
         b = dim("objects", min=1, max=1024)
         dynamic = {"mask_logits": {0: b}, "object_score_logits": {0: b}}
-        return graphs.MemoryEncoderGraph(model), args, graphs.MEMORY_ENCODER_INPUTS, graphs.MEMORY_ENCODER_OUTPUTS, \
-            dynamic
+        module: nn.Module = graphs.MemoryEncoderGraph(model).eval()
+        return module, args, graphs.MEMORY_ENCODER_INPUTS, graphs.MEMORY_ENCODER_OUTPUTS, dynamic
     f, p = dim("frames", min=1, max=64), dim("pointers", min=1, max=256)
     dynamic = {"memory": {0: f}, "memory_slots": {0: f}, "obj_ptrs": {0: p}, "ptr_distances": {0: p}}
-    module = graphs.MemoryAttentionGraph(model, memory_position(model))
+    module = graphs.MemoryAttentionGraph(model, memory_position(model)).eval()
     return module, args, graphs.MEMORY_ATTENTION_INPUTS, graphs.MEMORY_ATTENTION_OUTPUTS, dynamic
 
 
@@ -165,7 +191,10 @@ def _export_one(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], 
                 path: Path, opset: int, fp16: bool) -> None:
     shapes = {name: dynamic.get(name) for name in inputs}
     # autograd on: the literal form of every step is traced (see the module notes)
-    with torch.enable_grad(), atomic_write(path) as tmp:
+    with torch.enable_grad(), atomic_write(path) as tmp, warnings.catch_warnings():
+        # one axis named for several inputs (the prompt batch of coords, labels and mask) is what we
+        # mean; torch notes each repeat as "will not be used", which tells the user nothing
+        warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
         program = torch.onnx.export(
             module, args, dynamo=True, input_names=inputs, output_names=outputs, dynamic_shapes=shapes,
             opset_version=opset, optimize=True, verbose=False,

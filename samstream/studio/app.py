@@ -4,9 +4,11 @@ Every error a request can cause is a 4xx JSON reply ``{"error": "..."}`` naming 
 unexpected failure is a 500 JSON reply without a traceback, and the server keeps serving. Edits are
 parsed into typed values (:mod:`samstream.studio.edits`) here, before anything is queued. Edits of an
 object carry the object's ``version`` (a stale one is a 409 with the current version); two clients
-editing two objects of one video never conflict. Off loopback every request needs the token (see
-:class:`~samstream.studio.http.TokenGate`). Routes over whole masklets (exports, imports, proposals,
-effort) are in :mod:`samstream.studio.data_routes`.
+editing two objects of one video never conflict. Every request carries who makes it (see
+:class:`~samstream.studio.http.Gate`), and every route sits behind its rule of the role table
+(:data:`samstream.studio.auth.ACCESS`), checked before the handler runs. Routes over whole masklets
+(exports, imports, proposals, effort) are in :mod:`samstream.studio.data_routes`, those of people and
+the work flow in :mod:`samstream.studio.team_routes`.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from starlette.staticfiles import StaticFiles
 
 from samstream.errors import InvalidInputError, VideoReadError
 from samstream.files import temporary_name
+from samstream.studio.auth import Authenticator
 from samstream.studio.data_routes import DataRoutes
 from samstream.studio.edits import ClearEdit, PromptEdit, PropagateRequest, expected_version
-from samstream.studio.http import TokenGate, api, body, integer, path_id, text
+from samstream.studio.http import Gate, api, body, caller, guarded, integer, path_id, text
 from samstream.studio.media import TooLargeError, check_kind, render_frame, safe_name
 from samstream.studio.service import Settings, Studio, add_video
+from samstream.studio.team_routes import TeamRoutes
 
 __all__ = ["create_app"]
 
@@ -50,7 +54,7 @@ def create_app(settings: Settings, model: Any | None = None) -> Starlette:
 
     app = Starlette(routes=routes.table(), lifespan=lifespan)
     app.state.studio = studio
-    return TokenGate(app, settings.token)  # type: ignore[return-value]
+    return Gate(app, Authenticator(studio.store, settings.token))  # type: ignore[return-value]
 
 
 class Routes:
@@ -59,43 +63,48 @@ class Routes:
     def __init__(self, studio: Studio) -> None:
         self.s = studio
         self.d = DataRoutes(studio)
+        self.t = TeamRoutes(studio)
 
     def table(self) -> list[Any]:
-        r, v = Route, "/api/videos/{video_id}"
-        return [
-            r("/", self.index), r("/api/health", self.health), r("/api/stats", self.stats),
-            r("/api/model", self.switch_model, methods=["POST"]),
-            r("/api/videos", self.list_videos), r("/api/videos", self.upload, methods=["POST"]),
-            r(v, self.get_video), r(v + "/frames/{frame}", self.frame), r(v + "/focus", self.focus, methods=["POST"]),
-            r(v + "/objects", self.list_objects), r(v + "/objects", self.create_object, methods=["POST"]),
-            r(v + "/objects/{obj_id}", self.update_object, methods=["PATCH"]),
-            r(v + "/objects/{obj_id}", self.delete_object, methods=["DELETE"]),
-            r(v + "/objects/{obj_id}/review", self.review, methods=["POST"]),
-            r(v + "/objects/{obj_id}/reviews", self.reviews),
-            r(v + "/prompts", self.prompt, methods=["POST"]), r(v + "/clear", self.clear, methods=["POST"]),
-            r(v + "/undo", self.undo, methods=["POST"]), r(v + "/redo", self.redo, methods=["POST"]),
-            r(v + "/actions", self.actions),
-            r(v + "/masks", self.masks), r(v + "/masks/{frame}", self.frame_masks),
-            r(v + "/propagate", self.propagate, methods=["POST"]),
-            r(v + "/propagate/cancel", self.cancel, methods=["POST"]),
-            r(v + "/propagate/resume", self.resume, methods=["POST"]), r(v + "/propagation", self.propagation),
-            r(v + "/events", self.events), r(v + "/effort", self.d.video_effort),
-            r(v + "/segment-everything", self.d.segment_everything, methods=["POST"]),
-            r(v + "/proposals/{proposal_id}/accept", self.d.accept_proposal, methods=["POST"]),
-            r(v + "/auto-masklets", self.d.auto_masklets), r(v + "/auto-masklets", self.d.start_auto, methods=["POST"]),
-            r(v + "/auto-masklets/cancel", self.d.cancel_auto, methods=["POST"]),
-            r(v + "/masklet-proposals/{proposal_id}", self.d.masklet_proposal),
-            r(v + "/masklet-proposals/{proposal_id}", self.d.dismiss_masklet, methods=["DELETE"]),
-            r(v + "/masklet-proposals/{proposal_id}/accept", self.d.accept_masklet, methods=["POST"]),
-            r(v + "/export", self.d.export_video, methods=["POST"]), r(v + "/import", self.d.import_sav, methods=["POST"]),
-            r("/api/objects", self.all_objects), r("/api/effort", self.d.all_effort),
-            r("/api/export", self.d.export_all, methods=["POST"]), r("/api/exports/{path:path}", self.d.download),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        """Every route, each behind its rule of the role table (a route without one fails here, at start)."""
+        v, d, t = "/api/videos/{video_id}", self.d, self.t
+        get, post = "GET", "POST"
+        routes = [
+            (get, "/", self.index), (get, "/dashboard", t.dashboard), (get, "/api/health", self.health),
+            (get, "/api/stats", self.stats), (get, "/api/me", t.me), (get, "/api/next", t.next),
+            (post, "/api/model", self.switch_model), (get, "/api/videos", self.list_videos),
+            (post, "/api/videos", self.upload), (get, "/api/objects", self.all_objects), (get, "/api/effort", d.all_effort),
+            (post, "/api/export", d.export_all), (get, "/api/exports/{path:path}", d.download),
+            (get, "/api/people", t.people), (post, "/api/people", t.add_person),
+            (post, "/api/people/{name}/disable", t.disable_person), (post, "/api/people/{name}/token", t.new_token),
+            (get, v, self.get_video), (get, v + "/frames/{frame}", self.frame), (post, v + "/focus", self.focus),
+            (get, v + "/objects", self.list_objects), (post, v + "/objects", self.create_object),
+            ("PATCH", v + "/objects/{obj_id}", self.update_object), ("DELETE", v + "/objects/{obj_id}", self.delete_object),
+            (post, v + "/objects/{obj_id}/review", self.review), (get, v + "/objects/{obj_id}/reviews", self.reviews),
+            (post, v + "/prompts", self.prompt), (post, v + "/clear", self.clear),
+            (post, v + "/undo", self.undo), (post, v + "/redo", self.redo),
+            (get, v + "/actions", self.actions), (get, v + "/history", t.history),
+            (get, v + "/masks", self.masks), (get, v + "/masks/{frame}", self.frame_masks),
+            (post, v + "/propagate", self.propagate), (post, v + "/propagate/cancel", self.cancel),
+            (post, v + "/propagate/resume", self.resume), (get, v + "/propagation", self.propagation),
+            (get, v + "/events", self.events), (get, v + "/effort", d.video_effort),
+            (post, v + "/segment-everything", d.segment_everything),
+            (post, v + "/proposals/{proposal_id}/accept", d.accept_proposal),
+            (get, v + "/auto-masklets", d.auto_masklets), (post, v + "/auto-masklets", d.start_auto),
+            (post, v + "/auto-masklets/cancel", d.cancel_auto),
+            (get, v + "/masklet-proposals/{proposal_id}", d.masklet_proposal),
+            ("DELETE", v + "/masklet-proposals/{proposal_id}", d.dismiss_masklet),
+            (post, v + "/masklet-proposals/{proposal_id}/accept", d.accept_masklet),
+            (post, v + "/export", d.export_video), (post, v + "/import", d.import_sav),
+            (post, v + "/assign", t.assign), (post, v + "/submit", t.submit), (post, v + "/accept", t.accept),
+            (post, v + "/send-back", t.send_back),
         ]
+        return [guarded(method, path, handler, self.s.store) for method, path, handler in routes] + [
+            Mount("/static", StaticFiles(directory=STATIC), name="static")]  # the page's files: any token
 
     def person(self, request: Request) -> str | None:
         """Who made the request (None: the one person of a studio without people)."""
-        return None
+        return caller(request).name
 
     async def _interactive(self, request: Request, video_id: int, method: str, *args: Any, label: str) -> Any:
         """Call ``method`` on the video's inference worker; while it waits, the video's event stream says
@@ -138,7 +147,9 @@ class Routes:
     # ------------------------------------------------------------------ videos and frames
     @api
     async def list_videos(self, request: Request) -> Response:
-        return JSONResponse({"videos": [v.json() for v in self.s.store.videos.all()]})
+        who = caller(request)  # an annotator sees the videos assigned to them
+        videos = self.s.store.videos.all(who.name if who.role == "annotator" else None)
+        return JSONResponse({"videos": [v.json() for v in videos]})
 
     @api
     async def upload(self, request: Request) -> Response:
@@ -229,7 +240,7 @@ class Routes:
             raise InvalidInputError(f"obj_id: expected an integer in [1, {2**31 - 1}], got {obj_id}")
         obj, version = self.s.store.videos.create_object(
             vid, obj_id, text(data.get("name"), "name", limit=200) or None, text(data.get("category"), "category", limit=200),
-            text(data.get("colour"), "colour", limit=32))
+            text(data.get("colour"), "colour", limit=32), person=self.person(request))
         reply = {"version": obj.version, "video_version": version, "object": obj.json()}
         self.s.hub.publish(vid, "object_created", reply)
         return JSONResponse(reply, status_code=201)
@@ -240,7 +251,7 @@ class Routes:
         fields = {k: text(data[k], k, limit=200) for k in ("name", "category", "colour") if k in data}
         if not fields:
             raise InvalidInputError("body: give at least one of name, category, colour")
-        obj = self.s.store.videos.update_object(vid, obj_id, fields, expected_version(data))
+        obj = self.s.store.videos.update_object(vid, obj_id, fields, expected_version(data), self.person(request))
         reply = {"version": obj.version, "object": obj.json()}
         self.s.hub.publish(vid, "object_updated", reply)
         return JSONResponse(reply)
@@ -250,8 +261,9 @@ class Routes:
         vid, obj_id = path_id(request, "video_id"), path_id(request, "obj_id")
         expect = integer(request.query_params.get("version"), "version", optional=True)
         self.s.store.videos.check_object(vid, obj_id, expect)
+        person = self.person(request)
 
-        version = self.s.store.videos.delete_object(vid, obj_id, expect)
+        version = self.s.store.videos.delete_object(vid, obj_id, expect, person)
         await self.s.pool.call(vid, "forget_object", vid, obj_id, label=f"deleting object {obj_id}")
         self.s.hub.publish(vid, "object_deleted", {"video_version": version, "obj_id": obj_id})
         return JSONResponse({"video_version": version, "obj_id": obj_id})
@@ -259,8 +271,9 @@ class Routes:
     @api
     async def review(self, request: Request) -> Response:
         vid, obj_id, data = path_id(request, "video_id"), path_id(request, "obj_id"), await body(request)
-        obj = self.s.store.videos.set_review(vid, obj_id, data.get("status"),
-                                             text(data.get("reviewer"), "reviewer", limit=200),
+        # with people, the reviewer is who asks; without, the page names one
+        reviewer = self.person(request) or text(data.get("reviewer"), "reviewer", limit=200)
+        obj = self.s.store.videos.set_review(vid, obj_id, data.get("status"), reviewer,
                                              text(data.get("note"), "note"), expected_version(data))
         reply = {"version": obj.version, "object": obj.json()}
         self.s.hub.publish(vid, "review", reply)

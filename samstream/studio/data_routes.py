@@ -7,14 +7,14 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool  # studio extra: pip install 'samstream[studio]'
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from samstream.errors import InvalidInputError
 from samstream.studio import export as exports
 from samstream.studio.auto import check_auto_options
 from samstream.studio.edits import PromptEdit
-from samstream.studio.effort import effort_summary
-from samstream.studio.http import api, body, integer, path_id, text
+from samstream.studio.effort import effort_summary, effort_table
+from samstream.studio.http import api, body, caller, integer, path_id, text
 from samstream.studio.imports import import_sav_doc
 from samstream.studio.service import Studio
 from samstream.studio.store import NotFoundError
@@ -29,7 +29,7 @@ class DataRoutes:
         self.s = studio
 
     def person(self, request: Request) -> str | None:
-        return None
+        return caller(request).name
 
     @api
     async def video_effort(self, request: Request) -> Response:
@@ -39,7 +39,19 @@ class DataRoutes:
 
     @api
     async def all_effort(self, request: Request) -> Response:
-        return JSONResponse(effort_summary(self.s.store, [v.id for v in self.s.store.videos.all()]))
+        """``?by=person|video``: the team's table (``&format=csv`` as CSV); without ``by``: per masklet and video."""
+        by, fmt = request.query_params.get("by"), request.query_params.get("format", "json")
+        if fmt not in ("json", "csv"):
+            raise InvalidInputError(f"format: expected json or csv, got {fmt!r:.40}")
+        if by is None:
+            if fmt == "csv":
+                raise InvalidInputError("format: csv needs by=person or by=video")
+            return JSONResponse(effort_summary(self.s.store, [v.id for v in self.s.store.videos.all()]))
+        table = await run_in_threadpool(effort_table, self.s.store, by)
+        if fmt == "csv":
+            return PlainTextResponse(table.csv(), media_type="text/csv", headers={
+                "Content-Disposition": f'attachment; filename="effort_by_{by}.csv"'})
+        return JSONResponse(table.json())
 
     @api
     async def segment_everything(self, request: Request) -> Response:
@@ -70,12 +82,12 @@ class DataRoutes:
         vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
         proposal = self.s.store.proposals.get(vid, pid)
         name = text(data.get("name"), "name", limit=200) or None
+        person = self.person(request)
         obj, version = self.s.store.videos.create_object(vid, None, name, text(data.get("category"), "category",
-                                                                                limit=200), "")
+                                                                                limit=200), "", person=person)
         self.s.hub.publish(vid, "object_created", {"version": obj.version, "video_version": version,
                                                    "object": obj.json()})
         edit = PromptEdit(obj.obj_id, proposal["frame"], "mask", mask=proposal["rle"])
-        person = self.person(request)
         reply = await self.s.pool.call(vid, "prompt", vid, edit, person, None, label="accepting a proposal")
         self.s.store.proposals.drop(pid)
         return JSONResponse({**reply, "object": self.s.store.videos.object(vid, obj.obj_id).json()}, status_code=201)
@@ -141,7 +153,7 @@ class DataRoutes:
         if fmt not in exports.FORMATS:
             raise InvalidInputError(f"format: expected one of {', '.join(exports.FORMATS)}, got {fmt!r}")
         flags = {}
-        for key in ("accepted_only", "with_media"):
+        for key in ("accepted_only", "with_media", "done_only"):
             flags[key] = data.get(key, False)
             if not isinstance(flags[key], bool):
                 raise InvalidInputError(f"{key}: expected true or false, got {flags[key]!r}")
@@ -153,7 +165,7 @@ class DataRoutes:
                 self.s.hub.publish(channel, "export_progress", {"format": fmt, "done": done, "total": total})
 
         written = await run_in_threadpool(exports.export_videos, self.s.store, self.s.data_dir, vids, fmt, stride,
-                                          flags["accepted_only"], flags["with_media"], progress)
+                                          flags["accepted_only"], flags["with_media"], progress, flags["done_only"])
         return JSONResponse(written, status_code=201)
 
     @api

@@ -63,6 +63,11 @@ class EventHub:
             sub.loop.call_soon_threadsafe(self._deliver, video_id, sub, event)
         return event[0]
 
+    def backlog(self, video_id: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """The events of a video still kept for reconnecting clients: (id, kind, data), oldest first."""
+        with self._lock:
+            return [e[:3] for e in self._backlog.get(video_id, ())]
+
     def last_id(self, video_id: int) -> int:
         """Id of the video's latest event (0 if none): load a video's state, then stream from here."""
         with self._lock:

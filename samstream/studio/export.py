@@ -3,7 +3,8 @@
 Layouts under ``DATA_DIR/exports/<format>/`` (``<key>`` is the video's name without suffix):
 
 * ``sav``: ``<key>_manual.json`` in the layout of SA-V's ``*_manual.json`` (every ``stride``-th frame),
-  ``<key>_studio.json`` beside it (object ids, names, categories, reviews, effort per masklet), and
+  ``<key>_studio.json`` beside it (object ids, names, categories, reviews, who annotated and who verified
+  each masklet, effort per masklet: SA-V's own file keeps its official fields only), and
   ``Annotations_6fps/<key>/<masklet:03d>/<frame:05d>.png`` for ``samstream eval sav``;
 * ``davis``: a DAVIS root, ``Annotations/480p/<key>/<frame:05d>.png`` (label maps, ids 1..255) and
   ``ImageSets/2017/val.txt``, for ``samstream eval davis`` on either side. A label map holds one id per
@@ -11,6 +12,9 @@ Layouts under ``DATA_DIR/exports/<format>/`` (``<key>`` is the video's name with
   every object's whole mask);
 * ``coco``: ``<key>.json`` in YouTube-VIS style (per object one COCO RLE per frame, or null);
 * ``mp4``: ``<key>.mp4``, the masks drawn over the video.
+
+``done_only`` and ``accepted_only`` limit an export to the videos whose work flow is done and the
+masklets a review accepted: a training set.
 
 Each video's outputs are written under a hidden temporary folder and renamed into place when whole,
 so a failed export leaves nothing (and an older export of the same video stays). Folder exports (SA-V
@@ -57,9 +61,14 @@ def video_key(store: Store, video: VideoRow) -> str:
     return stem if len(same) == 1 else f"{stem}_{video.id}"
 
 
-def _object_masks(store: Store, video_id: int) -> dict[int, dict[int, dict[str, Any]]]:
-    """obj_id -> frame -> RLE of every mask in force of a video."""
-    out: dict[int, dict[int, dict[str, Any]]] = {o.obj_id: {} for o in store.videos.objects(video_id)}
+def _objects(store: Store, video_id: int, accepted_only: bool) -> list[ObjectRow]:
+    """The objects of a video an export holds (``accepted_only``: those a review accepted)."""
+    return [o for o in store.videos.objects(video_id) if not accepted_only or o.review_status == "accepted"]
+
+
+def _object_masks(store: Store, video_id: int, accepted_only: bool = False) -> dict[int, dict[int, dict[str, Any]]]:
+    """obj_id -> frame -> RLE of every mask in force of a video (of its accepted objects)."""
+    out: dict[int, dict[int, dict[str, Any]]] = {o.obj_id: {} for o in _objects(store, video_id, accepted_only)}
     for row in store.tracks.masks(video_id):
         if row.obj_id in out:
             out[row.obj_id][row.frame] = row.rle
@@ -79,7 +88,8 @@ def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bo
     Returns:
         The document (its per-masklet fields computed by :class:`~samstream.data.sav_json.SavMasklet`;
         edited frames from the studio's effort figures) and the sidecar (object ids, names, categories,
-        reviews and effort per masklet).
+        reviews, who annotated and who verified, and effort per masklet). The document keeps SA-V's
+        official fields only: what the studio adds goes in the sidecar.
     """
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise InvalidInputError(f"stride: expected an integer >= 1, got {stride!r}")
@@ -88,8 +98,8 @@ def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bo
     frames = list(range(0, n, stride))
     empty = encode_rle(np.zeros((h, w), dtype=bool))
     objects = {o.obj_id: o for o in store.videos.objects(video_id)}
-    per_object = {k: v for k, v in _object_masks(store, video_id).items()  # masklets with any mask
-                  if v and (not accepted_only or objects[k].review_status == "accepted")}
+    per_object = {k: v for k, v in _object_masks(store, video_id, accepted_only).items() if v}  # with any mask
+    editors = store.workflow.editors(video_id)
     effort = {e["obj_id"]: e for e in effort_rows(store, video_id)}
     masklets = []
     for j, (obj_id, masks) in enumerate(per_object.items()):
@@ -102,14 +112,16 @@ def sav_document(store: Store, video_id: int, stride: int = 4, accepted_only: bo
                    duration=n / float(video.fps or 24.0), environment="", split="", masklets=tuple(masklets),
                    kind=MANUAL, stride=stride)
     sidecar = {"video_id": doc.video_id, "studio_video_id": video_id, "stride": stride, "masklets": [
-        {"masklet_id": j, "obj_id": obj_id, **_object_fields(objects[obj_id]), "effort": effort[obj_id]}
+        {"masklet_id": j, "obj_id": obj_id, **_object_fields(objects[obj_id], editors), "effort": effort[obj_id]}
         for j, obj_id in enumerate(per_object)]}
     return doc, sidecar
 
 
-def _object_fields(obj: ObjectRow) -> dict[str, Any]:
+def _object_fields(obj: ObjectRow, editors: dict[int, list[str]]) -> dict[str, Any]:
+    """What the studio knows of a masklet beyond its masks: names, review, who annotated and verified it."""
     return {"name": obj.name, "category": obj.category, "origin": obj.origin, "review_status": obj.review_status,
-            "reviewer": obj.reviewer, "note": obj.note}
+            "reviewer": obj.reviewer, "note": obj.note, "annotated_by": editors.get(obj.obj_id, []),
+            "verified_by": (obj.reviewer or None) if obj.review_status == "accepted" else None}
 
 
 def _write_sav(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path, stride: int,
@@ -150,10 +162,10 @@ def _link_media(source: Path, tmp: Path, key: str) -> Path:
     return tmp / f"{key}.mp4"
 
 
-def _label_maps(store: Store, video_id: int) -> tuple[VideoRow, dict[int, dict[int, dict[str, Any]]],
-                                                       Callable[[int], np.ndarray]]:
+def _label_maps(store: Store, video_id: int, accepted_only: bool) -> tuple[
+        VideoRow, dict[int, dict[int, dict[str, Any]]], Callable[[int], np.ndarray]]:
     video = store.videos.get(video_id)
-    masks = _object_masks(store, video_id)
+    masks = _object_masks(store, video_id, accepted_only)
     too_big = [o for o in masks if o > 255]
     if too_big:
         raise InvalidInputError(f"format: DAVIS label maps hold object ids 1..255; video {video_id} has {too_big}")
@@ -166,8 +178,9 @@ def _label_maps(store: Store, video_id: int) -> tuple[VideoRow, dict[int, dict[i
     return video, masks, label
 
 
-def _write_davis(store: Store, video_id: int, key: str, tmp: Path, progress: Progress) -> list[Path]:
-    video, _, label = _label_maps(store, video_id)
+def _write_davis(store: Store, video_id: int, key: str, tmp: Path, accepted_only: bool,
+                 progress: Progress) -> list[Path]:
+    video, _, label = _label_maps(store, video_id, accepted_only)
     folder = tmp / "Annotations" / "480p" / key
     for frame in range(video.num_frames):
         write_label_png(folder / f"{frame:05d}.png", label(frame))
@@ -175,14 +188,15 @@ def _write_davis(store: Store, video_id: int, key: str, tmp: Path, progress: Pro
     return [folder, _zip(folder, tmp / "Annotations" / "480p" / f"{key}.zip")]
 
 
-def _write_coco(store: Store, video_id: int, key: str, tmp: Path) -> list[Path]:
+def _write_coco(store: Store, video_id: int, key: str, tmp: Path, accepted_only: bool) -> list[Path]:
     video = store.videos.get(video_id)
     n = video.num_frames
     effort = {e["obj_id"]: e for e in effort_rows(store, video_id)}
-    masks = _object_masks(store, video_id)
+    masks = _object_masks(store, video_id, accepted_only)
+    editors = store.workflow.editors(video_id)
     categories: dict[str, int] = {}
     annotations = []
-    for obj in store.videos.objects(video_id):
+    for obj in _objects(store, video_id, accepted_only):
         segs = [masks[obj.obj_id].get(f) for f in range(n)]
         areas = iter(int(a) for a in rle_areas([s for s in segs if s is not None]))
         cat = categories.setdefault(obj.category or "object", len(categories) + 1)
@@ -190,15 +204,16 @@ def _write_coco(store: Store, video_id: int, key: str, tmp: Path) -> list[Path]:
             "id": len(annotations) + 1, "video_id": 1, "obj_id": obj.obj_id, "category_id": cat, "iscrowd": 0,
             "segmentations": segs, "areas": [next(areas) if s is not None else None for s in segs],
             "bboxes": [mask_bbox(decode_rle(s)) if s is not None else None for s in segs],
-            **_object_fields(obj), "effort": effort[obj.obj_id]})
+            **_object_fields(obj, editors), "effort": effort[obj.obj_id]})
     doc = {"videos": [{"id": 1, "name": key, "width": video.width, "height": video.height, "length": n,
                        "file_names": [f"{key}/{f:05d}.jpg" for f in range(n)]}],
            "categories": [{"id": i, "name": name} for name, i in categories.items()], "annotations": annotations}
     return [write_json(tmp / f"{key}.json", doc, indent=None)]
 
 
-def _write_mp4(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path, progress: Progress) -> list[Path]:
-    video, masks, _ = _label_maps(store, video_id)
+def _write_mp4(store: Store, data_dir: Path, video_id: int, key: str, tmp: Path, accepted_only: bool,
+               progress: Progress) -> list[Path]:
+    video, masks, _ = _label_maps(store, video_id, accepted_only)
     pool = FramePool(1)
 
     def frames() -> Iterator[np.ndarray]:
@@ -220,7 +235,7 @@ def _no_progress(done: int, total: int) -> None:
 
 def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, stride: int = 4,
                   accepted_only: bool = False, with_media: bool = False,
-                  progress: Progress = _no_progress) -> dict[str, Any]:
+                  progress: Progress = _no_progress, done_only: bool = False) -> dict[str, Any]:
     """Export videos in ``fmt``; returns the written paths (relative to ``exports/``) and their URLs.
 
     Args:
@@ -229,10 +244,12 @@ def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, 
         video_ids: the videos to export.
         fmt: ``sav``, ``davis``, ``coco`` or ``mp4``.
         stride: SA-V: video frames per annotated frame (SA-V's own: 4).
-        accepted_only: SA-V: only the masklets a review accepted.
+        accepted_only: only the masklets a review accepted.
         with_media: SA-V: the video beside its masklet file, so that ``samstream finetune --data
             DATA_DIR/exports/sav --format sav`` trains on the export.
         progress: called with (frames written, frames in all) while frame-by-frame formats are written.
+        done_only: only the videos whose work flow is done (with ``accepted_only``: a training set of
+            verified masklets); refused when none of ``video_ids`` is.
 
     Returns:
         ``{"format", "files", "urls", "downloads"}``; ``downloads`` are single files (zips of the PNG
@@ -241,6 +258,11 @@ def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, 
     if fmt not in FORMATS:
         raise InvalidInputError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     videos = [store.videos.get(vid) for vid in video_ids]
+    if done_only:
+        if videos and not any(v.status == "done" for v in videos):
+            states = ", ".join(f"video {v.id} is {v.status}" for v in videos[:5])
+            raise InvalidInputError(f"done_only: none of the videos is done yet ({states})")
+        videos = [v for v in videos if v.status == "done"]
     total, offset = sum(v.num_frames for v in videos), 0
     root = data_dir / "exports" / fmt
     root.mkdir(parents=True, exist_ok=True)
@@ -256,11 +278,11 @@ def export_videos(store: Store, data_dir: Path, video_ids: list[int], fmt: str, 
             if fmt == "sav":
                 paths = _write_sav(store, data_dir, video.id, key, tmp, stride, accepted_only, with_media)
             elif fmt == "davis":
-                paths = _write_davis(store, video.id, key, tmp, step)
+                paths = _write_davis(store, video.id, key, tmp, accepted_only, step)
             elif fmt == "coco":
-                paths = _write_coco(store, video.id, key, tmp)
+                paths = _write_coco(store, video.id, key, tmp, accepted_only)
             else:
-                paths = _write_mp4(store, data_dir, video.id, key, tmp, step)
+                paths = _write_mp4(store, data_dir, video.id, key, tmp, accepted_only, step)
             for p in paths:
                 written.append(str(_move_into(root, tmp, p).relative_to(data_dir / "exports")))
         finally:

@@ -1,23 +1,25 @@
-"""Shared pieces of the studio's HTTP handlers: error replies, request parsing, the token gate."""
+"""Shared pieces of the studio's HTTP handlers: error replies, request parsing, the gate that tells who asks."""
 
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
+from urllib.parse import parse_qsl, urlencode
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request  # studio extra: pip install 'samstream[studio]'
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from samstream.errors import InvalidInputError, SamstreamError, UnknownObjectError, VideoReadError
+from samstream.studio.auth import ACCESS, Authenticator, Caller, ForbiddenError, UnauthorizedError, check_access
 from samstream.studio.media import TooLargeError
-from samstream.studio.store import ConflictError, NotFoundError
+from samstream.studio.store import ConflictError, NotFoundError, Store
 
-__all__ = ["TokenGate", "api", "body", "error_reply", "integer", "path_id", "text"]
+__all__ = ["Gate", "api", "body", "caller", "error_reply", "guarded", "integer", "path_id", "text"]
 
 log = logging.getLogger("samstream.studio")
 Handler = Callable[[Any, Request], Awaitable[Response]]
@@ -27,8 +29,12 @@ def error_reply(exc: BaseException) -> JSONResponse:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, ConflictError):
         return JSONResponse({"error": text, "version": exc.current, "obj_id": exc.obj_id}, status_code=409)
+    if isinstance(exc, ForbiddenError):
+        return JSONResponse({"error": text, "needs": list(exc.needs)}, status_code=403)
     status = 400
-    if isinstance(exc, (NotFoundError, UnknownObjectError)):
+    if isinstance(exc, UnauthorizedError):
+        status = 401
+    elif isinstance(exc, (NotFoundError, UnknownObjectError)):
         status = 404
     elif isinstance(exc, TooLargeError):
         status = 413
@@ -88,32 +94,64 @@ def path_id(request: Request, name: str) -> int:
     return int(integer(request.path_params[name], name))  # type: ignore[arg-type]
 
 
-class TokenGate:
-    """Refuses every request without the token (ASGI middleware; lifespan messages pass).
+CALLER = "samstream.caller"  # the scope key under which the gate leaves who asked
+
+
+def caller(request: Request) -> Caller:
+    """Who made the request (the gate put it there)."""
+    return request.scope[CALLER]
+
+
+def guarded(method: str, path: str, handler: Callable[[Request], Awaitable[Response]], store: Store) -> Route:
+    """A route of ``handler`` behind the role table's rule for ``"METHOD path"`` (KeyError: a route with
+    no rule, found when the app is made). The rule is checked before the handler runs."""
+    rule = ACCESS[f"{method} {path}"]
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            vid = path_id(request, "video_id") if "video_id" in request.path_params else None
+            obj = path_id(request, "obj_id") if "obj_id" in request.path_params else None
+            check_access(rule, caller(request), store, f"{method} {request.url.path}", vid, obj)
+        except SamstreamError as exc:
+            return error_reply(exc)
+        return await handler(request)
+
+    return Route(path, endpoint, methods=[method])
+
+
+class Gate:
+    """Tells who makes each request, and refuses one without a valid token (ASGI middleware; lifespan
+    messages pass). See :class:`~samstream.studio.auth.Authenticator` for what is valid.
 
     The token comes as ``Authorization: Bearer``, ``?token=`` or the page's ``samstream_token`` cookie.
     The page's address carries it once (``/?token=...``): that reply sets the cookie (``SameSite=Strict``,
-    HttpOnly), so the stylesheet, scripts and images the page then loads carry it too.
+    HttpOnly), so the stylesheet, scripts and images the page then loads carry it too. A token in the
+    address is taken out of the request's query before anything else sees it, so that no access log
+    and no handler ever holds it.
     """
 
     COOKIE = "samstream_token"
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app, self.token = app, token
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app, self.auth = app, auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token is None or scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         request = Request(scope)
         from_query = request.query_params.get("token")
-        given = from_query or request.cookies.get(self.COOKIE, "")
+        if "token" in request.query_params:  # in place: the server's own scope, which its access log reads
+            kept = [(k, v) for k, v in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+                    if k != "token"]
+            scope["query_string"] = urlencode(kept).encode("latin-1")
+        given = from_query or request.cookies.get(self.COOKIE)
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            reply = JSONResponse({"error": "token: missing or wrong; pass Authorization: Bearer TOKEN, ?token= "
-                                           "or open the address the server printed"}, status_code=401)
-            return await reply(scope, receive, send)
+        try:
+            scope[CALLER] = self.auth.caller(given)
+        except UnauthorizedError as exc:
+            return await error_reply(exc)(scope, receive, send)
         if from_query and scope["type"] == "http":
             send = _with_cookie(send, f"{self.COOKIE}={from_query}; Path=/; SameSite=Strict; HttpOnly")
         return await self.app(scope, receive, send)

@@ -111,7 +111,11 @@ def add_media(data_dir: Path, video_key: str, source: Path, move: bool,
         tmp = media / f".{video_key}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             shutil.copytree(source, tmp)
-            info = probe(tmp)
+            try:
+                info = probe(tmp)
+            except (VideoReadError, InvalidInputError) as exc:
+                reason = str(exc).replace(str(tmp), shown).replace(tmp.name, shown)
+                raise VideoReadError(f"folder: {shown!r} cannot be read as frames ({reason})") from None
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -10,7 +10,8 @@ import sqlite3
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["ActionRow", "MaskRow", "ObjectRow", "PropagationRow", "ReviewRow", "VideoRow", "from_row"]
+__all__ = ["ActionRow", "HistoryRow", "MaskRow", "ObjectRow", "PersonRow", "PropagationRow", "ReviewRow", "VideoRow",
+           "from_row"]
 
 
 def from_row(cls: type, row: sqlite3.Row | dict[str, Any], **extra: Any) -> Any:
@@ -41,6 +42,10 @@ class VideoRow(_Json):
     num_objects: int = 0
     num_accepted: int = 0
     num_reviewed: int = 0
+    status: str = "to_annotate"  # the work flow: to_annotate, in_annotation, to_review, done
+    annotator: str | None = None  # the person it is assigned to (None: nobody yet)
+    reviewer: str | None = None  # the person who verifies it (None: any reviewer)
+    submitted: float | None = None  # when it was last submitted for review
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -104,6 +109,7 @@ class ActionRow(_Json):
     state: str  # active, undone, dropped (undone and then replaced), migrated (from an older data dir)
     created: float
     finished: float | None
+    active: float = 0.0  # seconds of annotation time it counted (the person's gap before it, pauses left out)
 
     @staticmethod
     def read(row: sqlite3.Row) -> "ActionRow":
@@ -128,3 +134,28 @@ class PropagationRow(_Json):
     @staticmethod
     def read(row: sqlite3.Row) -> "PropagationRow":
         return from_row(PropagationRow, row, plan=json.loads(row["plan"] or "{}"))
+
+
+@dataclass(frozen=True)
+class PersonRow(_Json):
+    """A person of a studio with people (the token's salt and hash never leave the store)."""
+
+    id: int
+    name: str
+    role: str  # annotator, reviewer or admin
+    disabled: bool
+    created: float
+    token_created: float  # when the token in force was made (a new one revokes the old)
+
+
+@dataclass(frozen=True)
+class HistoryRow(_Json):
+    """One change of a video with who made it and when: an action (prompt, clear, propagate, import,
+    accept), a review decision (``review``) or a history row (object_created, object_updated,
+    object_deleted, assigned, status)."""
+
+    created: float
+    person: str | None
+    kind: str
+    obj_ids: list[int]
+    detail: dict[str, Any]  # actions: their detail with clicks and state; review: status, note; others: as written

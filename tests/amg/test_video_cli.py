@@ -54,6 +54,10 @@ def test_writes_every_format(run_dir, capsys):
     assert set(sav["masklet_type"]) <= {"auto"} and sav["video_frame_count"] == 6.0
     video = load_sav_annotation(out / "clip_auto.json")  # the repository's own SA-V reader accepts it
     assert len(video.masklets) == sav["masklet_num"]
+    # the summary counts both: every masklet of masks.jsonl, and those the SA-V file's frames show
+    assert summary["masklets"] == len({m["id"] for rec in records for m in rec["masklets"]})
+    assert summary["sav_masklets"] == sav["masklet_num"]
+    assert sav["masklet_num"] == len({m["id"] for rec in records if rec["frame"] % 4 == 0 for m in rec["masklets"]})
 
     pngs = sorted((out / "davis").iterdir())
     assert [p.name for p in pngs] == [f"{t:05d}.png" for t in range(6)]

@@ -75,3 +75,56 @@ def studio(tmp_path, nano, media):
 
         add_video(store, tmp_path / "data", media["frames"], "clip.png")
         yield client
+
+
+# the people of the `team` fixture: (name, role); "off" is disabled
+PEOPLE = (("ann", "annotator"), ("other", "annotator"), ("rev", "reviewer"), ("rev2", "reviewer"), ("adm", "admin"),
+          ("off", "annotator"))
+
+
+class Team:
+    """The in-process client of a studio with people: requests as one of them (None: without a token)."""
+
+    def __init__(self, client, tokens: dict[str, str]) -> None:
+        self.client, self.tokens = client, tokens
+        self.store = client.app_state.studio.store
+
+    def headers(self, who: str | None) -> dict[str, str]:
+        return {} if who is None else {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def request(self, who: str | None, method: str, path: str, **kw):
+        return self.client.request(method, path, headers=self.headers(who), **kw)
+
+    def get(self, who, path, **kw):
+        return self.request(who, "GET", path, **kw)
+
+    def post(self, who, path, **kw):
+        return self.request(who, "POST", path, **kw)
+
+    def acting(self, who: str) -> "Acting":
+        """A client whose requests carry ``who``'s token (for the helpers that take a client)."""
+        return Acting(self, who)
+
+
+class Acting:
+    def __init__(self, team: Team, who: str) -> None:
+        self.team, self.who = team, who
+
+    def get(self, path, **kw):
+        return self.team.get(self.who, path, **kw)
+
+
+@pytest.fixture()
+def team(studio, media):
+    """The studio with a second video (the same frames) and the people of :data:`PEOPLE`; both videos are
+    assigned to ann, reviewed by rev."""
+    from samstream.studio.auth import add_person
+    from samstream.studio.service import add_video
+
+    store = studio.app_state.studio.store
+    add_video(store, studio.app_state.studio.data_dir, media["frames"], "second.png", force=True)
+    tokens = {name: add_person(store, name, role)[1] for name, role in PEOPLE}
+    store.people.disable("off")
+    for vid in (1, 2):
+        store.workflow.assign(vid, {"annotator": "ann", "reviewer": "rev"}, "adm")
+    return Team(studio, tokens)

@@ -105,3 +105,30 @@ def test_sessions_fit_a_memory_budget_and_are_rebuilt_without_re_tracking(tmp_pa
         assert all(np.array_equal(stored_masks(client, 1)[k], m) for k, m in tracked.items())
         assert client.get("/api/stats").json()["frames_tracked"] == after["frames_tracked"]
         assert decode_rle(firsts[3]["masks"]["1"]).any()
+
+
+def test_what_a_killed_server_left_is_cleaned_at_start_and_errors_name_the_users_files(tmp_path, nano):
+    import pytest
+
+    from samstream.errors import VideoReadError
+    from samstream.studio.service import Studio, Settings, add_video
+
+    data = tmp_path / "data"
+    Studio(Settings(data_dir=data), model=nano).close()
+    spill = data / "cache" / "samstream-spill-abc123"  # an older server's spill folder, killed midway
+    spill.mkdir(parents=True)
+    (spill / "obj1_3.pt").write_bytes(b"x")
+    upload = data / "media" / ".upload-1234.mp4.tmp"
+    upload.parent.mkdir(exist_ok=True)
+    upload.write_bytes(b"half an upload")
+    studio = Studio(Settings(data_dir=data), model=nano)
+    try:
+        assert not (data / "cache").exists() and not upload.exists()
+        broken = tmp_path / "my frames"
+        broken.mkdir()
+        (broken / "00000.jpg").write_bytes(b"not a jpeg")
+        with pytest.raises(VideoReadError) as err:
+            add_video(studio.store, data, broken)
+        assert "my frames" in str(err.value) and ".tmp" not in str(err.value)
+    finally:
+        studio.close()

@@ -159,3 +159,45 @@ def test_finetune_on_accepted_masklets_then_switch_the_studio_to_it(studio, tmp_
     reply = studio.post("/api/videos/1/prompts", json={"obj_id": 3, "frame": 0, "points": [[float(xs[0]), float(ys[0])]],
                                                        "labels": [1]})
     assert reply.status_code == 200, reply.text
+
+
+def test_a_300_frame_clip_exports_in_every_format(tmp_path, nano):
+    """More than 255 masks per object (COCO areas, SA-V annotated frames) and a progress report."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from samstream.data.synthetic import SyntheticConfig, generate_clip
+    from samstream.studio.app import create_app
+    from samstream.studio.service import Settings, add_video
+    from tests.studio.conftest import write_frames
+
+    n = 300
+    long = generate_clip(5, SyntheticConfig(size=64, num_frames=n, max_objects=1, exit_prob=0.0))
+    write_frames(tmp_path / "long", long.frames)
+    app = create_app(Settings(data_dir=tmp_path / "data"), model=nano)
+    with TestClient(app) as client:
+        studio = app.app.state.studio
+        add_video(studio.store, studio.data_dir, tmp_path / "long", "long.png")
+        doc = {"video_id": "long", "video_duration": 10.0, "video_frame_count": float(n), "video_height": 64.0,
+               "video_width": 64.0, "video_resolution": 4096.0, "video_environment": "", "video_split": "",
+               "masklet": [[encode_rle(long.masks[f, 0])] for f in range(n)], "masklet_id": [0],
+               "masklet_size_rel": [0.1], "masklet_size_abs": [10.0], "masklet_size_bucket": ["medium"],
+               "masklet_visibility_changes": [0], "masklet_first_appeared_frame": [0.0], "masklet_frame_count": [n],
+               "masklet_edited_frame_count": [0], "masklet_type": ["manual"], "masklet_stability_score": [None],
+               "masklet_num": 1}
+        assert client.post("/api/videos/1/import?stride=1", json=doc).status_code == 201
+        for fmt in ("coco", "sav", "davis", "mp4"):
+            reply = client.post("/api/videos/1/export", json={"format": fmt, "stride": 1})
+            assert reply.status_code == 201, (fmt, reply.text)
+            assert reply.json()["urls"] and all(client.get(u).status_code == 200 for u in reply.json()["urls"])
+        coco = client.get("/api/exports/coco/long.json").json()["annotations"][0]
+        assert len(coco["areas"]) == n and coco["areas"][299] == int(long.masks[299, 0].sum())
+        sav = client.get("/api/exports/sav/long_manual.json").json()
+        assert len(sav["masklet"]) == n and sav["masklet_size_abs"][0] > 0
+        assert any(u.endswith(".zip") for u in client.post("/api/videos/1/export", json={"format": "davis"}).json()["urls"])
+        progress = [data for _, kind, data in studio.hub.backlog(1) if kind == "export_progress"]
+        mp4 = [p for p in progress if p["format"] == "mp4"]
+        assert mp4 and mp4[-1]["done"] == mp4[-1]["total"] == n and len(mp4) <= 60  # bounded number of events

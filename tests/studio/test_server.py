@@ -40,15 +40,21 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 class Server:
-    """``python -m samstream studio DATA_DIR --port P`` as a child process."""
+    """``python -m samstream studio DATA_DIR --port P [--host H --token T]`` as a child process; its
+    ``client`` speaks to it at 127.0.0.1 (with the token, when there is one)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra: list[str] | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, host: str | None = None,
+                 token: str | None = None, extra: list[str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.port = free_port() if port is None else port
+        self.token = token
         env = dict(os.environ, PYTHONWARNINGS="ignore")
+        extra = [*(["--host", host] if host else []), *(["--token", token] if token else []), *(extra or [])]
         self.proc = subprocess.Popen([sys.executable, "-m", "samstream.cli", "studio", str(data_dir), "--port",
-                                      str(self.port), *(extra or [])], env=env, stdout=subprocess.DEVNULL,
+                                      str(self.port), *extra], env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120)
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120, headers=headers)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -261,3 +267,48 @@ def _post_quietly(port: int, body: dict) -> None:
         httpx.post(f"http://127.0.0.1:{port}/api/videos/1/prompts", json=body, timeout=30)
     except httpx.HTTPError:
         pass  # the server died under it: the point of the test
+
+
+def test_the_core_loop_on_a_real_server(clip_dir, tmp_path):
+    """Over HTTP against a server process: a correction sticks and propagates locally; undo and redo
+    give back exactly the earlier masks; after a kill -9 the first click re-tracks nothing."""
+    root, _, long = clip_dir
+    data = tmp_path / "data"
+    assert cli("studio", "add", str(data), str(root / "long")).returncode == 0
+    server = Server(data)
+    try:
+        s = server.client
+        for obj in (1, 2):
+            s.post("/api/videos/1/objects", json={})
+            s.post("/api/videos/1/prompts", json={"obj_id": obj, "frame": 0, "labels": [1],
+                                                  "points": [centre_click(long.masks[0, obj - 1])]})
+        s.post("/api/videos/1/propagate", json={})
+        wait_propagation(s, 1)
+        before = stored_masks(s, 1)
+        fix = s.post("/api/videos/1/prompts", json={"obj_id": 1, "frame": 20, "labels": [0],
+                                                    "points": [centre_click(long.masks[20, 0])]}).json()
+        tracked = s.get("/api/stats").json()["frames_tracked"]
+        s.post("/api/videos/1/propagate", json={"start": 20, "obj_ids": [1], "until": "next_prompt"})
+        wait_propagation(s, 1)
+        assert s.get("/api/stats").json()["frames_tracked"] - tracked == LONG - 21  # only after the correction
+        local = stored_masks(s, 1)
+        assert np.array_equal(local[(1, 20)], decode_rle(fix["masks"]["1"]))
+        assert all(np.array_equal(local[k], m) for k, m in before.items() if k[0] == 2 or k[1] < 20)
+        s.post("/api/videos/1/propagate", json={})  # from the start, both objects: the correction stays
+        wait_propagation(s, 1)
+        assert np.array_equal(stored_masks(s, 1)[(1, 20)], decode_rle(fix["masks"]["1"]))
+        for _ in range(3):
+            s.post("/api/videos/1/undo", json={})
+        assert all(np.array_equal(stored_masks(s, 1)[k], m) for k, m in before.items())
+        for _ in range(2):
+            s.post("/api/videos/1/redo", json={})
+        assert all(np.array_equal(stored_masks(s, 1)[k], m) for k, m in local.items())
+        server.kill()
+        server = Server(data)
+        s = server.client
+        first = s.post("/api/videos/1/prompts", json={"obj_id": 2, "frame": 15, "labels": [1],
+                                                      "points": [centre_click(long.masks[15, 1])]})
+        stats = s.get("/api/stats").json()
+        assert first.status_code == 200 and (stats["frames_tracked"], stats["images_encoded"]) == (0, 1)
+    finally:
+        server.stop()

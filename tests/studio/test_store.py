@@ -43,7 +43,7 @@ def current(store: Store) -> dict[tuple[int, int], str]:
 
 def test_schema_is_versioned_in_wal_mode(tmp_path):
     store = make_store(tmp_path)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     mode = sqlite3.connect(tmp_path / "s.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     store.close()

@@ -7,7 +7,10 @@ is one connection with its parts, one per concern:
 - ``store.videos`` (:mod:`.videos`): videos, objects (with per-object versions), reviews;
 - ``store.tracks`` (:mod:`.tracks`): masks and tracker state per frame, actions with exact undo and
   redo, propagation runs;
-- ``store.proposals`` (:mod:`.proposals`): "segment everything" and automatic-masklet proposals.
+- ``store.proposals`` (:mod:`.proposals`): "segment everything" and automatic-masklet proposals;
+- ``store.people`` (:mod:`.people`): people, their roles and tokens (salted hashes only);
+- ``store.workflow`` (:mod:`.workflow`): assignments, work-flow steps, queues, a video's history;
+- ``store.effort`` (:mod:`.effort`): the facts effort figures are computed from.
 
 Schema changes are new entries of :data:`.schema.MIGRATIONS`.
 """
@@ -19,13 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from samstream.studio.store.db import ConflictError, Database, NotFoundError
+from samstream.studio.store.effort import EffortStore, FramesInForce
+from samstream.studio.store.people import ROLES, Credential, PeopleStore, check_name, check_role
 from samstream.studio.store.proposals import ProposalStore
 from samstream.studio.store.schema import SCHEMA_VERSION
 from samstream.studio.store.tracks import FrameChange, StoredFrame, TrackStore
 from samstream.studio.store.videos import REVIEW_STATUSES, VideoStore, check_status
+from samstream.studio.store.workflow import STATUSES, STEPS, WorkflowStore
 
-__all__ = ["ConflictError", "FrameChange", "NotFoundError", "REVIEW_STATUSES", "SCHEMA_VERSION", "Store",
-           "StoredFrame", "check_status"]
+__all__ = ["ROLES", "STATUSES", "STEPS", "ConflictError", "Credential", "FrameChange", "FramesInForce", "NotFoundError",
+           "REVIEW_STATUSES", "SCHEMA_VERSION", "Store", "StoredFrame", "check_name", "check_role", "check_status"]
 
 
 class Store:
@@ -37,6 +43,9 @@ class Store:
         self.videos = VideoStore(self.db)
         self.tracks = TrackStore(self.db, idle_gap)
         self.proposals = ProposalStore(self.db, self.videos.get)
+        self.people = PeopleStore(self.db)
+        self.workflow = WorkflowStore(self.db, self.videos, self.people)
+        self.effort = EffortStore(self.db)
         self.tracks.interrupt_running()
 
     @property

@@ -4,6 +4,18 @@
 samstream (a higher number) is refused rather than guessed at. Each migration runs in one
 transaction, so a data dir is always at one version or the next.
 
+Version 4 (people, roles and the work flow):
+
+- ``people``: a person's name, role (annotator, reviewer, admin) and token, kept only as a per-person
+  salt and a scrypt hash of its secret part; ``token_key`` (the token's public first part) finds the
+  row without trying every hash;
+- ``history``: the changes that are not undoable actions, with who and when (objects created, renamed,
+  deleted; assignments; work-flow steps), so that ``actions``, ``reviews`` and ``history`` together say
+  who changed what and when;
+- videos gain ``status`` (to_annotate, in_annotation, to_review, done), their assigned ``annotator``
+  and ``reviewer`` (names) and when they were last ``submitted`` for review. A video of an older data
+  dir that has objects is in annotation.
+
 Version 3 (corrections, exact undo, tracker state kept):
 
 - ``records``: one object's result on one frame, append-only: its mask (COCO RLE), where it came from
@@ -117,6 +129,23 @@ _SQL: list[str] = [
         WHERE review_status != 'unreviewed';
     DROP TABLE masks
     """,
+    # v4: people and tokens, the history of what is not an action, the work flow of videos
+    """
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, token_key TEXT NOT NULL UNIQUE,
+        salt BLOB NOT NULL, token_hash BLOB NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL, token_created REAL NOT NULL);
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL, obj_id INTEGER, person TEXT,
+        kind TEXT NOT NULL, detail TEXT NOT NULL, created REAL NOT NULL);
+    CREATE INDEX history_video ON history (video_id, person, created);
+    CREATE INDEX actions_person ON actions (video_id, person, created);
+    ALTER TABLE videos ADD COLUMN status TEXT NOT NULL DEFAULT 'to_annotate';
+    ALTER TABLE videos ADD COLUMN annotator TEXT;
+    ALTER TABLE videos ADD COLUMN reviewer TEXT;
+    ALTER TABLE videos ADD COLUMN submitted REAL;
+    UPDATE videos SET status='in_annotation' WHERE EXISTS (SELECT 1 FROM objects o WHERE o.video_id=videos.id)
+    """,
 ]
 
 
@@ -146,6 +175,6 @@ def _v3_prompts(db: sqlite3.Connection) -> None:
 
 
 # each version's steps run in one transaction
-MIGRATIONS: list[tuple[Step, ...]] = [(_SQL[0],), (_SQL[1],), (_SQL[2], _v3_prompts, "DROP TABLE edits")]
+MIGRATIONS: list[tuple[Step, ...]] = [(_SQL[0],), (_SQL[1],), (_SQL[2], _v3_prompts, "DROP TABLE edits"), (_SQL[3],)]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,6 +20,7 @@ from typing import Any
 
 from samstream.studio.rows import ActionRow, MaskRow, PropagationRow
 from samstream.studio.store.db import ConflictError, Database, NotFoundError
+from samstream.studio.store.history import last_seen, start_annotation
 from samstream.studio.store.videos import bump_object, bump_video
 from samstream.video.saved import EncodedFrameState
 
@@ -102,18 +103,20 @@ class TrackStore:
               detail: dict[str, Any], clicks: int = 0, expect: dict[int, int | None] | None = None) -> tuple[int, dict[int, int]]:
         """Inside a transaction: a new action of ``person`` on ``obj_ids`` (each checked against its
         expected version and counted as changed). The person's undone actions on the video can no
-        longer be redone. An accepted object edited again is unreviewed again (its review history
-        stays); an automatic or imported masklet a person edits becomes a manual one.
+        longer be redone. An accepted or rejected object edited again is unreviewed again (its review
+        history stays); an automatic or imported masklet a person edits becomes a manual one. A video's first
+        action takes it from to_annotate to in_annotation.
         Returns the action id and the objects' new versions."""
         expect = expect or {}
         versions = {o: bump_object(db, video_id, o, expect.get(o)) for o in obj_ids}
         bump_video(db, video_id)
         db.execute("UPDATE actions SET state='dropped' WHERE video_id=? AND state='undone' AND person IS ?",
                    (video_id, person))
-        # effort: the time since the previous interaction with the video counts, unless it was a pause
+        # effort: the time since the person's previous interaction with the video counts, unless it was a pause
         now = self.db.clock()
-        last = db.execute("SELECT last_interaction FROM videos WHERE id=?", (video_id,)).fetchone()[0]
+        last = last_seen(db, video_id, person)
         db.execute("UPDATE videos SET last_interaction=? WHERE id=?", (now, video_id))
+        start_annotation(db, now, video_id, person)
         gap = None if last is None else now - last
         active = gap if gap is not None and 0 <= gap <= self.idle_gap else 0.0
         for o in obj_ids:
@@ -125,7 +128,7 @@ class TrackStore:
         if kind in PERSON_ACTIONS and kind not in ("import", "accept"):
             for o in obj_ids:
                 db.execute("UPDATE objects SET review_status='unreviewed' WHERE video_id=? AND obj_id=? "
-                           "AND review_status='accepted'", (video_id, o))
+                           "AND review_status IN ('accepted', 'rejected')", (video_id, o))
                 db.execute("UPDATE objects SET origin='manual' WHERE video_id=? AND obj_id=?", (video_id, o))
         return int(cur.lastrowid), versions  # type: ignore[arg-type]
 

@@ -14,6 +14,7 @@ from typing import Any
 from samstream.errors import InvalidInputError, UnknownObjectError
 from samstream.studio.rows import ObjectRow, ReviewRow, VideoRow, from_row
 from samstream.studio.store.db import ConflictError, Database, NotFoundError
+from samstream.studio.store.history import start_annotation, write
 
 __all__ = ["REVIEW_STATUSES", "VideoStore", "bump_object", "bump_video", "check_status"]
 
@@ -69,13 +70,15 @@ class VideoStore:
             raise NotFoundError(f"video_id: no video {video_id}")
         return from_row(VideoRow, row)
 
-    def all(self) -> list[VideoRow]:
-        """Every video with its object count and review progress."""
+    def all(self, annotator: str | None = None) -> list[VideoRow]:
+        """Every video (``annotator``: only those assigned to that person) with its object count and
+        review progress."""
+        where, args = ("WHERE v.annotator=? ", (annotator,)) if annotator is not None else ("", ())
         rows = self.db.rows(
             "SELECT v.*, COUNT(o.obj_id) AS num_objects, "
             "COALESCE(SUM(o.review_status='accepted'), 0) AS num_accepted, "
             "COALESCE(SUM(o.review_status!='unreviewed'), 0) AS num_reviewed "
-            "FROM videos v LEFT JOIN objects o ON o.video_id=v.id GROUP BY v.id ORDER BY v.id")
+            f"FROM videos v LEFT JOIN objects o ON o.video_id=v.id {where}GROUP BY v.id ORDER BY v.id", args)
         return [from_row(VideoRow, r) for r in rows]
 
     def with_fingerprint(self, fingerprint: str) -> VideoRow | None:
@@ -93,7 +96,8 @@ class VideoStore:
         return frame
 
     def touch(self, db: sqlite3.Connection, video_id: int) -> float | None:
-        """Record an interaction now; returns the seconds since the previous one (None: first)."""
+        """Record an interaction now (shown in the library); returns the seconds since the previous one
+        (None: first). Effort counts each person's own gaps instead (:func:`.history.last_seen`)."""
         now = self.db.clock()
         last = db.execute("SELECT last_interaction FROM videos WHERE id=?", (video_id,)).fetchone()
         db.execute("UPDATE videos SET last_interaction=? WHERE id=?", (now, video_id))
@@ -135,8 +139,9 @@ class VideoStore:
         return obj
 
     def create_object(self, video_id: int, obj_id: int | None, name: str | None, category: str, colour: str,
-                      origin: str = "manual") -> tuple[ObjectRow, int]:
-        """A new object (``obj_id`` None: the next free id); returns it and the video's version."""
+                      origin: str = "manual", person: str | None = None) -> tuple[ObjectRow, int]:
+        """A new object (``obj_id`` None: the next free id), made by ``person``; returns it and the
+        video's version."""
         if origin not in ORIGINS:
             raise InvalidInputError(f"origin: expected one of {', '.join(ORIGINS)}, got {origin!r}")
         with self.db.transaction() as db:
@@ -146,13 +151,18 @@ class VideoStore:
                                         (video_id,)).fetchone()[0])
             elif db.execute("SELECT 1 FROM objects WHERE video_id=? AND obj_id=?", (video_id, obj_id)).fetchone():
                 raise InvalidInputError(f"obj_id: video {video_id} already has an object {obj_id}")
+            now, name = self.db.clock(), name or f"object {obj_id}"
             db.execute("INSERT INTO objects (video_id, obj_id, name, category, colour, origin, created) "
-                       "VALUES (?,?,?,?,?,?,?)",
-                       (video_id, obj_id, name or f"object {obj_id}", category, colour, origin, self.db.clock()))
-            self.touch(db, video_id)  # effort starts here
+                       "VALUES (?,?,?,?,?,?,?)", (video_id, obj_id, name, category, colour, origin, now))
+            self.touch(db, video_id)
+            # effort starts here: the history row is the person's first interaction (history.last_seen)
+            write(db, now, video_id, person, "object_created", {"name": name, "category": category,
+                                                                 "origin": origin}, obj_id)
+            start_annotation(db, now, video_id, person)
         return self.object(video_id, obj_id), version
 
-    def update_object(self, video_id: int, obj_id: int, fields: dict[str, str], expect: int | None) -> ObjectRow:
+    def update_object(self, video_id: int, obj_id: int, fields: dict[str, str], expect: int | None,
+                      person: str | None = None) -> ObjectRow:
         with self.db.transaction() as db:
             bump_object(db, video_id, obj_id, expect)
             bump_video(db, video_id)
@@ -160,6 +170,8 @@ class VideoStore:
                 if key in fields:
                     db.execute(f"UPDATE objects SET {key}=? WHERE video_id=? AND obj_id=?",
                                (fields[key], video_id, obj_id))
+            write(db, self.db.clock(), video_id, person, "object_updated",
+                  {k: fields[k] for k in ("name", "category", "colour") if k in fields}, obj_id)
         return self.object(video_id, obj_id)
 
     def set_review(self, video_id: int, obj_id: int, status: str, reviewer: str, note: str,
@@ -183,11 +195,13 @@ class VideoStore:
             rows = self.db.rows("SELECT * FROM reviews WHERE video_id=? AND obj_id=? ORDER BY id", (video_id, obj_id))
         return [from_row(ReviewRow, r) for r in rows]
 
-    def delete_object(self, video_id: int, obj_id: int, expect: int | None) -> int:
+    def delete_object(self, video_id: int, obj_id: int, expect: int | None, person: str | None = None) -> int:
         """Delete an object and everything it held; returns the video's version. Actions that touched
-        only this object can no longer be undone (they are dropped)."""
+        only this object can no longer be undone (they are dropped); the history keeps them."""
         with self.db.transaction() as db:
-            bump_object(db, video_id, obj_id, expect)
+            bump_object(db, video_id, obj_id, expect)  # UnknownObjectError when there is none
+            name = db.execute("SELECT name FROM objects WHERE video_id=? AND obj_id=?", (video_id, obj_id)).fetchone()
+            write(db, self.db.clock(), video_id, person, "object_deleted", {"name": name[0]}, obj_id)
             version = bump_video(db, video_id)
             for table in ("objects", "current", "records", "reviews"):
                 db.execute(f"DELETE FROM {table} WHERE video_id=? AND obj_id=?", (video_id, obj_id))

@@ -138,6 +138,7 @@ class FrameStream:
 
     @property
     def closed(self) -> bool:
+        """Whether the stream was closed (or read to its end)."""
         return self._closed
 
     def __enter__(self) -> FrameStream:

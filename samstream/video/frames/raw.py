@@ -48,7 +48,9 @@ class FrameReader(Protocol):
         """Frame ``index`` as an (H, W, 3) uint8 RGB array."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the file or stream behind the frames."""
+        ...
 
 
 def natural_key(name: str) -> tuple[tuple[Any, ...], str]:
@@ -84,12 +86,14 @@ class ImageSequenceReader:
         return len(self.items)
 
     def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as an (H, W, 3) uint8 RGB array (items given as arrays are returned as they are)."""
         item = self.items[index]
         if isinstance(item, np.ndarray):
             return item  # an (H, W, 3) uint8 array, converted at open
         return image_frame(item, f"{self.label} frame {index}")
 
     def close(self) -> None:
+        """Nothing to release: the items are files read one at a time, or in memory."""
         pass
 
 

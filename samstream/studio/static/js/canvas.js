@@ -1,5 +1,6 @@
-// The frame on a canvas with the masks drawn over it, zoom (wheel) and pan (middle button or
-// Alt-drag), and the user's clicks and box drags reported in video pixels.
+// The frame on a canvas with the masks drawn over it (fills, then every outline on top, so two
+// overlapping objects both stay visible), the selected object's prompts on this frame, zoom (wheel)
+// and pan (middle button or Alt-drag), and the user's clicks and box drags reported in video pixels.
 import { rgbOf } from "./colours.js";
 
 const DRAG_PIXELS = 6; // a press that moves less than this (screen pixels) is a click, not a box
@@ -11,8 +12,9 @@ export class FrameCanvas {
     this.onClick = onClick;
     this.onBox = onBox;
     this.image = null;          // the current frame (HTMLImageElement)
-    this.layers = [];           // [{mask: Uint8Array, colour: "#rrggbb", selected: bool}]
+    this.layers = [];           // [{mask: Uint8Array, colour: "#rrggbb"}]
     this.proposals = [];        // [{mask, colour}] drawn as outlines only
+    this.prompts = { steps: [], colour: "#ffffff" }; // the selected object's prompt steps on this frame
     this.opacity = 0.5;
     this.outlines = true;
     this.zoom = 1; this.panX = 0; this.panY = 0;
@@ -70,34 +72,57 @@ export class FrameCanvas {
   _paintMasks() {
     const octx = this.overlay.getContext("2d");
     const img = octx.createImageData(this.width, this.height);
-    const data = img.data, w = this.width, h = this.height;
     const alpha = Math.round(255 * this.opacity);
-    for (const layer of this.layers) {
-      const [r, g, b] = rgbOf(layer.colour);
-      const m = layer.mask;
-      for (let i = 0; i < m.length; i++) {
-        if (!m[i]) continue;
-        const x = i % w, y = (i - x) / w;
-        const edge = this.outlines && (x === 0 || y === 0 || x === w - 1 || y === h - 1 ||
-          !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w]);
-        const o = 4 * i;
-        data[o] = r; data[o + 1] = g; data[o + 2] = b;
-        data[o + 3] = edge ? 255 : alpha;
-      }
-    }
-    for (const p of this.proposals) {
-      const [r, g, b] = rgbOf(p.colour);
-      const m = p.mask;
-      for (let i = 0; i < m.length; i++) {
-        if (!m[i]) continue;
-        const x = i % w;
-        if (x === 0 || x === w - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w]) {
-          const o = 4 * i;
-          data[o] = r; data[o + 1] = g; data[o + 2] = b; data[o + 3] = 255;
-        }
-      }
-    }
+    for (const layer of this.layers) this._fill(img.data, layer.mask, rgbOf(layer.colour), alpha);
+    const outlined = this.outlines ? this.layers : [];
+    for (const layer of [...outlined, ...this.proposals]) this._outline(img.data, layer.mask, rgbOf(layer.colour));
     octx.putImageData(img, 0, 0);
+  }
+
+  _fill(data, m, [r, g, b], alpha) {
+    for (let i = 0; i < m.length; i++) {
+      if (!m[i]) continue;
+      const o = 4 * i;
+      data[o] = r; data[o + 1] = g; data[o + 2] = b; data[o + 3] = alpha;
+    }
+  }
+
+  // The mask's boundary pixels (a mask pixel with a background 4-neighbour, or on the frame's edge).
+  _outline(data, m, [r, g, b]) {
+    const w = this.width, h = this.height;
+    for (let i = 0; i < m.length; i++) {
+      if (!m[i]) continue;
+      const x = i % w, y = (i - x) / w;
+      if (x === 0 || y === 0 || x === w - 1 || y === h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w]) {
+        const o = 4 * i;
+        data[o] = r; data[o + 1] = g; data[o + 2] = b; data[o + 3] = 255;
+      }
+    }
+  }
+
+  // Boxes in the object's colour (white halo), clicks as discs: green "+" (object), red "−" (background).
+  _drawPrompts(s, ox, oy) {
+    const ctx = this.ctx;
+    for (const step of this.prompts.steps) {
+      if (step.box) {
+        const [x0, y0, x1, y1] = step.box;
+        ctx.lineWidth = 4; ctx.strokeStyle = "#fff"; // a white halo keeps a dark colour visible on any frame
+        ctx.strokeRect(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s);
+        ctx.lineWidth = 2; ctx.strokeStyle = this.prompts.colour;
+        ctx.strokeRect(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s);
+      }
+      (step.points || []).forEach(([x, y], i) => {
+        const positive = step.labels?.[i] !== 0;
+        const cx = ox + x * s, cy = oy + y * s;
+        ctx.beginPath(); ctx.arc(cx, cy, 7, 0, 2 * Math.PI);
+        ctx.fillStyle = positive ? "#1fbf4a" : "#e23c3c"; ctx.fill();
+        ctx.lineWidth = 1.5; ctx.strokeStyle = "#fff"; ctx.stroke();
+        ctx.beginPath();
+        ctx.moveTo(cx - 3.5, cy); ctx.lineTo(cx + 3.5, cy);
+        if (positive) { ctx.moveTo(cx, cy - 3.5); ctx.lineTo(cx, cy + 3.5); }
+        ctx.stroke();
+      });
+    }
   }
 
   draw(repaintMasks = true) {
@@ -116,6 +141,7 @@ export class FrameCanvas {
     ctx.drawImage(this.image, ox, oy, this.width * s, this.height * s);
     ctx.imageSmoothingEnabled = false; // mask pixels stay crisp
     ctx.drawImage(this.overlay, ox, oy, this.width * s, this.height * s);
+    this._drawPrompts(s, ox, oy);
     if (this._press && this._press.box) {
       const [x0, y0] = this._press.start, [x1, y1] = this._press.now;
       ctx.strokeStyle = "#fff"; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.5;

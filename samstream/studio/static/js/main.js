@@ -1,27 +1,12 @@
-// The studio page: two views (library, annotation) chosen by the address's hash, one error banner,
-// one connection indicator and the keyboard shortcuts.
+// The studio page: two views (library, annotation) chosen by the address's hash, the page's
+// messages (ui.js), the help overlay and the keyboard shortcuts.
 import { AnnotationView } from "./annotate.js";
 import { LibraryView } from "./library.js";
+import { createUi } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
-let errorTimer = null;
 
-const ui = {
-  showError(message) {
-    const el = $("error");
-    el.textContent = message;
-    el.hidden = false;
-    clearTimeout(errorTimer);
-    errorTimer = setTimeout(() => { el.hidden = true; }, 10000);
-  },
-  setConnection(ok) {
-    const el = $("connection");
-    el.textContent = ok ? "connected" : "connection lost — reconnecting…";
-    el.className = `pill ${ok ? "ok" : "lost"}`;
-  },
-};
-$("error").addEventListener("click", () => { $("error").hidden = true; });
-
+const ui = createUi();
 const library = new LibraryView(ui);
 const annotation = new AnnotationView(ui);
 

@@ -1,0 +1,103 @@
+"""The inference worker's queue and the per-video event hub, on their own (no model, no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from samstream.studio import events
+from samstream.studio.events import EventHub
+from samstream.studio.worker import BACKGROUND, IDLE, INTERACTIVE, Steps, Worker
+
+
+def test_interactive_work_goes_before_background_steps_and_idle_work_last():
+    worker = Worker()
+    order: list[str] = []
+    gate = threading.Event()
+    try:
+        worker.submit(lambda: gate.wait(10))  # holds the worker while the queue fills
+        steps = iter(range(3))
+
+        def step() -> bool:
+            n = next(steps)
+            order.append(f"run{n}")
+            return n < 2
+
+        idle_left = iter(range(2))
+
+        def idle() -> bool:
+            order.append("idle")
+            return next(idle_left) < 1
+
+        worker.start_steps(Steps(idle, lambda exc: None), IDLE)
+        worker.start_steps(Steps(step, lambda exc: None), BACKGROUND)
+        clicks = [worker.submit(lambda i=i: order.append(f"click{i}")) for i in range(2)]
+        assert worker.ahead() == 1 + 2  # a new click waits for the running job and the two clicks only
+        assert worker.ahead(BACKGROUND) == 1 + 2 + 1 and worker.ahead(IDLE) == 1 + 2 + 2
+        gate.set()
+        for c in clicks:
+            c.result(10)
+        worker.submit(lambda: None, BACKGROUND + 1).result(10)  # after every step queued before it
+        assert order[:2] == ["click0", "click1"]  # interactive first, in arrival order
+        assert order.index("run2") < order.index("idle")  # idle work only when nothing else is queued
+    finally:
+        worker.stop()
+
+
+def test_a_failed_step_ends_its_job_not_the_worker_and_errors_reach_the_caller():
+    worker = Worker()
+    failures: list[BaseException] = []
+    try:
+        worker.start_steps(Steps(lambda: 1 / 0, failures.append))
+        with pytest.raises(ValueError, match="bad"):
+            worker.submit(lambda: (_ for _ in ()).throw(ValueError("bad"))).result(10)
+        assert worker.submit(lambda: 42).result(10) == 42
+        assert len(failures) == 1 and isinstance(failures[0], ZeroDivisionError)
+        assert asyncio.run(worker.call(lambda: "awaited")) == "awaited"
+    finally:
+        worker.stop()
+
+
+def test_the_worker_says_what_it_is_doing():
+    seen: list[tuple] = []
+    worker = Worker(on_change=lambda doing, queued, tick: seen.append((doing, tick)))
+    try:
+        worker.submit(lambda: None, label="a click on frame 3").result(10)
+        worker.start_steps(Steps(lambda: False, lambda exc: None, lambda: "propagating video 2"))
+        worker.submit(lambda: None).result(10)
+        assert [d for d, _ in seen if d] == ["a click on frame 3", "a request", "propagating video 2"]
+        assert worker.doing is None and worker.ahead() == 0
+    finally:
+        worker.stop()
+
+
+def _collect(hub: EventHub, video_id: int, since: int, limit: int) -> list[bytes]:
+    async def run() -> list[bytes]:
+        return [chunk async for chunk in hub.stream(video_id, since, limit)]
+
+    return asyncio.run(run())
+
+
+def test_events_fan_out_per_video_and_reconnecting_clients_catch_up():
+    hub = EventHub()
+    first = hub.publish(1, "prompt", {"frame": 0})
+    hub.publish(2, "prompt", {"frame": 9})  # another video's: never in video 1's stream
+    second = hub.publish(1, "frame", {"frame": 1})
+    assert hub.last_id(1) == second and hub.last_id(3) == 0
+    chunks = _collect(hub, 1, 0, 2)
+    text = b"".join(chunks).decode()
+    assert f"id: {first}\nevent: prompt" in text and f"id: {second}\nevent: frame" in text and '"frame": 9' not in text
+    assert b"event: frame" in b"".join(_collect(hub, 1, first, 1))  # only what came after the last id seen
+
+
+def test_the_backlog_is_bounded_in_bytes_and_a_client_past_it_is_told_to_reload(monkeypatch):
+    monkeypatch.setattr(events, "BACKLOG_BYTES", 2000)
+    hub = EventHub()
+    first = hub.publish(1, "frame", {"masks": {"1": "x" * 500}})
+    for _ in range(10):  # ten whole-frame masks of ~500 bytes: only the latest fit
+        hub.publish(1, "frame", {"masks": {"1": "x" * 500}})
+    assert len(hub.backlog(1)) <= 4  # ~500 bytes each within 2000
+    text = b"".join(_collect(hub, 1, first, 1)).decode()
+    assert "event: resync" in text  # its gap is older than the backlog: it reloads instead
