@@ -5,6 +5,11 @@ The engine owns the per-frame feature cache and the model calls; the session sta
 layout on a frame form a group; the frame's image features, and the first memory-attention steps,
 are computed once for all. A group then runs as one batch on a GPU and one object at a time on a
 CPU (see :mod:`samstream.model.memory_attention`).
+
+Which memories an object reads, which candidate mask it takes and which hypotheses it keeps are the
+session's tracking method's choices (:mod:`samstream.video.methods`): the engine asks it on every
+step and runs the model for whatever it planned, in this one loop for every method. A hypothesis is
+a row: SAM2Long's pathways are several rows of one object, batched like objects.
 """
 
 from __future__ import annotations
