@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 # public name -> module defining it
 _PUBLIC = {
     "CheckpointError": "samstream.errors",
+    "Dam4samConfig": "samstream.video.methods",
     "FrameResult": "samstream.video.predictor",
     "FrameStream": "samstream.video.frames.frame_stream",
     "ImagePrediction": "samstream.image.predictor",
@@ -23,7 +24,9 @@ _PUBLIC = {
     "MaskGenerator": "samstream.amg",
     "ModelConfig": "samstream.config",
     "PromptError": "samstream.errors",
+    "Sam2LongConfig": "samstream.video.methods",
     "SamstreamError": "samstream.errors",
+    "SamuraiConfig": "samstream.video.methods",
     "StreamTracker": "samstream.video.stream",
     "UnknownObjectError": "samstream.errors",
     "VideoPredictor": "samstream.video.predictor",
@@ -53,5 +56,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from samstream.image.predictor import ImagePrediction, ImagePredictor
     from samstream.video.frames.frame_stream import FrameStream, read_frames
+    from samstream.video.methods import Dam4samConfig, Sam2LongConfig, SamuraiConfig
     from samstream.video.predictor import FrameResult, VideoPredictor, VideoSession
     from samstream.video.stream import StreamTracker

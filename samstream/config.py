@@ -114,6 +114,11 @@ class TrackingConfig:
                 and self.multimask_min_pt_num <= num_points <= self.multimask_max_pt_num)
 
 
+# the tracking methods a session may run (samstream.video.methods); named here, torch-free, so that
+# the command line lists them without importing the library
+TRACKING_METHODS = ("sam2", "samurai", "dam4sam", "sam2long")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """A complete SAM 2 model."""

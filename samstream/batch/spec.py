@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from samstream.config import TRACKING_METHODS
 from samstream.data.video_datasets import FORMATS
 from samstream.errors import InvalidInputError
 
@@ -22,7 +23,8 @@ class JobSpec:
     as ``samstream auto-video`` does; ``generator`` holds
     :class:`~samstream.amg.video.VideoMaskGenerator` keywords, ``video`` the fields of
     :class:`~samstream.amg.masklet_io.MaskletRun`) or ``"track"`` (the annotated objects of a video
-    dataset ``dataset_root`` in layout ``fmt``, as ``samstream predict-dataset`` does). Outputs go
+    dataset ``dataset_root`` in layout ``fmt``, as ``samstream predict-dataset`` does, with the tracking
+    ``method``). Outputs go
     under ``out_dir``, which every worker must see (a shared file system on a cluster).
 
     ``threads``: torch's CPU threads in each worker, the same on both engines (the local engine's
@@ -44,6 +46,7 @@ class JobSpec:
     fmt: str | None = None
     subset: str | None = None
     video: dict[str, Any] = field(default_factory=dict)
+    method: str = "sam2"  # the tracking method of a track job (samstream.video.methods)
     threads: int = 1  # torch CPU threads per worker: the same on both engines, so their outputs are equal
 
     def __post_init__(self) -> None:
@@ -54,6 +57,10 @@ class JobSpec:
         if self.task == "track" and (self.dataset_root is None or self.fmt not in FORMATS):
             raise InvalidInputError(f"track job: needs dataset_root and fmt in {', '.join(FORMATS)}, "
                                     f"got {self.dataset_root!r} and {self.fmt!r}")
+        if self.method not in TRACKING_METHODS:
+            raise InvalidInputError(f"method: expected one of {', '.join(TRACKING_METHODS)}, got {self.method!r}")
+        if self.method != "sam2" and self.task != "track":
+            raise InvalidInputError(f"method: a tracking method is for the track task, not {self.task!r}")
         if self.video and self.task != "auto-video":
             raise InvalidInputError(f"video: settings of how videos are read and written are for the auto-video "
                                     f"task, not {self.task!r}")
@@ -67,6 +74,8 @@ class JobSpec:
                     "dataset_root": self.dataset_root, "fmt": self.fmt, "subset": self.subset}
         if self.task == "auto-video":  # only there, so that jobs of the other tasks resume as before
             settings["video"] = dict(sorted(self.video.items()))
+        if self.method != "sam2":  # likewise: track jobs of SAM 2 resume as before
+            settings["method"] = self.method
         return settings
 
 

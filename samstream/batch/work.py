@@ -147,7 +147,7 @@ class BatchWorker:
             self.masklets = VideoMaskGenerator(model, **spec.generator)
             self.masklet_run = MaskletRun(**spec.video)
         else:
-            self.predictor = VideoPredictor(model)
+            self.predictor = VideoPredictor(model, method=spec.method)
 
     def run(self, item: Item) -> ItemResult:
         """Do one item; any exception it raises becomes a failed result (the job goes on)."""

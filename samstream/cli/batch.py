@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from samstream.cli.auto import GENERATOR_OPTIONS, add_generator_options
 from samstream.cli.auto_video import add_masklet_options, masklet_settings
-from samstream.cli.common import DEFAULT_MODEL, INTERRUPTED, Reporter, positive_int, require_file
+from samstream.cli.common import DEFAULT_MODEL, INTERRUPTED, Reporter, add_method, positive_int, require_file
 from samstream.errors import InvalidInputError
 
 if TYPE_CHECKING:  # the library imports torch: imported when a command runs, so that --help stays fast
@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     t.add_argument("--subset", default=None, help="DAVIS ImageSets subset (default: val) or YouTube-VOS split "
                                                   "(default: valid)")
     t.add_argument("--sequences", type=_names, default=None, help="comma-separated videos (default: all)")
+    add_method(t)
     _engine_options(t)
     t.set_defaults(func=_cmd_track)
 
@@ -126,7 +127,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     root = _absolute(args.dataset_root)
     items = list_videos(root, args.format, args.subset, args.sequences)
     spec = JobSpec("track", _absolute(args.out), _model(args), args.device, dataset_root=root, fmt=args.format,
-                   subset=args.subset, threads=args.threads)
+                   subset=args.subset, method=args.method, threads=args.threads)
     return _run(args, spec, items, "video")
 
 

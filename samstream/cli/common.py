@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from samstream.config import TRACKING_METHODS
 from samstream.errors import CheckpointError, InvalidInputError
 
 DEFAULT_MODEL = "sam2.1-tiny"
@@ -52,6 +53,14 @@ def common(parser: argparse.ArgumentParser, default_model: str = DEFAULT_MODEL) 
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="CPU threads torch may use (default: torch's choice, usually the core count)")
     return parser
+
+
+def add_method(parser: argparse.ArgumentParser) -> None:
+    """``--method``: the tracking method, with its authors' settings for the model's size."""
+    parser.add_argument("--method", default="sam2", choices=TRACKING_METHODS,
+                        help="tracking method: sam2 (SAM 2 as released, the default), samurai (motion-aware), "
+                             "dam4sam (distractor-aware memory), sam2long (a tree of memory pathways; "
+                             "costs about 3x)")
 
 
 def add_out(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from samstream.cli.common import basic, load_model
+from samstream.cli.common import add_method, basic, load_model
 from samstream.errors import InvalidInputError
 from samstream.files import write_text
 
@@ -69,6 +69,7 @@ def register(sub: argparse._SubParsersAction, common: Common) -> None:
                                                   "(default: valid)")
     p.add_argument("--sequences", type=_names, default=None, help="comma-separated videos (default: all)")
     p.add_argument("--force", action="store_true", help="overwrite the predictions of these videos in --out")
+    add_method(p)
     p.set_defaults(func=_cmd_predict)
 
 
@@ -137,17 +138,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from samstream.video.predictor import VideoPredictor
 
     dataset = VideoDataset(args.dataset_root, args.format, args.subset, args.sequences)
-    predictor = VideoPredictor(load_model(args)[0])
+    predictor = VideoPredictor(load_model(args)[0], method=args.method)
     # one folder per video; they appear in --out only when every video is done
     with staged_output(args.out, [f"{name}/" for name in dataset.names], args.force) as staging:
         summary = predict_dataset(predictor, dataset, staging, progress=not (args.quiet or args.jsonl))
     record = {"videos": summary.videos, "frames": summary.frames, "objects": summary.objects,
-              "seconds": round(summary.seconds, 3), "out": str(args.out)}
+              "seconds": round(summary.seconds, 3), "out": str(args.out), "method": args.method}
     if args.jsonl:
         print(json.dumps({"command": "predict-dataset", **record}))
     elif not args.quiet:
         print(f"predict-dataset: {summary.videos} videos, {summary.objects} objects, {summary.frames} frames "
-              f"in {summary.seconds:.1f} s -> {args.out}")
+              f"in {summary.seconds:.1f} s ({args.method}) -> {args.out}")
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from samstream.cli.common import INTERRUPTED, Reporter, load_model, positive_int, stop_on_interrupt
+from samstream.cli.common import INTERRUPTED, Reporter, add_method, load_model, positive_int, stop_on_interrupt
 from samstream.cli.prompts import VideoPrompt
 from samstream.cli.track import VIDEO_FILE, add_prompt_options, add_video_outputs, apply_prompt, collect_prompts
 from samstream.cli.track import output_names, summarize_tracking
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
     p.add_argument("--max-size", type=positive_int, default=None,
                    help="shrink frames whose longer side exceeds this many pixels (prompts stay in the "
                         "source's pixels; outputs have the shrunk size)")
+    add_method(p)
     add_video_outputs(p)
     p.set_defaults(func=run)
 
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     # when Ctrl-C stops it (every file written is complete); a failed run leaves nothing behind
     with staged_output(out, output_names(args), args.force, keep_on=(KeyboardInterrupt,)) as staging:
         model, model_name = load_model(args)
-        tracker = StreamTracker(model)
+        tracker = StreamTracker(model, method=args.method)  # SAM2Long shows its best pathway so far
         start = time.perf_counter()
         with read_frames(source) as frames, stop_on_interrupt() as stop:
             fps = args.fps or getattr(frames, "fps", None) or 24
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
                                                                           "areas": {str(o["obj_id"]): o["area"]
                                                                                     for o in rec["objects"]}}))
     seconds = time.perf_counter() - start
-    summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop))
+    summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop),
+                       args.method)
     if pending and not stop:
         raise PromptError(f"--point/--box/--mask: frame {min(pending)} was never reached; the run ended after "
                           f"{count} frames (0 to {count - 1}); the outputs so far are kept in {out}")

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from samstream.cli.common import (INTERRUPTED, Reporter, add_out, load_model, non_negative_int, positive_int,
-                                  stop_on_interrupt)
+from samstream.cli.common import (INTERRUPTED, Reporter, add_method, add_out, load_model, non_negative_int,
+                                  positive_int, stop_on_interrupt)
 from samstream.cli.prompts import (VideoPrompt, VideoPromptAction, check_obj_ids, group_prompts,
                                    read_mask_png, read_prompts_file)
 from samstream.errors import InvalidInputError, PromptError, SamstreamError
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction, common: Callable) -> None:
                    help="frame to start from (default: the first prompted frame)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="process at most this many frames")
     p.add_argument("--reverse", action="store_true", help="track backwards from --start")
+    add_method(p)
     add_video_outputs(p)
     p.set_defaults(func=run)
 
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     # run (bad prompt, unreadable frame, ...) leaves nothing, while Ctrl-C keeps the frames done so far
     with staged_output(out, output_names(args), args.force, keep_on=(KeyboardInterrupt,)) as staging:
         model, model_name = load_model(args)
-        with VideoPredictor(model).open(args.video) as session:
+        with VideoPredictor(model, method=args.method).open(args.video) as session:
             for p in prompts:
                 apply_prompt(_SessionPrompts(session, p.frame), p, session.video_size)
             if args.start is not None and args.start >= session.num_frames:
@@ -161,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
                 count = write_tracking_run(staging, frames, args.per_object, None if args.no_video else VIDEO_FILE,
                                            fps, on_frame=lambda rec: report.event(_frame_event(rec)))
             seconds = time.perf_counter() - start
-    summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop))
+    summarize_tracking(report, count, len({p.obj_id for p in prompts}), seconds, out, model_name, bool(stop),
+                       args.method)
     return INTERRUPTED if stop else 0
 
 
@@ -177,10 +179,11 @@ def _expected_frames(n: int, args: argparse.Namespace, prompts: list[VideoPrompt
 
 
 def summarize_tracking(report: Reporter, count: int, n_obj: int, seconds: float, out: Path, model_name: str,
-                       stopped: bool) -> None:
+                       stopped: bool, method: str = "sam2") -> None:
     """The final line (or JSON record) of a tracking run."""
     fps = count / max(seconds, 1e-9)
-    report.summary(f"{count} frames, {n_obj} object(s), {fps:.1f} fps -> {out}"
+    named = "" if method == "sam2" else f" ({method})"
+    report.summary(f"{count} frames, {n_obj} object(s), {fps:.1f} fps{named} -> {out}"
                    + (" (stopped by Ctrl-C: the files cover the frames done)" if stopped else ""),
                    {"frames": count, "objects": n_obj, "fps": round(fps, 2), "seconds": round(seconds, 3),
-                    "out": str(out), "model": model_name, "stopped": stopped})
+                    "out": str(out), "model": model_name, "method": method, "stopped": stopped})

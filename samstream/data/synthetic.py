@@ -6,6 +6,11 @@ paths leave the frame and come back; objects overlap (the one in front wins); un
 *distractors* copy the shape and texture of a labelled object. Ground truth is exact: every pixel
 is painted by exactly one object (or the background), tested at its centre, and the masks are the
 pixels each labelled object painted. A clip depends only on its seed.
+
+The failures users report most can be staged on purpose (``occluders``, ``crossing_distractors``):
+labelled objects then cross the frame on straight paths, pass behind opaque boards placed on their
+way (hidden entirely for a few frames), and meet look-alikes whose paths cross theirs later on
+(in front of them or behind). Clips without these options are unchanged.
 """
 
 from __future__ import annotations
@@ -37,10 +42,16 @@ class SyntheticConfig:
     max_spin: float = 0.2  # radians per frame
     camera_speed: float = 0.02  # background drift per frame
     exit_prob: float = 0.25  # chance that an object's path leaves the frame and comes back
+    occluders: int = 0  # opaque boards in front of everything, each on a labelled object's path
+    crossing_distractors: int = 0  # look-alikes whose paths cross a labelled object's path
+    staged_travel: float = 0.76  # with either: how far (in frame sides) a labelled object travels over the clip
 
     def validate(self) -> None:
         if self.size < 16 or self.num_frames < 1:
             raise InvalidInputError(f"size must be >= 16 and num_frames >= 1, got {self.size}, {self.num_frames}")
+        if self.occluders < 0 or self.crossing_distractors < 0:
+            raise InvalidInputError(f"occluders and crossing_distractors must be >= 0, got {self.occluders}, "
+                                    f"{self.crossing_distractors}")
         if not 1 <= self.min_objects <= self.max_objects:
             raise InvalidInputError(
                 f"min_objects/max_objects must satisfy 1 <= min <= max, got {self.min_objects}, {self.max_objects}"
@@ -180,6 +191,57 @@ def _paint(canvas: np.ndarray, owner: np.ndarray, obj: _Object, index: int, fram
     owner[y0:y1, x0:x1][inside] = index
 
 
+@dataclass
+class _Board:
+    """An opaque textured rectangle that hides what passes behind it."""
+
+    centre: np.ndarray  # (2,) world pixels
+    axes: np.ndarray  # (2, 2) unit vectors: across the path, along it
+    half: np.ndarray  # (2,) half extents along those axes
+    colors: np.ndarray  # (2, 3)
+
+
+def _stage(rng: np.random.Generator, cfg: SyntheticConfig, labelled: list[_Object], t: np.ndarray
+           ) -> tuple[list[_Object], list[_Board]]:
+    """Straight crossing paths for the labelled objects, boards on their way, look-alikes crossing them."""
+    s, last = cfg.size, max(1.0, float(t[-1]))
+    boards, crossers = [], []
+    for k, obj in enumerate(labelled):
+        angle = rng.uniform(0, 2 * math.pi)
+        d = np.array([math.cos(angle), math.sin(angle)])
+        normal = np.array([-d[1], d[0]])
+        travel = cfg.staged_travel * s
+        start = 0.5 * s - 0.5 * travel * d + rng.uniform(-0.2, 0.2) * s * normal
+        obj.path = start[None] + (travel / last) * d[None] * t[:, None]  # across the frame, at an even pace
+        size = obj.radius * float(obj.scale.max())  # most shapes lie within this of their centre
+        if k < cfg.occluders or (cfg.occluders > len(labelled) and k < cfg.occluders % len(labelled)):
+            t_board = int(rng.uniform(0.3, 0.45) * last)
+            base = rng.uniform(60, 200, size=3)  # a plain, low-contrast board: scenery, not a salient object
+            colors = np.stack([base - 12, base + 12]).astype(np.float32)
+            boards.append(_Board(obj.path[t_board].copy(), np.stack([d, normal]), np.array([1.1 * size, 1.2 * size]),
+                                 colors))
+        if k < cfg.crossing_distractors:
+            crosser = _distractor(rng, cfg, obj, t)
+            t_cross = rng.uniform(0.55, 0.75) * last
+            turn = rng.uniform(0.35, 0.65) * math.pi * rng.choice([-1.0, 1.0])
+            e = np.array([math.cos(angle + turn), math.sin(angle + turn)])
+            meet = obj.path[int(round(t_cross))]
+            crosser.path = meet[None] + (travel / last) * e[None] * (t[:, None] - t_cross)
+            crossers.append(crosser)
+    return crossers, boards
+
+
+def _paint_board(canvas: np.ndarray, owner: np.ndarray, board: _Board, offset: np.ndarray) -> None:
+    h, w = owner.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    rel = np.stack([xs + 0.5, ys + 0.5], -1) - (board.centre - offset)
+    a, b = rel @ board.axes[0], rel @ board.axes[1]
+    inside = (np.abs(a) <= board.half[0]) & (np.abs(b) <= board.half[1])
+    stripes = (np.sin(0.8 * (a + b)) > 0).astype(np.float32)[inside][:, None]
+    canvas[inside] = board.colors[0] * (1 - stripes) + board.colors[1] * stripes
+    owner[inside] = -2
+
+
 def generate_clip(seed: int, cfg: SyntheticConfig | None = None) -> SyntheticClip:
     """One clip; the same seed and configuration always give the same pixels and masks."""
     cfg = cfg or SyntheticConfig()
@@ -192,6 +254,13 @@ def generate_clip(seed: int, cfg: SyntheticConfig | None = None) -> SyntheticCli
     for _ in range(int(rng.integers(0, cfg.max_distractors + 1))):
         objects.append(_distractor(rng, cfg, objects[int(rng.integers(0, num))], t))
     order = rng.permutation(len(objects))  # back to front
+    boards: list[_Board] = []
+    if cfg.occluders or cfg.crossing_distractors:  # drawn apart, so that other clips stay as they were
+        staged = np.random.default_rng([seed, 1])
+        crossers, boards = _stage(staged, cfg, objects[:num], t)
+        for crosser in crossers:  # each passes in front of or behind the object it crosses
+            objects.append(crosser)
+            order = np.insert(order, int(staged.integers(0, len(order) + 1)), len(objects) - 1)
 
     cam_vel = rng.uniform(-1, 1, size=2) * cfg.camera_speed * s
     offsets = cam_vel[None] * t[:, None]  # (T, 2) camera position in world pixels
@@ -206,6 +275,8 @@ def generate_clip(seed: int, cfg: SyntheticConfig | None = None) -> SyntheticCli
         owner = np.full((s, s), -1, dtype=np.int16)
         for k in order:
             _paint(canvas, owner, objects[k], int(k), f, offsets[f])
+        for board in boards:
+            _paint_board(canvas, owner, board, offsets[f])
         frames[f] = np.clip(canvas, 0, 255).astype(np.uint8)
         for k in range(num):
             masks[f, k] = owner == k

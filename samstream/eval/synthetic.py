@@ -60,7 +60,7 @@ def visible_objects(first: np.ndarray, min_area: int) -> list[int]:
 def memory_disabled(model) -> Iterator[None]:
     """Within the block, ``model`` tracks without memory: frame features are never conditioned."""
 
-    def no_memory(embed, pos, memory, memory_pos, num_ptr_tokens):
+    def no_memory(embed, pos, memory, memory_pos, num_ptr_tokens, key_scale=None):
         return model.no_memory_features(embed, memory.shape[1])
 
     model.condition_on_memory = no_memory

@@ -160,11 +160,16 @@ class MaskDecoder(KernelUser):
         dense: Tensor,
         multimask: bool,
         high_res: tuple[Tensor, Tensor] | None = None,
+        dynamic_stability: bool | None = None,
     ) -> DecoderOutput:
+        """``dynamic_stability``: whether a single-mask output falls back to the best of the
+        multi-mask outputs where it is unstable (None: the config's choice)."""
         masks, iou, mask_tokens, obj = self.predict_all(image, image_pe, sparse, dense, high_res)
+        if dynamic_stability is None:
+            dynamic_stability = self.cfg.dynamic_multimask_via_stability
         if multimask:
             masks, iou = masks[:, 1:], iou[:, 1:]
-        elif self.cfg.dynamic_multimask_via_stability and not self.training:
+        elif dynamic_stability and not self.training:
             masks, iou = self._dynamic_single_mask(masks, iou)
         else:
             masks, iou = masks[:, :1], iou[:, :1]

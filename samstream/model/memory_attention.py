@@ -170,12 +170,15 @@ class MemoryAttention(KernelUser):
         memory: Tensor,
         memory_pos: Tensor,
         num_obj_ptr_tokens: int = 0,
+        key_scale: Tensor | None = None,
     ) -> Tensor:
         """Condition a frame's features on the memory bank; inputs are sequence-first.
 
         curr, curr_pos: (L, B, C) tokens of a square grid and their encoding (or one-element lists
         of them); memory, memory_pos: (M, B, mem_dim), i.e. frames of the same grid followed by
-        ``num_obj_ptr_tokens`` object-pointer tokens. Returns (L, B, C).
+        ``num_obj_ptr_tokens`` object-pointer tokens. ``key_scale`` (M, B, 1): a weight per memory
+        token on its cross-attention key (memory + encoding), the values left as they are (a
+        tracking method that trusts some memories more; None: all 1). Returns (L, B, C).
         """
         curr, curr_pos = _single(curr, "curr"), _single(curr_pos, "curr_pos")
         if curr is None:
@@ -187,7 +190,10 @@ class MemoryAttention(KernelUser):
         x = curr if curr_pos is None else curr + INPUT_POS_SCALE * curr_pos
         x = x.transpose(0, 1)  # (B or 1, L, C)
         mem_values = memory.transpose(0, 1)  # (B, M, mem_dim)
-        mem_keys = (memory + memory_pos).transpose(0, 1)  # (B, M, mem_dim), the same for every layer
+        mem_keys = memory + memory_pos
+        if key_scale is not None:
+            mem_keys = mem_keys * key_scale
+        mem_keys = mem_keys.transpose(0, 1)  # (B, M, mem_dim), the same for every layer
         batch = mem_values.shape[0]
         if not self.layers:  # (no released model)
             return self.norm(x.expand(batch, -1, -1)).transpose(0, 1)

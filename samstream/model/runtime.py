@@ -118,9 +118,12 @@ class Runtime:
         return max(self.min_batch, batch)
 
     def memory_attention(
-        self, curr: Tensor, curr_pos: Tensor, memory: Tensor, memory_pos: Tensor, num_ptr_tokens: int
+        self, curr: Tensor, curr_pos: Tensor, memory: Tensor, memory_pos: Tensor, num_ptr_tokens: int,
+        key_scale: Tensor | None = None,
     ) -> Tensor:
-        """The memory attention on (L, 1 or B, C) frame tokens and (M, B, mem_dim) memories -> (L, B, C)."""
+        """The memory attention on (L, 1 or B, C) frame tokens and (M, B, mem_dim) memories -> (L, B, C);
+        ``key_scale`` (M, B, 1) weighs the memories' keys (see ``MemoryAttention.forward``)."""
+        extra = {} if key_scale is None else {"key_scale": key_scale}
         batch = memory.shape[1]
         rows = self.padded_batch(batch)
         per_object = curr.shape[1] == batch and batch > 1
@@ -132,9 +135,11 @@ class Runtime:
             torch._dynamo.mark_static(curr, 0)
             torch._dynamo.mark_static(curr_pos, 0)
         if rows == batch:
-            return self._memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)
+            return self._memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens, **extra)
+        if key_scale is not None:
+            extra = {"key_scale": pad_rows(key_scale, rows, 1)}
         out = self._memory_attention(curr, curr_pos, pad_rows(memory, rows, 1), pad_rows(memory_pos, rows, 1),
-                                     num_ptr_tokens)
+                                     num_ptr_tokens, **extra)
         return out[:, :batch]
 
     def mask_decoder(
@@ -145,19 +150,21 @@ class Runtime:
         dense: Tensor,
         multimask: bool,
         high_res: tuple[Tensor, Tensor] | None,
+        dynamic_stability: bool | None = None,
     ) -> Any:
         """The mask decoder on B prompt sets (its ``DecoderOutput``); shared image features (batch 1) stay shared."""
         batch = sparse.shape[0]
         rows = self.padded_batch(batch)
+        extra = {} if dynamic_stability is None else {"dynamic_stability": dynamic_stability}
         if rows == batch:
-            return self._mask_decoder(image, image_pe, sparse, dense, multimask=multimask, high_res=high_res)
+            return self._mask_decoder(image, image_pe, sparse, dense, multimask=multimask, high_res=high_res, **extra)
 
         def per_prompt(t: Tensor) -> Tensor:
             return pad_rows(t, rows, 0) if t.shape[0] == batch and batch > 1 else t
 
         out = self._mask_decoder(
             per_prompt(image), image_pe, pad_rows(sparse, rows, 0), pad_rows(dense, rows, 0),
-            multimask=multimask, high_res=None if high_res is None else tuple(per_prompt(f) for f in high_res),
+            multimask=multimask, high_res=None if high_res is None else tuple(per_prompt(f) for f in high_res), **extra,
         )
         return type(out)(*(getattr(out, f.name)[:batch] for f in fields(out)))
 

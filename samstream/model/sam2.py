@@ -73,12 +73,24 @@ class HeadOutput:
 
 
 @dataclass
+class Candidates:
+    """The decoder's candidate masks for a batch of B prompt sets, before one is chosen."""
+
+    low_res_multi: Tensor  # (B, K, 4h, 4w) logits; NO_OBJECT_SCORE everywhere for an absent object
+    ious: Tensor  # (B, K) predicted IoUs
+    tokens: Tensor  # (B, K', C) output tokens (K' = K when each candidate has its own, else 1)
+    object_score_logits: Tensor  # (B, 1)
+    present: Tensor  # (B, 1) bool: the score is above the presence threshold
+
+
+@dataclass
 class MemoryTokens:
     """What memory attention reads: memory-frame tokens followed by object-pointer tokens."""
 
     tokens: Tensor  # (M, B, mem_dim): h*w tokens per memory frame, then the pointer tokens
     pos: Tensor  # (M, B, mem_dim) spatial + temporal encodings of the tokens
     num_ptr_tokens: int  # the last num_ptr_tokens of the M tokens are object pointers
+    key_scale: Tensor | None = None  # (M, B, 1) weights of the tokens' keys; None: all 1 (SAM 2)
 
 
 class SAM2Model(nn.Module):
@@ -169,20 +181,70 @@ class SAM2Model(nn.Module):
         points: tuple[Tensor, Tensor] | None,
         mask_logits: Tensor | None,
         multimask: bool,
+        dynamic_stability: bool | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Prompt encoder + mask decoder.
 
         embed: (B or 1, C, h, w); points: (B, N, 2) coordinates at model input scale with (B, N) labels
         (box corners are points labelled 2 and 3); mask_logits: (B, 1, 4h, 4w) or None.
-        Returns low-res logits (B, K, 4h, 4w), IoU (B, K), output tokens (B, K', C), object scores (B, 1),
-        all float32.
+        ``dynamic_stability``: whether an unstable single mask falls back to the best multi-mask
+        candidate (None: the config's choice). Returns low-res logits (B, K, 4h, 4w), IoU (B, K),
+        output tokens (B, K', C), object scores (B, 1), all float32.
         """
         if not self.cfg.decoder.use_high_res_features:
             high_res = None
         with self._placed_runtime().autocast():
             sparse, dense = self.sam_prompt_encoder(points=points, boxes=None, masks=mask_logits)
-            out = self.runtime.mask_decoder(embed, self.sam_prompt_encoder.dense_pe(), sparse, dense, multimask, high_res)
+            out = self.runtime.mask_decoder(embed, self.sam_prompt_encoder.dense_pe(), sparse, dense, multimask, high_res,
+                                            dynamic_stability)
         return out.masks.float(), out.iou.float(), out.tokens.float(), out.object_score_logits.float()
+
+    def candidates(
+        self,
+        embed: Tensor,
+        high_res: tuple[Tensor, Tensor] | None,
+        points: tuple[Tensor, Tensor] | None,
+        mask_inputs: Tensor | None,
+        multimask: bool,
+        presence_threshold: float = 0.0,
+        dynamic_stability: bool | None = None,
+    ) -> Candidates:
+        """Every candidate mask of the decoder, absent objects masked out, before any choice.
+
+        ``points`` of None means "no click" (a single padding point); ``mask_inputs`` may be at any
+        resolution and is resized to the prompt encoder's mask size. An object whose score is not
+        above ``presence_threshold`` (0 in SAM 2) is absent: its candidates become -1024 everywhere
+        and its pointers the no-object pointer (:meth:`pick`).
+        """
+        b = embed.shape[0]
+        if points is None:
+            points = (
+                embed.new_zeros(b, 1, 2, dtype=torch.float32),
+                torch.full((b, 1), -1, dtype=torch.int32, device=embed.device),
+            )
+        masks, ious, tokens, obj_scores = self.decode(embed, high_res, points, mask_inputs, multimask, dynamic_stability)
+        present = obj_scores > presence_threshold  # (B, 1)
+        if self.cfg.decoder.pred_obj_scores:
+            masks = torch.where(present[:, :, None, None], masks, NO_OBJECT_SCORE)
+        return Candidates(masks.float(), ious, tokens, obj_scores, present)
+
+    def pick(self, cands: Candidates, index: Tensor | None, rows: Tensor | None = None) -> HeadOutput:
+        """The output of chosen candidates: ``index`` (N,) the candidate of each of ``rows`` (N,)
+        (default: every row once). ``index`` None: the single output of a one-candidate decoding."""
+        masks, tokens, ious = cands.low_res_multi, cands.tokens, cands.ious
+        scores, present = cands.object_score_logits, cands.present
+        if rows is not None:  # some rows several times (hypotheses), others not at all
+            masks, tokens, ious, scores, present = masks[rows], tokens[rows], ious[rows], scores[rows], present[rows]
+        token = tokens[:, 0]
+        chosen = masks
+        if index is not None:
+            batch = torch.arange(masks.shape[0], device=masks.device)
+            chosen = masks[batch, index].unsqueeze(1)
+            if tokens.shape[1] > 1:
+                token = tokens[batch, index]
+        obj_ptr = self.obj_ptr_proj(token)
+        obj_ptr = self.apply_presence_to_ptr(obj_ptr, scores, present.float())
+        return HeadOutput(masks, ious, chosen, obj_ptr, scores)
 
     def heads(
         self,
@@ -192,34 +254,10 @@ class SAM2Model(nn.Module):
         mask_inputs: Tensor | None,
         multimask: bool,
     ) -> HeadOutput:
-        """Decoder as the tracker uses it: absent objects masked out, best mask chosen, object pointer.
-
-        ``points`` of None means "no click" (a single padding point); ``mask_inputs`` may be at any
-        resolution and is resized to the prompt encoder's mask size.
-        """
-        b = embed.shape[0]
-        if points is None:
-            points = (
-                embed.new_zeros(b, 1, 2, dtype=torch.float32),
-                torch.full((b, 1), -1, dtype=torch.int32, device=embed.device),
-            )
-        masks, ious, tokens, obj_scores = self.decode(embed, high_res, points, mask_inputs, multimask)
-        present = obj_scores > 0  # (B, 1)
-        if self.cfg.decoder.pred_obj_scores:
-            masks = torch.where(present[:, :, None, None], masks, NO_OBJECT_SCORE)
-        masks = masks.float()
-        token = tokens[:, 0]
-        if multimask:
-            best = ious.argmax(dim=-1)
-            rows = torch.arange(b, device=embed.device)
-            chosen = masks[rows, best].unsqueeze(1)
-            if tokens.shape[1] > 1:
-                token = tokens[rows, best]
-        else:
-            chosen = masks
-        obj_ptr = self.obj_ptr_proj(token)
-        obj_ptr = self.apply_presence_to_ptr(obj_ptr, obj_scores, present.float())
-        return HeadOutput(masks, ious, chosen, obj_ptr, obj_scores)
+        """Decoder as SAM 2's tracker uses it: absent objects masked out, the best mask chosen
+        (highest predicted IoU), its object pointer (see :meth:`candidates` and :meth:`pick`)."""
+        cands = self.candidates(embed, high_res, points, mask_inputs, multimask)
+        return self.pick(cands, cands.ious.argmax(dim=-1) if multimask else None)
 
     def apply_presence_to_ptr(self, obj_ptr: Tensor, obj_scores: Tensor, present: Tensor) -> Tensor:
         """Object pointers (..., C) with the presence rule: absent objects get the no-object pointer."""
@@ -230,8 +268,11 @@ class SAM2Model(nn.Module):
             obj_ptr = weight * obj_ptr
         return obj_ptr + (1 - weight) * self.no_obj_ptr
 
-    def mask_as_output(self, embed: Tensor, high_res: tuple[Tensor, Tensor] | None, masks: Tensor) -> HeadOutput:
-        """Use a given (B, 1, S, S) binary mask as the output, as the tracker does for mask prompts."""
+    def mask_as_output(self, embed: Tensor, high_res: tuple[Tensor, Tensor] | None, masks: Tensor,
+                       presence_threshold: float = 0.0) -> HeadOutput:
+        """Use a given (B, 1, S, S) binary mask as the output, as the tracker does for mask prompts.
+
+        ``presence_threshold``: that of the decoder run that makes the pointer (see :meth:`candidates`)."""
         scale, bias = 20.0, -10.0  # logits of +10 / -10 for foreground / background
         masks_f = masks.float()
         high = masks_f * scale + bias
@@ -239,7 +280,8 @@ class SAM2Model(nn.Module):
             high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear", align_corners=False, antialias=True
         )
         ious = masks_f.new_ones(masks.shape[0], 1)
-        obj_ptr = self.heads(embed, high_res, None, self.mask_downsample(masks_f), multimask=False).obj_ptr
+        cands = self.candidates(embed, high_res, None, self.mask_downsample(masks_f), False, presence_threshold)
+        obj_ptr = self.pick(cands, None).obj_ptr
         present = (masks_f.flatten(1) > 0).any(dim=1, keepdim=True).float()  # (B, 1)
         obj_scores = scale * present + bias
         if self.cfg.decoder.pred_obj_scores:
@@ -256,8 +298,11 @@ class SAM2Model(nn.Module):
         memory: Tensor,
         memory_pos: Tensor,
         num_ptr_tokens: int,
+        key_scale: Tensor | None = None,
     ) -> Tensor:
-        """Memory attention: (B or 1, C, h, w) frame features + (M, B, mem_dim) memories -> (B, C, h, w)."""
+        """Memory attention: (B or 1, C, h, w) frame features + (M, B, mem_dim) memories -> (B, C, h, w).
+
+        ``key_scale`` (M, B, 1): weights of the memory tokens' keys (None: as SAM 2, all 1)."""
         batch = memory.shape[1]
         _, c, h, w = embed.shape
         curr = embed.flatten(2).permute(2, 0, 1)  # (hw, 1 or B, C): one frame is shared by all objects
@@ -265,7 +310,7 @@ class SAM2Model(nn.Module):
         if curr_pos.shape[1] != curr.shape[1]:
             curr_pos = curr_pos.expand(-1, curr.shape[1], -1)
         with self._placed_runtime().autocast():
-            out = self.runtime.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens)  # (hw, B, C)
+            out = self.runtime.memory_attention(curr, curr_pos, memory, memory_pos, num_ptr_tokens, key_scale)  # (hw, B, C)
         return out.float().permute(1, 2, 0).reshape(batch, c, h, w)
 
     def memory_pos_enc(self, height: int, width: int) -> Tensor:
@@ -284,6 +329,8 @@ class SAM2Model(nn.Module):
         ptr_distances: list[int],
         max_ptrs: int,
         dtype: torch.dtype = torch.float32,
+        frame_weights: Tensor | None = None,
+        ptr_weights: Tensor | None = None,
     ) -> MemoryTokens:
         """The memory bank as tokens for :meth:`condition_on_memory`, temporal encodings applied.
 
@@ -292,6 +339,8 @@ class SAM2Model(nn.Module):
         recent frame has slot num_maskmem - 1). ptrs: (P, B, C) object pointers or None, with
         ``ptr_distances[i]`` the signed temporal distance of pointer i to the current frame. Tokens
         are cast to ``dtype`` on the model's device. The arithmetic is :meth:`memory_tokens_from`.
+        ``frame_weights`` (F, B) and ``ptr_weights`` (P, B): weights of each memory frame's and each
+        pointer's keys in memory attention (None: SAM 2's, all 1).
         """
         device, mem_dim = self.device, self.cfg.memory.mem_dim
         batch = memories[0].shape[0] if memories else (ptrs.shape[1] if ptrs is not None else 1)
@@ -308,7 +357,21 @@ class SAM2Model(nn.Module):
             torch.tensor(ptr_distances, dtype=torch.float32, device=device),
             torch.tensor([max_ptrs - 1], dtype=torch.float32, device=device), grid_pos,
         )
-        return MemoryTokens(tokens, pos, num_ptr_tokens)
+        key_scale = None
+        if frame_weights is not None or ptr_weights is not None:
+            per_frame = tokens.shape[0] - num_ptr_tokens
+            hw = per_frame // max(1, len(memories))
+            parts = []
+            if frame_weights is not None and memories:
+                parts.append(frame_weights.to(device).repeat_interleave(hw, dim=0))
+            elif memories:
+                parts.append(tokens.new_ones(per_frame, batch))
+            if num_ptr_tokens:
+                split = num_ptr_tokens // len(ptr_distances)
+                weights = ptr_weights if ptr_weights is not None else torch.ones(len(ptr_distances), batch)
+                parts.append(weights.to(device).repeat_interleave(split, dim=0))
+            key_scale = torch.cat(parts).to(dtype).unsqueeze(-1)  # (M, B, 1)
+        return MemoryTokens(tokens, pos, num_ptr_tokens, key_scale)
 
     def memory_tokens_from(
         self, memory: Tensor, slots: Tensor, ptrs: Tensor, ptr_distances: Tensor, ptr_normaliser: Tensor,

@@ -5,6 +5,11 @@ The engine owns the per-frame feature cache and the model calls; the session sta
 layout on a frame form a group; the frame's image features, and the first memory-attention steps,
 are computed once for all. A group then runs as one batch on a GPU and one object at a time on a
 CPU (see :mod:`samstream.model.memory_attention`).
+
+Which memories an object reads, which candidate mask it takes and which hypotheses it keeps are the
+session's tracking method's choices (:mod:`samstream.video.methods`): the engine asks it on every
+step and runs the model for whatever it planned, in this one loop for every method. A hypothesis is
+a row: SAM2Long's pathways are several rows of one object, batched like objects.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +27,10 @@ from torch import Tensor
 from samstream.config import TrackingConfig
 from samstream.errors import InvalidInputError
 from samstream.image.postprocess import fill_holes
-from samstream.model.sam2 import NO_OBJECT_SCORE, HeadOutput, ImageFeatures, MemoryTokens, SAM2Model
-from samstream.video.memory_bank import MemoryPlan, plan_memory
+from samstream.model.sam2 import NO_OBJECT_SCORE, Candidates, HeadOutput, ImageFeatures, MemoryTokens, SAM2Model
+from samstream.video.memory_bank import MemoryPlan
+from samstream.video.methods import TrackingMethod, resolve_method
+from samstream.video.methods.base import Choice, RowCandidates, Step, StepContext
 from samstream.video.options import VideoOptions
 from samstream.video.frame_outputs import FrameOutput
 from samstream.video.state import ObjectTrack, PointPrompt, SessionState
@@ -65,14 +73,23 @@ class Engine:
         self.device = model.device
         self.storage = torch.device("cpu") if options.offload_state_to_cpu else self.device
         self.policy = model.cfg.tracking
+        self.method: TrackingMethod = resolve_method("sam2", model.cfg)
         self.set_options(options)
         self._features: OrderedDict[int, ImageFeatures] = OrderedDict()
         self.counts = EngineCounts()
 
     def set_options(self, options: VideoOptions) -> None:
-        """Options for the next steps (where state is stored stays as it was chosen at the start)."""
-        self.policy = session_policy(options, self.model.cfg.tracking)
-        self.opts = options
+        """Options for the next steps (where state is stored stays as it was chosen at the start).
+
+        The tracking method may fix some of them as its authors do (its settings object says which)."""
+        self.method = resolve_method(options.method, self.model.cfg)
+        self.policy = self.method.tracking(session_policy(options, self.model.cfg.tracking))
+        self.opts = replace(options, **self.method.options())
+
+    def context(self) -> StepContext:
+        """What the method may consult on a step."""
+        cfg = self.model.cfg
+        return StepContext(cfg.memory, self.policy, self.state.num_frames, cfg.image_size, self.state.video_hw)
 
     # -------------------------------------------------------------- features
     @property
@@ -124,7 +141,10 @@ class Engine:
     # ----------------------------------------------------------------- steps
     def _conditioned(self, feats: ImageFeatures, plans: list[MemoryPlan[FrameOutput]]) -> Tensor:
         mem = plan_tokens(self.model, plans, feats.embed.dtype)
-        return self.model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens)
+        if mem.key_scale is None:
+            return self.model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens)
+        return self.model.condition_on_memory(feats.embed, feats.pos, mem.tokens, mem.pos, mem.num_ptr_tokens,
+                                              key_scale=mem.key_scale)
 
     def output_of(self, head: HeadOutput, memory: Tensor | None, index: int) -> FrameOutput:
         """One object's stored output from batch row ``index``."""
@@ -148,6 +168,11 @@ class Engine:
         size = self.model.image_size
         return F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
 
+    def _candidates(self, pix: Tensor, feats: ImageFeatures, points: tuple[Tensor, Tensor] | None,
+                    mask_in: Tensor | None, multimask: bool) -> Candidates:
+        return self.model.candidates(pix, feats.high_res, points, mask_in, multimask, self.method.presence_threshold,
+                                     self.method.dynamic_stability)
+
     def prompt(
         self,
         track: ObjectTrack,
@@ -161,21 +186,48 @@ class Engine:
         """One object's output on a prompted frame (no memory is encoded yet)."""
         feats = self.features(frame)
         self.counts.prompts_decoded += 1
+        ctx = self.context()
         if mask is not None and self.policy.use_mask_input_as_output_without_sam:
-            head = self.model.mask_as_output(feats.embed, feats.high_res, mask.to(self.device))
-            return self.output_of(head, None, 0)
+            head = self.model.mask_as_output(feats.embed, feats.high_res, mask.to(self.device),
+                                             self.method.presence_threshold)
+            out = self.output_of(head, None, 0)
+            return replace(out, record=self.method.prompt_record(track, frame, reverse, out, None, ctx))
         if is_init:
             pix = self.model.no_memory_features(feats.embed, 1)
         else:
-            plan = plan_memory(track, frame, self.model.cfg.memory, self.policy, self.state.num_frames, reverse)
-            pix = self._conditioned(feats, [plan])
+            pix = self._conditioned(feats, [self.method.prompt_plan(track, frame, reverse, ctx)])
         pts = (points.coords.to(self.device), points.labels.to(self.device)) if points is not None else None
         mask_in = mask.to(self.device) if mask is not None else None
         if prev_logits is not None:
             mask_in = prev_logits.to(self.device).clamp(-32.0, 32.0)
         num_points = 0 if points is None else points.labels.shape[1]
-        head = self.model.heads(pix, feats.high_res, pts, mask_in, self.policy.multimask(is_init, num_points))
-        return self.output_of(head, None, 0)
+        multimask = self.policy.multimask(is_init, num_points)
+        cands = self._candidates(pix, feats, pts, mask_in, multimask)
+        choice = self.method.choose_prompt(track, frame, reverse, _rows(cands, [0], multimask), ctx)
+        out = self.output_of(self._pick(cands, [choice.picks[0]]), None, 0)
+        return replace(out, record=self.method.prompt_record(track, frame, reverse, out, choice, ctx))
+
+    def box_mask(self, frame: int, points: PointPrompt) -> Tensor:
+        """A box's mask from the decoder alone (no memory, one output), at video resolution: (H, W) bool."""
+        feats = self.features(frame)
+        self.counts.prompts_decoded += 1
+        pix = self.model.no_memory_features(feats.embed, 1)
+        pts = (points.coords.to(self.device), points.labels.to(self.device))
+        low, _, _, _ = self.model.decode(pix, feats.high_res, pts, None, False, self.method.dynamic_stability)
+        high = F.interpolate(low, size=self.state.video_hw, mode="bilinear", align_corners=False)
+        return (high[0, 0] > 0).cpu()
+
+    def _pick(self, cands: Candidates, picks: list[tuple[int, int | None]]) -> HeadOutput:
+        """The chosen candidates of rows of ``cands``: SAM 2's one per row in order runs exactly as it always did."""
+        rows = [r for r, _ in picks]
+        index = [k for _, k in picks]
+        in_order = rows == list(range(cands.low_res_multi.shape[0]))
+        if any(k is None for k in index):
+            if not all(k is None for k in index):
+                raise ValueError("a step mixes single-output and multi-output rows")
+            return self.model.pick(cands, None, None if in_order else torch.tensor(rows, device=self.device))
+        chosen = torch.tensor(index, device=self.device)
+        return self.model.pick(cands, chosen, None if in_order else torch.tensor(rows, device=self.device))
 
     def commit(self, frame: int, out: FrameOutput) -> None:
         """Encode the memory of a prompted output (clicked masks are binarised)."""
@@ -187,33 +239,61 @@ class Engine:
         out.memory = memory.to(self.opts.memory_dtype).to(self.storage)
         self.counts.memories_encoded += 1
 
-    def track(self, tracks: list[ObjectTrack], frame: int, reverse: bool) -> list[FrameOutput]:
-        """Outputs of objects on a frame they have no prompt on, memories included."""
+    def track(self, tracks: list[ObjectTrack], frame: int, reverse: bool) -> list[Step]:
+        """Steps of objects on a frame they have no prompt on: each object's output, memories included.
+
+        Every object's method plans one or more hypotheses (rows); rows whose memories have the same
+        layout run as one group. The method then chooses among all candidates of its rows, and the
+        chosen ones get their pointers and memories in the batches their rows were decoded in."""
         if not tracks:
             return []
         feats = self.features(frame)
         self.counts.frames_tracked += len(tracks)
-        cfg = self.model.cfg.memory
-        plans = [plan_memory(t, frame, cfg, self.policy, self.state.num_frames, reverse) for t in tracks]
+        ctx, method = self.context(), self.method
+        rows: list[tuple[int, MemoryPlan[FrameOutput]]] = [
+            (i, plan) for i, track in enumerate(tracks) for plan in method.plan(track, frame, reverse, ctx)]
         groups: dict[tuple, list[int]] = {}
-        for i, plan in enumerate(plans):
-            key = plan.key if self.opts.batch_objects else (i,)
-            groups.setdefault(key, []).append(i)
-        results: list[FrameOutput | None] = [None] * len(tracks)
+        for r, (i, plan) in enumerate(rows):
+            key = plan.key if self.opts.batch_objects else (i, r)
+            groups.setdefault(key, []).append(r)
         multimask = self.policy.multimask(False, 0)
-        # decoder and memory encoder: objects in the memory attention's chunks (one at a time on a
+        # decoder and memory encoder: rows in the memory attention's chunks (one at a time on a
         # CPU, where a batch's activations leave the caches and save no arithmetic; all elsewhere)
-        chunk = self.model.memory_attention.objects_per_batch(len(tracks))
-        for rows in groups.values():
-            pix = self._conditioned(feats, [plans[i] for i in rows])  # (B, C, h, w)
-            for start in range(0, len(rows), chunk):
-                part = rows[start : start + chunk]
-                head = self.model.heads(pix[start : start + chunk], feats.high_res, None, None, multimask)
-                memory = self._encode(feats, self._upsample(head.low_res), head.object_score_logits,
-                                      binarize=False)
-                for j, i in enumerate(part):
-                    results[i] = self.output_of(head, memory, j)
-        return results  # type: ignore[return-value]
+        chunk = self.model.memory_attention.objects_per_batch(len(rows))
+        batches: list[tuple[list[int], Candidates]] = []  # (rows, their candidates)
+        where: dict[int, tuple[int, int]] = {}  # row -> (batch, position in it)
+        for members in groups.values():
+            pix = self._conditioned(feats, [rows[r][1] for r in members])  # (B, C, h, w)
+            for start in range(0, len(members), chunk):
+                part = members[start : start + chunk]
+                cands = self._candidates(pix[start : start + chunk], feats, None, None, multimask)
+                for j, r in enumerate(part):
+                    where[r] = (len(batches), j)
+                batches.append((part, cands))
+        track_rows: list[list[int]] = [[] for _ in tracks]
+        for r, (i, _) in enumerate(rows):
+            track_rows[i].append(r)
+        choices = [method.choose(track, frame, reverse, _gather(batches, where, track_rows[i], multimask), ctx)
+                   for i, track in enumerate(tracks)]
+        outputs = self._chosen_outputs(feats, batches, where, track_rows, choices)
+        return [method.finish(track, frame, reverse, choices[i], outputs[i], ctx) for i, track in enumerate(tracks)]
+
+    def _chosen_outputs(self, feats: ImageFeatures, batches: list[tuple[list[int], Candidates]],
+                        where: dict[int, tuple[int, int]], track_rows: list[list[int]], choices: list[Choice]
+                        ) -> list[list[FrameOutput]]:
+        """Per object, the outputs of its choice's picks (pointers and memories made batch by batch)."""
+        wanted: dict[tuple[int, bool], list[tuple[int, int, int, int | None]]] = {}  # (batch, binarise) -> picks
+        for i, choice in enumerate(choices):
+            for n, (row, cand) in enumerate(choice.picks):
+                b, j = where[track_rows[i][row]]
+                wanted.setdefault((b, choice.as_cond), []).append((i, n, j, cand))
+        outputs: list[list[Any]] = [[None] * len(c.picks) for c in choices]
+        for (b, binarize), picks in sorted(wanted.items()):
+            head = self._pick(batches[b][1], [(j, cand) for _, _, j, cand in picks])
+            memory = self._encode(feats, self._upsample(head.low_res), head.object_score_logits, binarize=binarize)
+            for k, (i, n, _, _) in enumerate(picks):
+                outputs[i][n] = self.output_of(head, memory, k)
+        return outputs
 
     # ---------------------------------------------------------------- output
     def video_logits(self, lows: list[Tensor | None]) -> Tensor:
@@ -242,7 +322,11 @@ def plan_tokens(model: SAM2Model, plans: list[MemoryPlan[FrameOutput]], dtype: t
     if first.ptrs:
         ptrs = torch.stack([torch.cat([p.ptrs[j][1].obj_ptr for p in plans], dim=0)
                             for j in range(len(first.ptrs))], dim=0)  # (P, B, C)
-    return model.memory_tokens(memories, first.slots, ptrs, first.distances, first.max_ptrs, dtype)
+    frame_w = ptr_w = None
+    if first.frame_weights is not None or first.ptr_weights is not None:  # (F, B) and (P, B)
+        frame_w = torch.tensor([p.frame_weights or [1.0] * len(p.frames) for p in plans], dtype=torch.float32).T
+        ptr_w = torch.tensor([p.ptr_weights or [1.0] * len(p.ptrs) for p in plans], dtype=torch.float32).T
+    return model.memory_tokens(memories, first.slots, ptrs, first.distances, first.max_ptrs, dtype, frame_w, ptr_w)
 
 
 def non_overlapping(logits: Tensor) -> Tensor:
@@ -252,3 +336,19 @@ def non_overlapping(logits: Tensor) -> Tensor:
     winner = logits.argmax(dim=0, keepdim=True)
     rows = torch.arange(logits.shape[0], device=logits.device)[:, None, None, None]
     return torch.where(winner == rows, logits, logits.clamp(max=-10.0))
+
+
+def _rows(cands: Candidates, rows: list[int], multimask: bool) -> RowCandidates:
+    """Some rows of one decoded batch, as a method sees them."""
+    index = torch.tensor(rows, device=cands.ious.device)
+    return RowCandidates(cands.low_res_multi[index], cands.ious[index], cands.object_score_logits[index], multimask)
+
+
+def _gather(batches: list[tuple[list[int], Candidates]], where: dict[int, tuple[int, int]], rows: list[int],
+            multimask: bool) -> RowCandidates:
+    """One object's rows, wherever they were decoded, in its own order."""
+    parts = [_rows(batches[where[r][0]][1], [where[r][1]], multimask) for r in rows]
+    if len(parts) == 1:
+        return parts[0]
+    return RowCandidates(torch.cat([p.low_res for p in parts]), torch.cat([p.ious for p in parts]),
+                         torch.cat([p.object_scores for p in parts]), multimask)

@@ -44,11 +44,16 @@ class MemoryPlan(Generic[Out]):
     frames: list[tuple[int, Out]]  # (temporal slot, output); slot 0 = conditioning frame
     ptrs: list[tuple[int, Out]]  # (temporal distance, output)
     max_ptrs: int  # min(num_frames, max_obj_ptrs_in_encoder), the distance normaliser + 1
+    # weights of each memory frame's and each pointer's cross-attention keys (None: all 1, as SAM 2;
+    # SAM2Long trusts memories with higher object scores more)
+    frame_weights: list[float] | None = None
+    ptr_weights: list[float] | None = None
 
     @property
     def key(self) -> tuple:
         """Plans with equal keys have memories of the same layout (they can run as one batch)."""
-        return tuple(t for t, _ in self.frames), tuple(p for p, _ in self.ptrs), self.max_ptrs
+        weighted = self.frame_weights is not None or self.ptr_weights is not None
+        return tuple(t for t, _ in self.frames), tuple(p for p, _ in self.ptrs), self.max_ptrs, weighted
 
     @property
     def slots(self) -> list[int]:

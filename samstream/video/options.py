@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from samstream.config import TrackingConfig
+from samstream.video.methods.base import MethodSettings, check_method
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class VideoOptions:
     max_cond_frames_in_attn: int | None = 4  # prompted frames a tracked frame attends to (-1: all; None: the policy's)
     prefetch_frames: int = 0  # propagation decodes and preprocesses up to this many frames ahead on a thread (0: on demand)
     strict_prompts: bool = True  # reject clicks outside the frame and labels other than 0/1 (False: as the official predictor)
+    # the tracking method: "sam2", "samurai", "dam4sam", "sam2long" (the authors' settings for the model's
+    # size) or a settings object (SamuraiConfig, ...); see samstream.video.methods
+    method: str | MethodSettings = "sam2"
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
 
     def as_kwargs(self) -> dict[str, Any]:
         """Every option by name (for ``VideoPredictor(model, **options.as_kwargs())``)."""

@@ -216,12 +216,25 @@ class VideoSession:
             if all(s is not None for s in stops.values()):  # read ahead no further than the last stop
                 last = min(stops.values()) if reverse else max(stops.values())  # type: ignore[type-var]
                 order = [f for f in order if (f > last if reverse else f < last)]  # type: ignore[assignment]
+        # a method that chooses its masks once a run has ended (SAM2Long's final pathway) gives the
+        # run's results after its last frame, read from what it settled on; the others as they come
+        deferred: list[tuple[int, tuple[int, ...]]] | None = [] if self.tracker.method.revises_past else None
         with self.tracker.frames_ahead(order):
             for frame in order:
                 active = [i for i, stop in stops.items() if stop is None or (frame > stop if reverse else frame < stop)]
                 if not active:
-                    return
-                yield self.tracker.track_frame(frame, reverse, active)
+                    break
+                result = self.tracker.track_frame(frame, reverse, active)
+                if deferred is None:
+                    yield result
+                else:
+                    deferred.append((frame, result.propagated))
+        if deferred:
+            self.tracker.settle([f for f, _ in deferred], reverse, ids)
+            for frame, propagated in deferred:
+                settled = self.tracker.result_on(frame)
+                settled.propagated = propagated
+                yield settled
 
     # ---------------------------------------------------------------- model work
     def encode(self, frame: int) -> None:

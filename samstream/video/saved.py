@@ -37,20 +37,20 @@ from samstream.config import TrackingConfig, config_to_dict
 from samstream.errors import InvalidInputError
 from samstream.files import atomic_write
 from samstream.model.sam2 import SAM2Model
+from samstream.video.methods import method_from_data, method_to_data
 from samstream.video.options import VideoOptions
-from samstream.video.frame_outputs import FrameOutput
+from samstream.video.frame_outputs import FrameOutput, output_from_data, output_to_data
 from samstream.video.state import FrameEntry, FrameState, ObjectTrack, PointPrompt
 from samstream.video.tracker import Tracker
 
 FORMAT = "samstream-session"
 VERSION = 1
-_OUTPUT_FIELDS = ("low_res_logits", "obj_ptr", "object_score", "memory")
 # options that change results, saved with the session and used again on restore
 _RESULT_OPTIONS = ("fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input",
                    "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects", "strict_prompts",
-                   "max_cond_frames_in_attn")
+                   "max_cond_frames_in_attn", "method")
 # options added after files of this version were first written, with the value those files meant
-_LATER_OPTIONS = {"max_cond_frames_in_attn": None}
+_LATER_OPTIONS = {"max_cond_frames_in_attn": None, "method": "sam2"}
 _FRAME_TOLERANCE = 0.02  # max |difference| of first-frame fingerprints (normalised pixels) still "the same video"
 
 
@@ -74,10 +74,8 @@ def video_fingerprint(tracker: Tracker, first_frame: Tensor) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ encoding
-def _output_data(out: FrameOutput | None) -> dict[str, Tensor | None] | None:
-    if out is None:
-        return None
-    return {k: (None if getattr(out, k) is None else getattr(out, k).detach().cpu()) for k in _OUTPUT_FIELDS}
+def _output_data(out: FrameOutput | None) -> dict[str, Any] | None:
+    return None if out is None else output_to_data(out)
 
 
 def _entry_data(frame: int, e: FrameEntry) -> dict[str, Any]:
@@ -93,6 +91,7 @@ def _entry_data(frame: int, e: FrameEntry) -> dict[str, Any]:
 
 def _options_data(options: VideoOptions) -> dict[str, Any]:
     data: dict[str, Any] = {k: getattr(options, k) for k in _RESULT_OPTIONS}
+    data["method"] = method_to_data(options.method)
     data["memory_dtype"] = str(options.memory_dtype).removeprefix("torch.")
     data["tracking"] = None if options.tracking is None else asdict(options.tracking)
     return data
@@ -158,6 +157,7 @@ def _saved_options(opts: dict[str, Any], base: VideoOptions) -> VideoOptions:
         raise InvalidInputError(f"session file: unknown memory dtype {opts['memory_dtype']!r}")
     tracking = None if opts["tracking"] is None else TrackingConfig(**opts["tracking"])
     saved = {k: opts[k] if k in opts or k not in _LATER_OPTIONS else _LATER_OPTIONS[k] for k in _RESULT_OPTIONS}
+    saved["method"] = method_from_data(saved["method"])
     return replace(base, memory_dtype=dtype, tracking=tracking, **saved)
 
 
@@ -182,19 +182,15 @@ def _check_match(data: dict[str, Any], tracker: Tracker, first_frame: Tensor, pa
         raise InvalidInputError(f"path: {str(path)!r} was saved on another video (its first frame differs)")
 
 
-def _output(data: dict[str, Tensor | None] | None, tracker: Tracker) -> FrameOutput | None:
+def _output(data: dict[str, Any] | None, tracker: Tracker) -> FrameOutput | None:
     if data is None:
         return None
     storage, device = tracker.engine.storage, tracker.model.device
-    low, mem = data["low_res_logits"], data["memory"]
-    if not isinstance(data["obj_ptr"], Tensor) or not isinstance(data["object_score"], Tensor):
-        raise TypeError("an output's obj_ptr and object_score must be tensors")
-    return FrameOutput(
-        low_res_logits=None if low is None else low.to(storage),
-        obj_ptr=data["obj_ptr"].to(device),  # type: ignore[union-attr]
-        object_score=data["object_score"].to(device),  # type: ignore[union-attr]
-        memory=None if mem is None else mem.to(storage),
-    )
+
+    def place(tensor: Tensor, field: str) -> Tensor:  # masks and memories where the state is kept
+        return tensor.to(storage if field in ("low_res_logits", "memory") else device)
+
+    return output_from_data(data, place)
 
 
 def _entry(data: dict[str, Any], tracker: Tracker) -> FrameEntry:

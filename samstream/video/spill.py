@@ -16,11 +16,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
-from samstream.video.frame_outputs import FrameOutput, OutputStore
-
-_FIELDS = ("low_res_logits", "obj_ptr", "object_score", "memory")
+from samstream.video.frame_outputs import FrameOutput, OutputStore, output_from_data, output_to_data
 
 
 class SpillFolder:
@@ -59,9 +56,9 @@ class SpilledOutputs(OutputStore):
             return out
         if frame not in self._cold:
             return None
-        data: dict[str, Tensor | None] = torch.load(self._file(frame), weights_only=True)
+        data = torch.load(self._file(frame), weights_only=True)
         self.reads += 1
-        out = FrameOutput(**data)  # type: ignore[arg-type]
+        out = output_from_data(data, lambda tensor, field: tensor)  # back where it was: a spill never moves devices
         self._cold.discard(frame)
         self._file(frame).unlink(missing_ok=True)
         self._put(frame, out)
@@ -78,7 +75,7 @@ class SpilledOutputs(OutputStore):
         self._hot.move_to_end(frame)
         while len(self._hot) > self.capacity:
             old_frame, old = self._hot.popitem(last=False)
-            torch.save({k: getattr(old, k) for k in _FIELDS}, self._file(old_frame))
+            torch.save(output_to_data(old, to_cpu=False), self._file(old_frame))
             self._cold.add(old_frame)
 
     def drop(self, frame: int) -> None:

@@ -151,6 +151,11 @@ class ObjectTrack:
         entry = self._frames.get(frame)
         return entry is not None and entry.cond is not None
 
+    def is_prompted(self, frame: int) -> bool:
+        """Whether the frame holds this object's prompts (clicks, a box or a mask)."""
+        entry = self._frames.get(frame)
+        return entry is not None and (entry.points is not None or entry.mask is not None)
+
     def tracked_output(self, frame: int) -> FrameOutput | None:
         return self._tracked.get(frame)
 
@@ -251,6 +256,25 @@ class ObjectTrack:
     def record(self, frame: int, out: FrameOutput) -> None:
         """The output of tracking this object into ``frame`` (its memory included)."""
         self._tracked.put(frame, out)
+        self._touch(frame)
+
+    def record_cond(self, frame: int, out: FrameOutput) -> None:
+        """A tracked frame's output that the tracking method keeps as a conditioning frame (DAM4SAM's
+        distractor-resolving memory): committed at once, its memory included."""
+        entry = self._entry(frame)
+        entry.cond, entry.cond_seq = out, self._take_seq()
+        self._cond_index = None
+        self._tracked.drop(frame)
+        self._touch(frame)
+
+    def release_cond(self, frame: int) -> None:
+        """Forget a conditioning output that no prompt made (a method's), before the frame is tracked again."""
+        entry = self._frames.get(frame)
+        if entry is None or entry.cond is None or self.is_prompted(frame):
+            return
+        entry.cond = None
+        self._cond_index = None
+        self._tidy(frame)
         self._touch(frame)
 
     def mark_reached(self, frame: int, reverse: bool) -> None:

@@ -29,10 +29,11 @@ from samstream.image.prompts import check_obj_id, prepare_prompts
 from samstream.prompt_rules import binary_mask
 from samstream.model.sam2 import SAM2Model
 from samstream.video.engine import Engine, EngineCounts
-from samstream.video.memory_bank import attendable_frames, clear_reach
+from samstream.video.memory_bank import clear_reach
 from samstream.video.options import VideoOptions
 from samstream.video.frames.prefetch import FramePrefetcher
 from samstream.video.frame_outputs import FrameOutput, MemoryOutputs, OutputStore
+from samstream.video.methods import TrackingMethod
 from samstream.video.state import FrameEntry, FrameState, ObjectTrack, PointPrompt, SessionState
 
 
@@ -47,6 +48,7 @@ class FrameResult:
     # objects a propagation step just tracked into this frame (or reached on it, keeping a prompted
     # frame's output); the others' results are what they held. Empty outside propagation.
     propagated: tuple[int, ...] = ()
+    method: str = "sam2"  # the tracking method that made the masks (samstream.video.methods)
 
     @property
     def masks(self) -> Tensor:
@@ -89,7 +91,7 @@ class Tracker:
     CHANGEABLE = frozenset({"fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input",
                             "add_all_frames_to_correct_as_cond", "binarize_mask_from_pts", "batch_objects",
                             "tracking", "strict_prompts", "max_cond_frames_in_attn",
-                            "feature_cache_size"})
+                            "feature_cache_size", "method"})
 
     def update_options(self, **changes: Any) -> None:
         """Change options for the following calls (outputs already computed stay as they are)."""
@@ -152,6 +154,11 @@ class Tracker:
                                   torch.device("cpu"), normalize_coords, strict=self.options.strict_prompts)
         if prompts.batched or prompts.batch_size != 1:
             raise PromptError("points: one object at a time; give (N, 2) points and (N,) labels")
+        if box is not None and points is None and self.engine.method.prompt_box_as_mask:
+            # the method prompts a box as the mask the decoder alone makes of it (DAM4SAM's start)
+            with torch.inference_mode():
+                mask = self.engine.box_mask(frame, PointPrompt(prompts.coords, prompts.labels))  # type: ignore[arg-type]
+            return self.add_mask(frame, obj_id, mask.numpy())
         track = self.state.track(obj_id, create=True)
         track.set_points(frame, PointPrompt(prompts.coords, prompts.labels), clear_old)  # type: ignore[arg-type]
         return self._run_prompt(track, frame, use_previous=True)
@@ -254,20 +261,36 @@ class Tracker:
         reach = self._clear_reach() if self.options.clear_non_cond_mem_around_input else None
         to_run = []
         for track in tracks:
+            track.release_cond(frame)  # a method's own conditioning frame is made again by this step
             if track.is_cond(frame):
                 if reach is not None:
                     track.clear_around(frame, reach)
             else:
                 to_run.append(track)
         with torch.inference_mode():
-            outs = self.engine.track(to_run, frame, reverse)
-        for track, out in zip(to_run, outs):
-            track.record(frame, out)
+            steps = self.engine.track(to_run, frame, reverse)
+        for track, step in zip(to_run, steps):
+            if step.as_cond:
+                track.record_cond(frame, step.output)
+            else:
+                track.record(frame, step.output)
         for track in tracks:
             track.mark_reached(frame, reverse)
         result = self._result(frame, [t.final_output(frame) for t in self.state.tracks()])
         result.propagated = tuple(t.obj_id for t in tracks)
         return result
+
+    @property
+    def method(self) -> TrackingMethod:
+        """The tracking method the session runs (see :mod:`samstream.video.methods`)."""
+        return self.engine.method
+
+    def settle(self, frames: Sequence[int], reverse: bool, obj_ids: Sequence[int] | None = None) -> None:
+        """After a propagation run over ``frames`` (in order): let the method revise the outputs it
+        chooses only at the end of a run (SAM2Long's final pathway)."""
+        for track in self.tracks_of(obj_ids):
+            for frame, out in self.engine.method.settle(track, list(frames), reverse).items():
+                track.record(frame, out)
 
     def forget_unreachable(self, frame: int, max_cond_frames: int) -> None:
         """The bounded policy of a stream: keep only what tracking ``frame`` and later frames can read.
@@ -275,9 +298,10 @@ class Tracker:
         Per object: the memory window's outputs, the pointers within reach, and at most
         ``max_cond_frames`` conditioning frames (the first, then the most recent).
         """
-        memory_frames, pointer_frames = attendable_frames(frame, self.model.cfg.memory, self.engine.policy)
+        ctx = self.engine.context()
         for track in self.state.tracks():
             track.bound_cond(max_cond_frames)
+            memory_frames, pointer_frames = self.engine.method.attendable(track, frame, ctx)
             track.prune(memory_frames, pointer_frames)
 
     # --------------------------------------------------------------- results
@@ -289,7 +313,7 @@ class Tracker:
         with torch.inference_mode():
             logits = self.engine.video_logits([o.low_res_logits if o is not None else None for o in outs])
         scores = torch.tensor([float(o.object_score) if o is not None else float("nan") for o in outs])
-        return FrameResult(frame, self.obj_ids, logits[:, 0].float().cpu(), scores)
+        return FrameResult(frame, self.obj_ids, logits[:, 0].float().cpu(), scores, method=self.engine.method.name)
 
     def _prefers_cond(self, frame: int) -> bool:
         return any(frame in t.pending_frames(cond=True) for t in self.state.tracks())
