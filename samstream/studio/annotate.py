@@ -20,7 +20,7 @@ from samstream.errors import InvalidInputError, PromptError
 from samstream.io.rle import decode_rle, encode_rle
 from samstream.studio.edits import ClearEdit, PromptEdit, PropagateRequest
 from samstream.studio.events import EventHub
-from samstream.studio.propagation import Propagation, plan_legs
+from samstream.studio.propagation import Propagation, plan_legs, result_masks
 from samstream.studio.sessions import SessionCache, WarmSession, add_counts
 from samstream.studio.store import ConflictError, FrameChange, Store
 from samstream.studio.worker import IDLE, Steps, Worker
@@ -29,9 +29,7 @@ from samstream.video.predictor import FrameResult, VideoSession
 from samstream.video.saved import decode_frame_state, encode_frame_state
 from samstream.video.state import FrameState
 
-__all__ = ["Annotator", "apply_prompt", "result_masks"]
-
-METHOD = "sam2"  # the tracking method every mask is made with (recorded with each record)
+__all__ = ["Annotator", "apply_prompt"]
 
 
 def apply_prompt(session: VideoSession, edit: PromptEdit | dict[str, Any], obj_id: int, frame: int) -> FrameResult:
@@ -43,18 +41,6 @@ def apply_prompt(session: VideoSession, edit: PromptEdit | dict[str, Any], obj_i
     if step.get("box") is not None:
         return session.add_box(frame, obj_id, step["box"], step.get("points"), step.get("labels"))
     return session.add_points(frame, obj_id, step["points"], step["labels"], clear_old=replaces)
-
-
-def result_masks(result: FrameResult, obj_ids: list[int] | tuple[int, ...] | None = None) -> dict[str, Any]:
-    """A frame's masks as COCO RLEs and object scores (of ``obj_ids``, default all), keyed by id strings."""
-    ids = list(result.obj_ids if obj_ids is None else obj_ids)
-    masks, scores = {}, {}
-    for obj_id in ids:
-        i = result.obj_ids.index(obj_id)
-        masks[str(obj_id)] = encode_rle(result.masks[i].numpy())
-        s = float(result.object_scores[i])
-        scores[str(obj_id)] = None if math.isnan(s) else round(s, 4)
-    return {"masks": masks, "scores": scores}
 
 
 class Annotator:
@@ -143,7 +129,7 @@ class Annotator:
                 out.append(FrameChange(obj_id, frame, encode_rle(result.masks[i].numpy()),
                                        "prompt" if prompted else "propagated", None if math.isnan(score) else score,
                                        warm.prompts.get((obj_id, frame)) if prompted else None,
-                                       encode_frame_state(state), METHOD))
+                                       encode_frame_state(state), session.tracker.method.name))
         return out
 
     def _mutating(self, video_id: int, fn: Callable[[WarmSession], Any]) -> Any:
@@ -259,6 +245,12 @@ class Annotator:
             reply["frame"] = action.detail.get("frame")
         self.hub.publish(video_id, "undo" if undo else "redo", reply)
         return reply
+
+    def video_changed(self, video_id: int, reason: str) -> None:
+        """The video's settings changed (its tracking method): its run stops, its session is rebuilt
+        with them at the next request."""
+        self.cancel(video_id, reason)
+        self.drop(video_id)
 
     def forget_object(self, video_id: int, obj_id: int) -> None:
         """Drop a deleted object from the warm session (the store already deleted it)."""

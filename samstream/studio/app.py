@@ -78,7 +78,8 @@ class Routes:
             (post, "/api/export", d.export_all), (get, "/api/exports/{path:path}", d.download),
             (get, "/api/people", t.people), (post, "/api/people", t.add_person),
             (post, "/api/people/{name}/disable", t.disable_person), (post, "/api/people/{name}/token", t.new_token),
-            (get, v, self.get_video), (get, v + "/frames/{frame}", self.frame), (post, v + "/focus", self.focus),
+            (get, v, self.get_video), ("PATCH", v, self.update_video), (get, v + "/frames/{frame}", self.frame),
+            (post, v + "/focus", self.focus),
             (get, v + "/objects", self.list_objects), (post, v + "/objects", self.create_object),
             ("PATCH", v + "/objects/{obj_id}", self.update_object), ("DELETE", v + "/objects/{obj_id}", self.delete_object),
             (post, v + "/objects/{obj_id}/review", self.review), (get, v + "/objects/{obj_id}/reviews", self.reviews),
@@ -192,6 +193,21 @@ class Routes:
         return JSONResponse({**video.json(), "last_event_id": last_event,
                              "objects": [o.json() for o in self.s.store.videos.objects(vid)],
                              "propagation": None if prop is None else prop.json()})
+
+    @api
+    async def update_video(self, request: Request) -> Response:
+        """``PATCH {"method": "sam2"|"samurai"|"dam4sam"|"sam2long"}``: the video's tracking method from now on.
+
+        A run of the video stops; its session is rebuilt with the method at the next request; the masks
+        already made keep the method that made them (``GET masks`` names it per mask)."""
+        vid, data = path_id(request, "video_id"), await body(request)
+        if set(data) != {"method"}:
+            raise InvalidInputError("body: give {\"method\": ...}, the one setting of a video that changes")
+        video = self.s.store.videos.set_method(vid, text(data["method"], "method", limit=40))
+        await self.s.pool.call(vid, "video_changed", vid, "tracking method changed", label="a change of method")
+        reply = {"video_version": video.version, "method": video.method}
+        self.s.hub.publish(vid, "video_updated", reply)
+        return JSONResponse(reply)
 
     @api
     async def frame(self, request: Request) -> Response:

@@ -163,7 +163,7 @@ ACCESS: dict[str, Rule] = {
     "POST /api/export": ADMIN, "GET /api/exports/{path:path}": ADMIN,
     "GET /api/people": ADMIN, "POST /api/people": ADMIN, "POST /api/people/{name}/disable": ADMIN,
     "POST /api/people/{name}/token": ADMIN,
-    f"GET {V}": VIEW, f"GET {V}/frames/{{frame}}": VIEW, f"POST {V}/focus": VIEW,
+    f"GET {V}": VIEW, f"PATCH {V}": EDIT, f"GET {V}/frames/{{frame}}": VIEW, f"POST {V}/focus": VIEW,
     f"GET {V}/objects": VIEW, f"POST {V}/objects": EDIT, f"PATCH {V}/objects/{{obj_id}}": EDIT,
     f"DELETE {V}/objects/{{obj_id}}": EDIT,
     f"POST {V}/objects/{{obj_id}}/review": Rule(NO, UNEDITED, UNEDITED, REVIEWING),
@@ -234,7 +234,7 @@ def check_access(rule: Rule, caller: Caller, store: Store, what: str, video_id: 
 PAGE_CONTROLS = {"upload": "POST /api/videos", "export": "POST /api/export", "model": "POST /api/model",
                  "people": "POST /api/people", "dashboard": "GET /dashboard", "next": "GET /api/next",
                  "assign": f"POST {V}/assign"}
-VIDEO_CONTROLS = {"edit": f"POST {V}/prompts", "cancel": f"POST {V}/propagate/cancel",
+VIDEO_CONTROLS = {"edit": f"POST {V}/prompts", "method": f"PATCH {V}", "cancel": f"POST {V}/propagate/cancel",
                   "review": f"POST {V}/objects/{{obj_id}}/review", "submit": f"POST {V}/submit",
                   "accept": f"POST {V}/accept", "send_back": f"POST {V}/send-back", "assign": f"POST {V}/assign",
                   "export": f"POST {V}/export"}

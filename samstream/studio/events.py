@@ -18,7 +18,18 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-__all__ = ["EventHub", "format_sse"]
+__all__ = ["EVENT_KINDS", "EventHub", "format_sse"]
+
+# Every kind of event a video's stream carries. A browser's EventSource hears only the kinds it
+# listens for, so the page's list (static/js/api.js) must be this one: a test compares the two, and
+# publishing any other kind is a programming error, caught here rather than by a page that never hears it.
+EVENT_KINDS = frozenset({
+    "prompt", "clear", "undo", "redo", "frame", "busy", "resync", "imported", "review", "workflow",
+    "propagation_started", "propagation_done", "propagation_cancelled", "propagation_failed",
+    "object_created", "object_updated", "object_deleted", "video_updated",
+    "auto_started", "auto_frame", "auto_done", "auto_cancelled", "auto_failed",
+    "masklet_accepted", "masklet_dismissed", "export_progress",
+})
 
 BACKLOG = 2000  # events kept per video for reconnecting clients
 BACKLOG_BYTES = 4 << 20  # ... and at most this many bytes of their JSON
@@ -47,6 +58,8 @@ class EventHub:
         self._dropped: dict[int, int] = {}  # per video, the id of the newest event no longer kept
 
     def publish(self, video_id: int, kind: str, data: dict[str, Any]) -> int:
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"event kind {kind!r} is not in EVENT_KINDS: the page would never hear it")
         payload = {"video_id": video_id, **data}
         size = len(json.dumps(payload))
         with self._lock:

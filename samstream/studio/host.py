@@ -82,6 +82,10 @@ class InferenceHost:
     def forget_object(self, video_id: int, obj_id: int) -> None:
         self.annotator.forget_object(video_id, obj_id)
 
+    def video_changed(self, video_id: int, reason: str) -> None:
+        """The video's tracking method changed: its run stops; its session is rebuilt with the new one."""
+        self.annotator.video_changed(video_id, reason)
+
     def drop(self, video_id: int) -> None:
         """Close a video's warm session (after an import: its new prompts are applied at the next build)."""
         self.annotator.drop(video_id)

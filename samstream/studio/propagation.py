@@ -11,16 +11,30 @@ most one frame of a run.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from samstream.errors import InvalidInputError
-from samstream.video.predictor import VideoSession
+from samstream.io.rle import encode_rle
+from samstream.video.predictor import FrameResult, VideoSession
 
 if TYPE_CHECKING:  # the annotator starts runs; a run calls back into it
     from samstream.studio.annotate import Annotator
 
-__all__ = ["Propagation", "plan_legs"]
+__all__ = ["Propagation", "plan_legs", "result_masks"]
+
+
+def result_masks(result: FrameResult, obj_ids: list[int] | tuple[int, ...] | None = None) -> dict[str, Any]:
+    """A frame's masks as COCO RLEs and object scores (of ``obj_ids``, default all), keyed by id strings."""
+    ids = list(result.obj_ids if obj_ids is None else obj_ids)
+    masks, scores = {}, {}
+    for obj_id in ids:
+        i = result.obj_ids.index(obj_id)
+        masks[str(obj_id)] = encode_rle(result.masks[i].numpy())
+        s = float(result.object_scores[i])
+        scores[str(obj_id)] = None if math.isnan(s) else round(s, 4)
+    return {"masks": masks, "scores": scores}
 
 
 def _leg(session: VideoSession, ids: list[int], start: int, reverse: bool, last: int, next_prompt: bool) -> dict[str, Any]:
@@ -112,8 +126,11 @@ class Propagation:
                 continue
             if self._frames is None:
                 active = [o for o in self.obj_ids if o in warm.session.obj_ids]
+                # as tracked: one frame per turn, even for a method that settles a run at its end
+                # (SAM2Long: its revised frames come again after the last one, and are saved then)
                 self._frames = warm.session.propagate(leg["next"], _frames_left(leg), leg["reverse"], active,
-                                                      stop_at_prompt=self.plan.get("until") == "next_prompt")
+                                                      stop_at_prompt=self.plan.get("until") == "next_prompt",
+                                                      as_tracked=True)
             result = next(self._frames, None)
             if result is not None:
                 return leg, result
@@ -130,17 +147,23 @@ class Propagation:
             return False
         warm = self._warm
         changes = self.a.changes(warm, {result.frame_idx: result})
-        leg["next"] = result.frame_idx + (-1 if leg["reverse"] else 1)
-        self.done += 1
+        revised = self._passed(leg, result.frame_idx)  # a settled frame again (SAM2Long), not a new one
+        if not revised:
+            leg["next"] = result.frame_idx + (-1 if leg["reverse"] else 1)
+            self.done += 1
         self.a.store.tracks.propagation_step(self.video_id, self.pid, self.action_id, changes, self.done, self.plan)
         warm.mark_saved()
-        saved = {str(c.obj_id): c.rle for c in changes if c.frame == result.frame_idx and c.rle is not None}
-        scores = {str(c.obj_id): None if c.score is None else round(c.score, 4)
-                  for c in changes if c.frame == result.frame_idx}
+        shown = result_masks(result, result.propagated)  # every object this step tracked, as it is now
         self.a.hub.publish(self.video_id, "frame", {"propagation_id": self.pid, "frame": result.frame_idx,
                                                     "done": self.done, "total": self.total, "fps": self._fps(),
-                                                    "tick": self.a.worker.tick, "masks": saved, "scores": scores})
+                                                    "tick": self.a.worker.tick, "revised": revised,
+                                                    "method": result.method, **shown})
         return True
+
+    @staticmethod
+    def _passed(leg: dict[str, Any], frame: int) -> bool:
+        """Whether ``frame`` was done already by this leg (a method's revision of it comes again)."""
+        return frame > leg["next"] if leg["reverse"] else frame < leg["next"]
 
     def label(self) -> str:
         leg = next((leg for leg in self.plan["legs"] if _frames_left(leg)), None)

@@ -46,6 +46,7 @@ class VideoRow(_Json):
     annotator: str | None = None  # the person it is assigned to (None: nobody yet)
     reviewer: str | None = None  # the person who verifies it (None: any reviewer)
     submitted: float | None = None  # when it was last submitted for review
+    method: str = "sam2"  # its tracking method (samstream.video.methods): sam2, samurai, dam4sam, sam2long
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -89,12 +90,16 @@ class MaskRow(_Json):
     source: str  # prompt, propagated, imported, proposal
     score: float | None = None
     prompts: list[dict[str, Any]] | None = None  # the prompt steps in force on the frame (pixels)
+    method: str | None = None  # the tracking method that made it (None: not made by tracking, e.g. imported)
 
     @staticmethod
     def read(row: sqlite3.Row) -> "MaskRow":
-        prompts = row["prompts"] if "prompts" in row.keys() else None
+        """A mask from a row of ``current`` joined with its record."""
+        keys = row.keys()
+        prompts = row["prompts"] if "prompts" in keys else None
         return MaskRow(row["obj_id"], row["frame"], json.loads(row["rle"]), row["source"],
-                       row["score"] if "score" in row.keys() else None, json.loads(prompts) if prompts else None)
+                       row["score"] if "score" in keys else None, json.loads(prompts) if prompts else None,
+                       row["method"] if "method" in keys else None)
 
 
 @dataclass(frozen=True)

@@ -189,8 +189,8 @@ class SessionCache:
             return StoredOutputs(load, tracked.get(obj_id, set()), self.outputs_in_memory)
 
         # frame 0 is not encoded up front: a rebuilt session's first click may be on any frame
-        session = VideoPredictor(model, **self.options).open(self.data_dir / video.path, outputs=outputs,
-                                                             warm_up=False)
+        session = VideoPredictor(model, **self.options, method=video.method).open(
+            self.data_dir / video.path, outputs=outputs, warm_up=False)
         holder["session"] = session
         try:
             warm = WarmSession(video, session)

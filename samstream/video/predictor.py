@@ -183,7 +183,8 @@ class VideoSession:
 
     # ----------------------------------------------------------- propagation
     def propagate(self, start: int | None = None, max_frames: int | None = None, reverse: bool = False,
-                  obj_ids: Sequence[int] | None = None, stop_at_prompt: bool = False) -> Iterator[FrameResult]:
+                  obj_ids: Sequence[int] | None = None, stop_at_prompt: bool = False,
+                  as_tracked: bool = False) -> Iterator[FrameResult]:
         """Track objects from ``start`` (default: their first prompted frame) forward or in reverse.
 
         Yields ``max_frames`` frames at most (default: to the end of the video). Reverse tracking
@@ -195,6 +196,11 @@ class VideoSession:
         when every object has stopped: after a correction on frame t, ``propagate(t, obj_ids=[obj],
         stop_at_prompt=True)`` re-tracks exactly the frames the correction can change before the
         next prompt takes over.
+
+        A method that chooses its masks once a run has ended (SAM2Long's final pathway) yields the run's
+        results after its last frame. ``as_tracked``: yield each frame as soon as it is tracked (that
+        method's best pathway so far) and, after the last one, the frames again as the run settled them
+        (a front end that shows progress and must not wait for the whole run in one step).
         """
         self.tracker.commit(obj_ids)
         if start is None:
@@ -225,10 +231,10 @@ class VideoSession:
                 if not active:
                     break
                 result = self.tracker.track_frame(frame, reverse, active)
-                if deferred is None:
-                    yield result
-                else:
+                if deferred is not None:
                     deferred.append((frame, result.propagated))
+                if deferred is None or as_tracked:
+                    yield result
         if deferred:
             self.tracker.settle([f for f, _ in deferred], reverse, ids)
             for frame, propagated in deferred:

@@ -255,3 +255,32 @@ def test_upload_keeps_the_name_and_refuses_the_same_file_twice(studio, media):
 def test_switch_model(studio):
     assert studio.post("/api/model", json={"model": "samstream-nano"}).json() == {"model": "samstream-nano"}
     assert studio.post("/api/model", json={"model": "/nonexistent/x.pt"}).status_code == 400
+
+
+def test_a_video_s_tracking_method_is_a_setting_and_masks_name_the_method_that_made_them(studio, media, nano):
+    c = clip()
+    point = centre_click(c.masks[0, 0])
+    assert studio.patch("/api/videos/1", json={"method": "tracker"}).status_code == 400
+    since = studio.get("/api/videos/1").json()["last_event_id"]
+    assert studio.patch("/api/videos/1", json={"method": "samurai"}).json()["method"] == "samurai"
+    (event,) = parse_sse(studio.get(f"/api/videos/1/events?since={since}&limit=1").text)
+    assert event[1] == "video_updated" and event[2]["method"] == "samurai"  # every page of the video is told
+    assert studio.get("/api/videos/1").json()["method"] == "samurai"
+    studio.post("/api/videos/1/objects", json={})
+    click(studio, point=point)
+    studio.post("/api/videos/1/propagate", json={})
+    wait_propagation(studio, 1)
+    rows = studio.get("/api/videos/1/masks").json()["masks"]
+    assert {r["method"] for r in rows} == {"samurai"}
+    for method in ("samurai", "sam2long"):
+        if method == "sam2long":  # the setting changes: the next run uses it, one frame per worker turn
+            assert studio.patch("/api/videos/1", json={"method": "sam2long"}).status_code == 200
+            studio.post("/api/videos/1/propagate", json={})
+            assert wait_propagation(studio, 1)["frames_done"] == 8
+        with samstream.VideoPredictor(nano, method=method).open(media["frames"]) as session:
+            session.add_points(0, 1, [point], [1])
+            want = {r.frame_idx: r.masks[0].numpy() for r in session.propagate()}
+        stored = stored_masks(studio, 1)
+        assert all(np.array_equal(stored[(1, f)], want[f]) for f in want), method
+    rows = studio.get("/api/videos/1/masks").json()["masks"]
+    assert {r["method"] for r in rows if r["frame"] > 0} == {"sam2long"}

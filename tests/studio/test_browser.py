@@ -559,6 +559,29 @@ def test_second_tab_sees_a_new_object(setup):
     other.close()
 
 
+def test_the_tracking_method_is_chosen_on_the_page_and_every_tab_follows(setup):
+    page, browser = setup["page"], setup["browser"]
+    api = f"http://127.0.0.1:{setup['server'].port}/api/videos/1"
+    page.goto(url(setup, "#/video/1"))
+    page.wait_for_function("window.studio.annotation.state !== null")
+    other = browser.new_page(viewport={"width": 1280, "height": 800})
+    other.goto(url(setup, "#/video/1"))
+    other.wait_for_function("window.studio.annotation.state !== null")
+    assert page.input_value("#prop-method") == other.input_value("#prop-method") == "sam2"
+    page.select_option("#prop-method", "samurai")
+    other.wait_for_function("document.getElementById('prop-method').value === 'samurai'", timeout=30000)
+    assert httpx.get(api).json()["method"] == "samurai"
+    shot(other, "tracking_method")
+    other.close()
+    page.reload()  # a page opened later shows the video's method
+    page.wait_for_function("window.studio.annotation.state !== null")
+    assert page.input_value("#prop-method") == "samurai"
+    page.select_option("#prop-method", "sam2")  # the later tests compare with SAM 2's masks
+    page.wait_for_function("window.studio.annotation.state.video.method === 'sam2'", timeout=30000)
+    assert httpx.get(api).json()["method"] == "sam2"
+    assert not setup["errors"]
+
+
 def test_whole_video_masklets_run_preview_accept_and_dismiss(setup):
     page, server, browser = setup["page"], setup["server"], setup["browser"]
     page.goto(url(setup, "#/video/1"))

@@ -80,6 +80,7 @@ TABLE: list[tuple[str, str, str, Any, str]] = [
                                                                                  "401 401 200 403 403 403 200"),
     (f"DELETE {V}/objects/{{obj_id}}", "DELETE", V1 + "/objects/9", None,       "401 401 404 403 403 403 404"),
     (f"POST {V}/prompts", "POST", V1 + "/prompts", prompt,                      "401 401 200 403 403 403 200"),
+    (f"PATCH {V}", "PATCH", V1, {"method": "tracker"},                          "401 401 400 403 403 403 400"),
     (f"POST {V}/clear", "POST", V1 + "/clear", {"obj_id": 1, "frame": 5},       "401 401 400 403 403 403 400"),
     (f"POST {V}/undo", "POST", V1 + "/undo", None,                              "401 401 200 403 403 403 200"),
     (f"POST {V}/redo", "POST", V1 + "/redo", None,                              "401 401 200 403 403 403 200"),
@@ -171,7 +172,8 @@ def test_a_token_stops_working_when_replaced_or_disabled(team):
 #            upload export model people dashboard next assign
 PAGE_MAY = {"ann":   "0 0 0 0 0 1 0", "rev": "0 0 0 0 1 1 0", "adm": "1 1 1 1 1 0 1"}
 # a control's request, made for real where the page is told it is refused: the same status and words
-CONTROL_REQUESTS = {"edit": ("/prompts", prompt), "cancel": ("/propagate/cancel", None), "submit": ("/submit", None),
+CONTROL_REQUESTS = {"edit": ("/prompts", prompt), "method": ("", {"method": "samurai"}),
+                    "cancel": ("/propagate/cancel", None), "submit": ("/submit", None),
                     "accept": ("/accept", None), "send_back": ("/send-back", {"note": "x"}),
                     "assign": ("/assign", {"annotator": "ann"}), "export": ("/export", {"format": "none"})}
 
@@ -184,11 +186,11 @@ def test_the_page_is_told_what_each_person_may_do_in_the_words_the_server_would_
     for who, row in PAGE_MAY.items():
         may = team.get(who, "/api/me").json()["may"]
         assert may == dict(zip(PAGE_CONTROLS, (bit == "1" for bit in row.split()))), who
-    #         video: edit cancel review submit accept send_back assign export     masklets reviewable
-    want = {("ann", 1): ("1 1 0 1 0 0 0 0", []), ("ann", 2): ("0 1 0 0 0 0 0 0", []),
-            ("rev", 1): ("0 0 0 0 0 0 0 0", []), ("rev", 2): ("0 0 1 0 1 1 0 0", ["1", "2"]),
-            ("rev2", 2): ("0 0 0 0 0 0 0 0", []), ("adm", 1): ("1 1 0 1 0 0 1 1", []),
-            ("adm", 2): ("0 1 1 0 1 1 1 1", ["1"])}
+    #         video: edit method cancel review submit accept send_back assign export     masklets reviewable
+    want = {("ann", 1): ("1 1 1 0 1 0 0 0 0", []), ("ann", 2): ("0 0 1 0 0 0 0 0 0", []),
+            ("rev", 1): ("0 0 0 0 0 0 0 0 0", []), ("rev", 2): ("0 0 0 1 0 1 1 0 0", ["1", "2"]),
+            ("rev2", 2): ("0 0 0 0 0 0 0 0 0", []), ("adm", 1): ("1 1 1 0 1 0 0 1 1", []),
+            ("adm", 2): ("0 0 1 1 0 1 1 1 1", ["1"])}
     for (who, vid), (bits, reviewable) in want.items():
         got = team.get(who, f"/api/videos/{vid}/permissions").json()
         assert got["status"] == ("in_annotation", "to_review")[vid - 1] and got["annotator"] == "ann"
@@ -199,7 +201,7 @@ def test_the_page_is_told_what_each_person_may_do_in_the_words_the_server_would_
                 continue
             path, body = CONTROL_REQUESTS[control]
             kw = {} if body is None else {"json": body(who) if callable(body) else body}
-            reply = team.post(who, f"/api/videos/{vid}{path}", **kw)
+            reply = team.request(who, "PATCH" if control == "method" else "POST", f"/api/videos/{vid}{path}", **kw)
             assert (reply.status_code, reply.json()["error"]) == (why["status"], why["error"]), (who, vid, control)
         for obj, why in got["masklets"].items():
             if why is not None:

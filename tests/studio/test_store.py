@@ -43,7 +43,7 @@ def current(store: Store) -> dict[tuple[int, int], str]:
 
 def test_schema_is_versioned_in_wal_mode(tmp_path):
     store = make_store(tmp_path)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     mode = sqlite3.connect(tmp_path / "s.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     store.close()
@@ -185,6 +185,8 @@ def test_a_data_dir_of_schema_2_is_migrated_with_its_masks_prompts_and_reviews(t
     assert masks[0].prompts == [{"points": None, "labels": None, "box": [1, 1, 9, 9], "mask": None},
                                 {"points": [[3, 3]], "labels": [0], "box": None, "mask": None}]
     assert masks[1].prompts is None
+    assert masks[1].method is None  # made before samstream recorded the method: not guessed
+    assert store.videos.get(1).method == "sam2"  # the only method there was
     (frame0,) = [f for f in store.tracks.frames_of(1) if f.frame == 0]
     assert frame0.entry is None and frame0.reverse is None  # no state yet: made when a session is built
     assert [a.state for a in store.tracks.actions(1)] == ["migrated", "migrated"]  # effort history, not undoable

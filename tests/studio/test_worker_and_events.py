@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,17 @@ def test_the_backlog_is_bounded_in_bytes_and_a_client_past_it_is_told_to_reload(
     assert len(hub.backlog(1)) <= 4  # ~500 bytes each within 2000
     text = b"".join(_collect(hub, 1, first, 1)).decode()
     assert "event: resync" in text  # its gap is older than the backlog: it reloads instead
+
+
+def test_the_page_listens_for_every_kind_of_event_the_server_sends():
+    # an EventSource hears only the kinds it listens for: a kind missing from the page is never seen
+    source = (Path(events.__file__).parent / "static" / "js" / "api.js").read_text()
+    listed = re.search(r"export const EVENT_KINDS = \[(.*?)\];", source, re.S).group(1)
+    assert sorted(re.findall(r'"([a-z_]+)"', listed)) == sorted(events.EVENT_KINDS)
+    # and every kind the server's code publishes by name is one of them
+    code = "\n".join(p.read_text() for p in Path(events.__file__).parent.rglob("*.py"))
+    named = set(re.findall(r'publish\([^,()]+, "([a-z_]+)"', code))
+    named |= {f"{prefix}_{s}" for prefix in ("propagation", "auto") for s in ("done", "cancelled", "failed")}
+    assert named <= events.EVENT_KINDS and "video_updated" in named
+    with pytest.raises(ValueError, match="not in EVENT_KINDS"):
+        EventHub().publish(1, "video_changed", {})

@@ -146,6 +146,10 @@ _SQL: list[str] = [
     ALTER TABLE videos ADD COLUMN submitted REAL;
     UPDATE videos SET status='in_annotation' WHERE EXISTS (SELECT 1 FROM objects o WHERE o.video_id=videos.id)
     """,
+    # v5: the tracking method of each video (samstream.video.methods)
+    """
+    ALTER TABLE videos ADD COLUMN method TEXT NOT NULL DEFAULT 'sam2'
+    """,
 ]
 
 
@@ -175,6 +179,7 @@ def _v3_prompts(db: sqlite3.Connection) -> None:
 
 
 # each version's steps run in one transaction
-MIGRATIONS: list[tuple[Step, ...]] = [(_SQL[0],), (_SQL[1],), (_SQL[2], _v3_prompts, "DROP TABLE edits"), (_SQL[3],)]
+MIGRATIONS: list[tuple[Step, ...]] = [(_SQL[0],), (_SQL[1],), (_SQL[2], _v3_prompts, "DROP TABLE edits"), (_SQL[3],),
+                                      (_SQL[4],)]
 
 SCHEMA_VERSION = len(MIGRATIONS)

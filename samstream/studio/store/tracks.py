@@ -151,7 +151,7 @@ class TrackStore:
     # ------------------------------------------------------------------ reading
     def masks(self, video_id: int, obj_id: int | None = None) -> list[MaskRow]:
         """Every mask in force of a video (or one object), by frame then object."""
-        sql = ("SELECT c.obj_id, c.frame, r.rle, r.source, r.score, r.prompts FROM current c "
+        sql = ("SELECT c.obj_id, c.frame, r.rle, r.source, r.score, r.prompts, r.method FROM current c "
                "JOIN records r ON r.id=c.record_id WHERE c.video_id=?")
         if obj_id is None:
             rows = self.db.rows(sql + " ORDER BY c.frame, c.obj_id", (video_id,))
@@ -160,7 +160,7 @@ class TrackStore:
         return [MaskRow.read(r) for r in rows]
 
     def masks_on(self, video_id: int, frame: int) -> list[MaskRow]:
-        rows = self.db.rows("SELECT c.obj_id, c.frame, r.rle, r.source, r.score, r.prompts FROM current c "
+        rows = self.db.rows("SELECT c.obj_id, c.frame, r.rle, r.source, r.score, r.prompts, r.method FROM current c "
                             "JOIN records r ON r.id=c.record_id WHERE c.video_id=? AND c.frame=? ORDER BY c.obj_id",
                             (video_id, frame))
         return [MaskRow.read(r) for r in rows]

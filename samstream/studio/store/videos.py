@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from samstream.config import TRACKING_METHODS
 from samstream.errors import InvalidInputError, UnknownObjectError
 from samstream.studio.rows import ObjectRow, ReviewRow, VideoRow, from_row
 from samstream.studio.store.db import ConflictError, Database, NotFoundError
@@ -85,6 +86,15 @@ class VideoStore:
         """A video added earlier from the same source (see :func:`samstream.studio.media.fingerprint`)."""
         row = self.db.row("SELECT * FROM videos WHERE fingerprint=? ORDER BY id LIMIT 1", (fingerprint,))
         return None if row is None else from_row(VideoRow, row)
+
+    def set_method(self, video_id: int, method: str) -> VideoRow:
+        """The video's tracking method from now on (one of samstream.video.methods' names)."""
+        if method not in TRACKING_METHODS:
+            raise InvalidInputError(f"method: expected one of {', '.join(TRACKING_METHODS)}, got {method!r:.40}")
+        with self.db.transaction() as db:
+            bump_video(db, video_id)
+            db.execute("UPDATE videos SET method=? WHERE id=?", (method, video_id))
+        return self.get(video_id)
 
     def version(self, video_id: int) -> int:
         return self.get(video_id).version

@@ -193,6 +193,27 @@ def test_a_sam2long_stream_shows_the_best_pathway_so_far(nano, clip) -> None:
         assert len(stream.tracker.track(1).frames()) < FRAMES  # bounded
 
 
+def test_as_tracked_yields_each_frame_when_tracked_then_the_settled_run(nano, clip) -> None:
+    """SAM2Long settles a run at its end. ``as_tracked`` (the studio's propagation: a frame per worker
+    turn) yields each frame as tracked, with the best pathway so far, then every frame again as settled:
+    those equal a plain run's results, and the session ends in the same state."""
+    with VideoPredictor(nano, method="sam2long").open(clip.frames) as s:
+        prompt(s, clip, objects=(1,))
+        plain = [(r.frame_idx, r.logits[0].clone()) for r in s.propagate()]
+        after_plain = results(s)
+    with VideoPredictor(nano, method="sam2long").open(clip.frames) as s:
+        prompt(s, clip, objects=(1,))
+        seen = [(r.frame_idx, r.logits[0].clone()) for r in s.propagate(as_tracked=True)]
+        after = results(s)
+    n = len(plain)
+    assert [f for f, _ in seen] == [f for f, _ in plain] * 2
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(seen[n:], plain))  # the settled run, unchanged
+    assert all(torch.equal(after[k], after_plain[k]) for k in after_plain) and after.keys() == after_plain.keys()
+    with VideoPredictor(nano).open(clip.frames) as s:  # a method with nothing to settle: each frame once
+        prompt(s, clip, objects=(1,))
+        assert [r.frame_idx for r in s.propagate(as_tracked=True)] == list(range(FRAMES))
+
+
 def test_settings_objects_and_names(nano) -> None:
     assert VideoPredictor(nano, method=SamuraiConfig(kf_score_weight=0.5)).options.method.kf_score_weight == 0.5
     large = samstream.registry.get_variant("sam2.1-large").config

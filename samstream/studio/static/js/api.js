@@ -53,11 +53,12 @@ export function upload(file, onProgress) {
   });
 }
 
-// Every kind of event a video's stream sends (see the server's events.py and studio-api notes).
+// Every kind of event a video's stream sends: an EventSource hears only the kinds it listens for.
+// The same list as the server's samstream/studio/events.py EVENT_KINDS (a test compares them).
 export const EVENT_KINDS = ["prompt", "clear", "undo", "redo", "frame", "propagation_started", "propagation_done",
   "propagation_cancelled", "propagation_failed", "object_created", "object_updated", "object_deleted",
   "review", "imported", "auto_started", "auto_frame", "auto_done", "auto_cancelled", "auto_failed",
-  "masklet_accepted", "masklet_dismissed", "busy", "export_progress", "workflow", "resync"];
+  "masklet_accepted", "masklet_dismissed", "busy", "export_progress", "workflow", "resync", "video_updated"];
 
 // A video's change stream. The browser's EventSource reconnects by itself and sends Last-Event-ID;
 // `onReconnect` lets the page reload its state in case the server's backlog no longer covers the gap.

@@ -2,6 +2,8 @@
 // backward or both, to the next prompt (the default after a correction: exactly the frames it can
 // change), to the end, or to frame N. While it runs: progress, Cancel, and its span on the
 // timeline; an interrupted run (a server restart) offers Resume, which continues where it stopped.
+// The video's tracking method (SAM 2, SAMURAI, DAM4SAM, SAM2Long) is a setting of the video, chosen
+// here and told to every page of it; the masks already made keep the method that made them.
 import { api } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -27,6 +29,7 @@ export class PropagationPanel {
     $("prop-cancel").addEventListener("click", () => this.cancel());
     $("prop-resume").addEventListener("click", () => this.resume());
     $("prop-until").addEventListener("change", () => this.untilChanged());
+    $("prop-method").addEventListener("change", () => this.changeMethod());
   }
 
   get running() { return this.current?.status === "running"; }
@@ -42,6 +45,7 @@ export class PropagationPanel {
       propagation_started: (d) => (d.legs ? this.set({ ...d, status: "running", frames_done: d.frames_done_before || 0 })
         : this.refresh()),
       propagation_done: ended("done"), propagation_cancelled: ended("cancelled"), propagation_failed: ended("failed"),
+      video_updated: (d) => { this.view.state.video.method = d.method; $("prop-method").value = d.method; },
     };
   }
 
@@ -73,6 +77,14 @@ export class PropagationPanel {
     if (reply && !known) this.set({ ...reply, status: "running", frames_done: 0 });
   }
 
+  async changeMethod() {
+    const state = this.view.state, method = $("prop-method").value;
+    const reply = await this.view.send("", { method }, { method: "PATCH", label: "changing the tracking method" });
+    if (state !== this.view.state) return;
+    if (reply) state.video.method = reply.method;
+    $("prop-method").value = state.video.method; // refused: the method in force stays shown
+  }
+
   async cancel() { await this.view.send("/propagate/cancel", {}, { label: "cancelling the propagation" }); }
 
   async resume() {
@@ -99,6 +111,7 @@ export class PropagationPanel {
     $("prop-scope").value = "selected";
     $("prop-until").value = "end";
     $("prop-until-frame").value = "";
+    $("prop-method").value = this.view.state.video.method || "sam2";
     this.untilChanged();
   }
 
