@@ -53,6 +53,7 @@ class InferenceHost:
         self.sessions = SessionCache(store, Path(spec.data_dir), spec.session_memory, {}, spec.outputs_in_memory)
         model = model if model is not None else spec.load_model()
         self.annotator = Annotator(store, hub, worker, self.sessions, model, spec.feature_cache)
+        self.annotator.warm_up()
         self.auto = AutoMasklets(self.annotator)
         self.model_name = spec.model
 

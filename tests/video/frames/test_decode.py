@@ -153,6 +153,28 @@ def test_untrustworthy_timestamps_are_indexed_once_and_cached(tmp_path, home, mo
         opened(path)
 
 
+def test_a_second_open_reads_the_cached_index_without_a_demux_pass(tmp_path, home, monkeypatch):
+    """The demux pass is linear in the video's length; a file opened before (same path, size and
+    modification time) is not scanned again, and a packet index stays one (checked while read)."""
+    path = encode(tmp_path / "clip.mkv", make_clip(), "libx264", "yuv420p", options=H264)
+    truth = sequential(path)
+    with opened(path) as frames:
+        assert not frames.reader.index.decoded  # the packets' order is the decoder's: no full decode
+        first = frames.reader.index
+
+    def no_scan(*args) -> None:
+        raise AssertionError("the cached index should have been used")
+
+    monkeypatch.setattr(frame_index, "scan_packets", no_scan)
+    monkeypatch.setattr(frame_index, "decoded_frames", no_scan)
+    with opened(path, cache_size=0) as frames:
+        assert frames.reader.index == first
+        assert all(np.array_equal(frames.raw(i), truth[i]) for i in (N - 1, 0, N // 2))
+    path.write_bytes(path.read_bytes())  # a new modification time: scanned again
+    with pytest.raises(AssertionError, match="cached index"):
+        opened(path)
+
+
 def test_a_wrong_index_found_while_reading_is_replaced(tmp_path, monkeypatch):
     """When the decoded prefix agrees but a later frame does not, reading switches to a decoded index."""
     path = encode(tmp_path / "clip.mp4", make_clip(), "libx264", "yuv420p", options=H264, dts_as_pts=True)
