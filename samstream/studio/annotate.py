@@ -36,7 +36,12 @@ __all__ = ["Annotator", "apply_prompt"]
 
 
 def apply_prompt(session: VideoSession, edit: PromptEdit | dict[str, Any], obj_id: int, frame: int) -> FrameResult:
-    """One prompt step (a :class:`PromptEdit`, or a stored step) applied through the session's public verbs."""
+    """One prompt step applied to object ``obj_id`` on frame ``frame`` through the session's public verbs; returns
+    the frame's result.
+
+    ``edit``: a :class:`PromptEdit` (clicks replace the frame's earlier prompts only with ``clear_old``), or a
+    stored step (``{"points", "labels", "box", "mask"}``, pixels; a mask as a COCO RLE), which always replaces them.
+    """
     step = edit.step() if isinstance(edit, PromptEdit) else edit
     replaces = edit.replaces() if isinstance(edit, PromptEdit) else True
     if step.get("mask") is not None:
@@ -61,8 +66,8 @@ class Annotator:
 
     # ------------------------------------------------------------------ sessions
     def warm(self, video_id: int) -> WarmSession:
-        """The video's session (rebuilt from the store when cold: no model work but prompts never
-        applied yet, e.g. of an import)."""
+        """The session of video ``video_id``, rebuilt from the store when cold: no model work, except for prompts
+        never applied yet (e.g. of an import), which are applied once and their states saved."""
         warm = self.sessions.get(video_id, self.model, keep=lambda v: v in self.running)
         if warm.unsettled:
             self._settle(warm)
@@ -89,6 +94,8 @@ class Annotator:
             raise
 
     def drop(self, video_id: int) -> None:
+        """Close the warm session of video ``video_id``; the next request rebuilds it from the store (no
+        re-tracking)."""
         self.sessions.drop(video_id)
 
     def counts(self) -> EngineCounts:
@@ -101,14 +108,15 @@ class Annotator:
         return total
 
     def close_all(self, reason: str = "server stopping") -> None:
-        """Stop every propagation (resumable) and close every session."""
+        """Stop every propagation (resumable: interrupted, for ``reason``) and close every session."""
         for vid in list(self.running):
             self.cancel(vid, reason, "interrupted")
         for vid in self.sessions.video_ids():
             self.drop(vid)
 
     def set_model(self, model: Any) -> None:
-        """Use ``model`` from now on: every run stops (resumable) and every session closes first."""
+        """Use ``model`` from now on: every propagation stops (resumable) and every session closes, to be rebuilt
+        with it; the new model is warmed up when the worker is idle."""
         self.close_all("model switched")
         self.model = model
         self.warm_up()
@@ -139,7 +147,12 @@ class Annotator:
 
     # ------------------------------------------------------------------ saving what changed
     def changes(self, warm: WarmSession, results: dict[int, FrameResult] | None = None) -> list[FrameChange]:
-        """Every (object, frame) the session changed since the last call, with its mask and exact state."""
+        """Every (object, frame) the session of ``warm`` changed since the last call, with its mask and exact state
+        (an emptied frame: a change without a mask).
+
+        ``results``: frame -> the result already computed there (saves decoding it again); frames missing from it
+        are read from the session.
+        """
         session, results = warm.session, dict(results or {})
         out = []
         for obj_id, frames in sorted(session.tracker.take_changes().items()):
@@ -182,6 +195,14 @@ class Annotator:
     # ------------------------------------------------------------------ edits
     def prompt(self, video_id: int, edit: PromptEdit, person: str | None = None,
                request: str | None = None) -> dict[str, Any]:
+        """Apply ``edit`` (clicks, a box or a mask) to video ``video_id`` as ``person`` and save it as one action.
+
+        The object's version is checked first (:class:`ConflictError` when stale); a run of the video tracking the
+        object stops. ``request``: the client's request id, named in ``busy`` events while a frame is encoded.
+        Publishes a ``prompt`` event. Returns ``version`` (the object's), ``frame``, ``obj_id``, ``action_id``,
+        ``tick``, ``model_ms`` (the library's time), ``empty`` (the mask has no pixel), ``prompts`` (the frame's
+        prompt steps now), ``masks`` and ``scores`` (the object's, see :func:`result_masks`).
+        """
         self.store.videos.check_object(video_id, edit.obj_id, edit.expect)
         self._stop_runs_of(video_id, [edit.obj_id], "edited")
 
@@ -212,6 +233,9 @@ class Annotator:
         return reply
 
     def clear(self, video_id: int, edit: ClearEdit, person: str | None = None) -> dict[str, Any]:
+        """Remove the prompts of ``edit``'s object on its frame of video ``video_id`` as ``person``, as one action;
+        :class:`PromptError` when it has none there. Publishes a ``clear`` event. Returns ``version``, ``frame``,
+        ``obj_id``, ``action_id`` and ``masks`` (the object's mask on the frame now, if any)."""
         self.store.videos.check_object(video_id, edit.obj_id, edit.expect)
         self._stop_runs_of(video_id, [edit.obj_id], "edited")
 
@@ -235,8 +259,15 @@ class Annotator:
         return reply
 
     def history(self, video_id: int, undo: bool, person: str | None = None) -> dict[str, Any]:
-        """Undo (or redo) the person's latest action on the video: the frames it changed get back
-        exactly the records (masks and tracker states) they had; nothing is re-tracked."""
+        """Undo (``undo`` True) or redo ``person``'s latest action on video ``video_id``: the frames it changed get
+        back exactly the records (masks and tracker states) they had; nothing is re-tracked. A run of the video
+        stops first.
+
+        Returns ``{"changed": False, "video_version"}`` when there is nothing to undo or redo; else ``action_id``,
+        ``kind``, ``frames`` (obj_id -> frames changed), ``versions`` (the objects'), ``video_version`` and, for a
+        prompt or a clear, its ``frame``; the same goes out as an ``undo`` or ``redo`` event. A frame changed again
+        since is a :class:`ConflictError`.
+        """
         self.store.videos.get(video_id)
         if video_id in self.running:
             self.cancel(video_id, "undo" if undo else "redo")
@@ -276,13 +307,14 @@ class Annotator:
         return reply
 
     def video_changed(self, video_id: int, reason: str) -> None:
-        """The video's settings changed (its tracking method): its run stops, its session is rebuilt
-        with them at the next request."""
+        """The settings of video ``video_id`` changed (its tracking method): its run stops (for ``reason``), its
+        session is rebuilt with them at the next request."""
         self.cancel(video_id, reason)
         self.drop(video_id)
 
     def forget_object(self, video_id: int, obj_id: int) -> None:
-        """Drop a deleted object from the warm session (the store already deleted it)."""
+        """Drop the deleted object ``obj_id`` from the warm session of video ``video_id`` (the store already deleted
+        it); a run tracking it stops."""
         self._stop_runs_of(video_id, [obj_id], "object deleted")
         warm = self.sessions.peek(video_id)
         if warm is not None and obj_id in warm.session.obj_ids:
@@ -297,6 +329,15 @@ class Annotator:
 
     # ------------------------------------------------------------------ propagation
     def propagate(self, video_id: int, req: PropagateRequest, person: str | None = None) -> dict[str, Any]:
+        """Start a propagation run of video ``video_id`` as ``person``: ``req`` says which objects (default: every
+        one with prompts), from where, which way and how far.
+
+        The run goes on in the background, one frame per worker turn (``frame`` events). Refused with
+        :class:`PromptError` when an object has no prompts, :class:`ConflictError` when a stale version was given or
+        someone else's run goes on (the caller's own run is restarted). Publishes ``propagation_started``. Returns
+        ``propagation_id``, ``start``, ``direction``, ``until``, ``total`` (frames), ``obj_ids``, ``versions``,
+        ``legs`` ([start, last] each) and ``video_version``.
+        """
         video = self.store.videos.get(video_id)
         warm = self.warm(video_id)
         prompted: dict[int, list[int]] = {}
@@ -335,7 +376,10 @@ class Annotator:
         return {**started, "video_version": self.store.videos.version(video_id)}
 
     def resume(self, video_id: int, person: str | None = None) -> dict[str, Any]:
-        """Continue an interrupted propagation from the frame after the last one stored (same action)."""
+        """Continue the interrupted propagation of video ``video_id`` from the frame after the last one stored (same
+        action), as ``person``. :class:`InvalidInputError` when its latest run is not interrupted,
+        :class:`ConflictError` when a run goes on. Returns ``propagation_id``, ``resumed``, ``frames_done_before``,
+        ``total``, ``start``, ``direction``, ``obj_ids`` and ``video_version``."""
         last = self.store.tracks.latest_propagation(video_id)
         if last is None or last.status != "interrupted" or last.action_id is None:
             raise InvalidInputError(f"resume: video {video_id} has no interrupted propagation")
@@ -353,7 +397,8 @@ class Annotator:
         return {**reply, "video_version": self.store.videos.version(video_id)}
 
     def cancel(self, video_id: int, reason: str = "cancelled", status: str = "cancelled") -> bool:
-        """Stop a video's propagation (what it stored stays, as its action); "interrupted" leaves it resumable."""
+        """Stop the propagation of video ``video_id`` (what it stored stays, as its action), for ``reason``;
+        ``status`` "interrupted" leaves it resumable. Returns whether a run was going."""
         job = self.running.pop(video_id, None)
         if job is None:
             return False
@@ -362,11 +407,14 @@ class Annotator:
 
     # ------------------------------------------------------------------ frames encoded ahead
     def set_focus(self, video_id: int, frame: int) -> None:
-        """The frame on an annotator's screen: frames around it are encoded while the worker is idle."""
+        """Frame ``frame`` of video ``video_id`` is on an annotator's screen: frames around it are encoded while the
+        worker is idle."""
         self.focus = (video_id, frame)
         self.refocus(video_id)
 
     def refocus(self, video_id: int) -> None:
+        """Start encoding frames around the focus while the worker is idle, if video ``video_id`` has it and no such
+        job is queued already."""
         if self.focus is None or self.focus[0] != video_id or self._idle is not None:
             return
         self._idle = Steps(self._encode_ahead, self._idle_failed, lambda: "encoding frames ahead")

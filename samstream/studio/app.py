@@ -122,21 +122,35 @@ class Routes:
 
     # ------------------------------------------------------------------ pages, health, model
     async def index(self, request: Request) -> Response:
+        """``GET /``: the annotation page (``static/index.html``); it loads everything else through the API."""
         return FileResponse(STATIC / "index.html")
 
     @api
     async def health(self, request: Request) -> Response:
+        """``GET /api/health``: ``{"ok": true, "model", "image_size", "schema", "workers"}``: the model's name, its
+        input size in pixels, the store's schema version and the number of inference workers."""
         return JSONResponse({"ok": True, "model": self.s.model_name, "image_size": self.s.image_size,
                              "schema": self.s.store.schema_version, "workers": len(self.s.pool.workers)})
 
     @api
     async def stats(self, request: Request) -> Response:
-        """Model work done so far, counted (tests and benchmarks bound it): images encoded, object-frames
-        tracked, prompts decoded, memories encoded; sessions built; warm sessions and their bytes; per worker."""
+        """``GET /api/stats``: model work done so far, counted (tests and benchmarks bound it).
+
+        Reply: ``images_encoded``, ``frames_tracked`` (object-frames), ``prompts_decoded``, ``memories_encoded``,
+        ``sessions_built``, ``warm_sessions`` (video ids), ``warm_bytes`` and ``session_budget``, added over the
+        workers, and ``workers``: each worker's own figures with its ``index``, ``pid``, ``restarts`` and pinned
+        ``videos``.
+        """
         return JSONResponse(await self.s.pool.stats())
 
     @api
     async def switch_model(self, request: Request) -> Response:
+        """``POST /api/model`` ``{"model": registry name or checkpoint path}``: every worker loads it and uses it
+        from now on (their runs stop first, resumable).
+
+        Reply: ``{"model": name}``. 400: no name, or a model that cannot be loaded (a registry name must be cached:
+        nothing is downloaded).
+        """
         data = await body(request)
         name = text(data.get("model"), "model")
         if not name:
@@ -149,13 +163,20 @@ class Routes:
     # ------------------------------------------------------------------ videos and frames
     @api
     async def list_videos(self, request: Request) -> Response:
+        """``GET /api/videos``: ``{"videos": [...]}``, each video's fields with ``num_objects``, ``num_accepted``
+        and ``num_reviewed``; an annotator gets only the videos assigned to them."""
         who = caller(request)  # an annotator sees the videos assigned to them
         videos = self.s.store.videos.all(who.name if who.role == "annotator" else None)
         return JSONResponse({"videos": [v.json() for v in videos]})
 
     @api
     async def upload(self, request: Request) -> Response:
-        """The request body is the file (streamed to disk); ``?name=clip.mp4`` names it."""
+        """``POST /api/videos?name=clip.mp4``: add a video; the request body is the file (streamed to disk).
+
+        ``name`` names it (a video or an image suffix); ``&force=1`` adds a file added before again. Reply 201: the
+        new video. Refusals: 400 a bad name or an empty body, 409 the same file was added before (without
+        ``force``), 413 over the server's upload limit, 415 not a video or image samstream can read.
+        """
         name = safe_name(request.query_params.get("name"))
         check_kind(name)
         limit = self.s.settings.max_upload_bytes
@@ -186,6 +207,9 @@ class Routes:
 
     @api
     async def get_video(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}``: the video's fields, ``objects`` (each with its version and review),
+        ``propagation`` (its latest run, or null) and ``last_event_id``: the events after it are newer than this
+        reply (stream from there). 404: no such video."""
         vid = path_id(request, "video_id")
         last_event = self.s.hub.last_id(vid)  # read first: events after it are newer than this reply
         video = self.s.store.videos.get(vid)
@@ -196,10 +220,13 @@ class Routes:
 
     @api
     async def update_video(self, request: Request) -> Response:
-        """``PATCH {"method": "sam2"|"samurai"|"dam4sam"|"sam2long"}``: the video's tracking method from now on.
+        """``PATCH /api/videos/{video_id}`` ``{"method": "sam2"|"samurai"|"dam4sam"|"sam2long"}``: the video's
+        tracking method from now on.
 
-        A run of the video stops; its session is rebuilt with the method at the next request; the masks
-        already made keep the method that made them (``GET masks`` names it per mask)."""
+        A run of the video stops; its session is rebuilt with the method at the next request; the masks already made
+        keep the method that made them (``GET masks`` names it per mask). Reply (and a ``video_updated`` event):
+        ``{"video_version", "method"}``. 400: another field, or an unknown method.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         if set(data) != {"method"}:
             raise InvalidInputError("body: give {\"method\": ...}, the one setting of a video that changes")
@@ -211,7 +238,11 @@ class Routes:
 
     @api
     async def frame(self, request: Request) -> Response:
-        """A frame as JPEG (default) or PNG, ``?size=`` its longer side at most; cached by ETag."""
+        """``GET /api/videos/{video_id}/frames/{frame}``: a frame as JPEG (default) or PNG.
+
+        ``?format=jpeg|png``; ``?size=`` its longer side at most, 16 to 8192 pixels (default: full size). Cached by
+        ETag: a matching ``If-None-Match`` gets 304. 400: a bad frame, format or size.
+        """
         vid, frame = path_id(request, "video_id"), path_id(request, "frame")
         video = self.s.store.videos.get(vid)
         self.s.store.videos.check_frame(vid, frame)
@@ -231,7 +262,8 @@ class Routes:
 
     @api
     async def focus(self, request: Request) -> Response:
-        """The frame on the annotator's screen: frames around it are encoded while the worker is idle."""
+        """``POST /api/videos/{video_id}/focus`` ``{"frame": N}``: the frame on the annotator's screen; frames
+        around it are encoded while the worker is idle. Reply: ``{"video_id", "frame"}``; 400: a bad frame."""
         vid, data = path_id(request, "video_id"), await body(request)
         frame = self.s.store.videos.check_frame(vid, integer(data.get("frame"), "frame"))
         # behind runs' frames, never ahead of a click: it only matters once the worker is idle anyway
@@ -241,17 +273,27 @@ class Routes:
     # ------------------------------------------------------------------ objects and reviews
     @api
     async def list_objects(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/objects``: ``{"objects": [...]}`` by id (``?status=``: only those with that
+        review status; 400 for an unknown status)."""
         vid = path_id(request, "video_id")
         objects = self.s.store.videos.objects(vid, request.query_params.get("status"))
         return JSONResponse({"objects": [o.json() for o in objects]})
 
     @api
     async def all_objects(self, request: Request) -> Response:
+        """``GET /api/objects``: ``{"objects": [...]}`` of every video, by video then id (``?status=``: only those
+        with that review status; 400 for an unknown status)."""
         objects = self.s.store.videos.all_objects(request.query_params.get("status"))
         return JSONResponse({"objects": [o.json() for o in objects]})
 
     @api
     async def create_object(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/objects``: a new object.
+
+        Body (every field optional): ``obj_id`` (1 to 2**31 - 1; default: the next free id), ``name`` (default:
+        ``object <id>``), ``category``, ``colour``. Reply 201 (and an ``object_created`` event):
+        ``{"version", "video_version", "object"}`` (``version``: the object's). 400: an id out of range or taken.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         obj_id = integer(data.get("obj_id"), "obj_id", optional=True)
         if obj_id is not None and not 1 <= obj_id <= 2**31 - 1:
@@ -265,6 +307,12 @@ class Routes:
 
     @api
     async def update_object(self, request: Request) -> Response:
+        """``PATCH /api/videos/{video_id}/objects/{obj_id}``: rename or recolour an object.
+
+        Body: at least one of ``name``, ``category``, ``colour``; ``version``: the object's version the client saw.
+        Reply (and an ``object_updated`` event): ``{"version", "object"}``. 400: no field; 404: no such object; 409:
+        a stale version (the reply holds the current one).
+        """
         vid, obj_id, data = path_id(request, "video_id"), path_id(request, "obj_id"), await body(request)
         fields = {k: text(data[k], k, limit=200) for k in ("name", "category", "colour") if k in data}
         if not fields:
@@ -276,6 +324,9 @@ class Routes:
 
     @api
     async def delete_object(self, request: Request) -> Response:
+        """``DELETE /api/videos/{video_id}/objects/{obj_id}?version=N``: delete an object and every mask it holds;
+        actions on it alone can no longer be undone. Reply (and an ``object_deleted`` event):
+        ``{"video_version", "obj_id"}``. 404: no such object; 409: a stale version."""
         vid, obj_id = path_id(request, "video_id"), path_id(request, "obj_id")
         expect = integer(request.query_params.get("version"), "version", optional=True)
         self.s.store.videos.check_object(vid, obj_id, expect)
@@ -288,6 +339,12 @@ class Routes:
 
     @api
     async def review(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/objects/{obj_id}/review``: a review decision on a masklet.
+
+        Body: ``status`` (unreviewed, accepted, needs_fix or rejected), ``note``, ``version`` (optional), and in a
+        studio without people ``reviewer`` (with people, the reviewer is who asks). Reply (and a ``review`` event):
+        ``{"version", "object"}``. 400: an unknown status; 409: a stale version.
+        """
         vid, obj_id, data = path_id(request, "video_id"), path_id(request, "obj_id"), await body(request)
         # with people, the reviewer is who asks; without, the page names one
         reviewer = self.person(request) or text(data.get("reviewer"), "reviewer", limit=200)
@@ -299,6 +356,8 @@ class Routes:
 
     @api
     async def reviews(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/objects/{obj_id}/reviews``: ``{"reviews": [...]}``, the masklet's review
+        decisions, oldest first. 404: no such object."""
         vid, obj_id = path_id(request, "video_id"), path_id(request, "obj_id")
         self.s.store.videos.object(vid, obj_id)
         return JSONResponse({"reviews": [r.json() for r in self.s.store.videos.reviews(vid, obj_id)]})
@@ -306,6 +365,13 @@ class Routes:
     # ------------------------------------------------------------------ prompts, undo, redo
     @api
     async def prompt(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/prompts``: clicks, a box or a mask on one object and frame (see
+        :meth:`PromptEdit.parse` for the body), applied on the video's worker and saved as one action.
+
+        ``X-Request-Id`` (optional) names the request in the ``busy`` events sent while it waits. Reply (and a
+        ``prompt`` event): see :meth:`~samstream.studio.annotate.Annotator.prompt` (the object's ``version``, the
+        ``masks`` and ``scores``, ``action_id``, ...). 400: a bad prompt; 404: no such object; 409: a stale version.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         video = self.s.store.videos.get(vid)
         edit = PromptEdit.parse(data, video.hw, video.num_frames)
@@ -317,6 +383,9 @@ class Routes:
 
     @api
     async def clear(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/clear`` ``{"obj_id", "frame", "version"}``: remove an object's prompts on a
+        frame, as one action. Reply (and a ``clear`` event):
+        ``{"version", "frame", "obj_id", "action_id", "masks"}``. 400: no prompt there; 409: a stale version."""
         vid, data = path_id(request, "video_id"), await body(request)
         edit = ClearEdit.parse(data, self.s.store.videos.get(vid).num_frames)
         self.s.store.videos.check_object(vid, edit.obj_id, edit.expect)
@@ -334,20 +403,32 @@ class Routes:
 
     @api
     async def undo(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/undo``: take back the caller's latest action on the video (no body).
+
+        Reply: ``{"changed": false, "video_version"}`` when there is nothing to undo; else the action's
+        ``action_id`` and ``kind``, ``frames`` (obj_id -> frames changed), ``versions`` and ``video_version`` (see
+        :meth:`~samstream.studio.annotate.Annotator.history`). 409: a frame it changed was changed again since.
+        """
         return await self._history(request, True)
 
     @api
     async def redo(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/redo``: do again the caller's latest undone action (no body); the reply and
+        refusals are those of :meth:`undo`."""
         return await self._history(request, False)
 
     @api
     async def actions(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/actions``: ``{"actions": [...]}``, every action on the video (undone and
+        dropped ones too), oldest first."""
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         return JSONResponse({"actions": [a.json() for a in self.s.store.tracks.actions(vid)]})
 
     @api
     async def masks(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/masks``: ``{"masks": [...], "video_version"}``, every mask in force (COCO
+        RLE, source, score, prompts, method) by frame then object; ``?obj_id=``: one object's only."""
         vid = path_id(request, "video_id")
         video = self.s.store.videos.get(vid)
         obj_id = integer(request.query_params.get("obj_id"), "obj_id", optional=True)
@@ -356,6 +437,9 @@ class Routes:
 
     @api
     async def frame_masks(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/masks/{frame}``: one frame's masks in force, keyed by object id:
+        ``{"frame", "masks": {id: RLE}, "sources": {id: source}, "prompts": {id: prompt steps}}`` (prompts: only the
+        prompted objects). 400: a bad frame."""
         vid, frame = path_id(request, "video_id"), path_id(request, "frame")
         self.s.store.videos.check_frame(vid, frame)
         rows = self.s.store.tracks.masks_on(vid, frame)
@@ -366,6 +450,14 @@ class Routes:
     # ------------------------------------------------------------------ propagation and events
     @api
     async def propagate(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/propagate``: start a propagation run (see :meth:`PropagateRequest.parse`
+        for the body: objects, start, direction, until, versions).
+
+        Reply 202: the run as started (``propagation_id``, ``total``, ``legs``, ...; see
+        :meth:`~samstream.studio.annotate.Annotator.propagate`); each tracked frame then comes as a ``frame`` event,
+        the end as ``propagation_done``. 400: an object without prompts or a bad field; 409: a stale version, or
+        another person's run goes on.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         req = PropagateRequest.parse(data, self.s.store.videos.get(vid).num_frames)
         person = self.person(request)
@@ -375,12 +467,17 @@ class Routes:
 
     @api
     async def cancel(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/propagate/cancel``: stop the video's run (the frames it stored stay).
+        Reply: ``{"cancelled": true}``, or false when none was running."""
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         return JSONResponse({"cancelled": await self.s.pool.call(vid, "cancel", vid)})
 
     @api
     async def resume(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/propagate/resume``: continue the video's interrupted run from the frame
+        after the last one stored. Reply 202: see :meth:`~samstream.studio.annotate.Annotator.resume`. 400: no
+        interrupted run; 409: a run goes on."""
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         person = self.person(request)
@@ -388,6 +485,8 @@ class Routes:
 
     @api
     async def propagation(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/propagation``: ``{"propagation": ...}``, the video's latest run (status,
+        frames done of total, plan) or null."""
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         prop = self.s.store.tracks.latest_propagation(vid)
@@ -395,7 +494,11 @@ class Routes:
 
     @api
     async def events(self, request: Request) -> Response:
-        """Server-Sent Events of one video; ``Last-Event-ID`` (or ``?since=``) replays missed ones."""
+        """``GET /api/videos/{video_id}/events``: Server-Sent Events of one video (``text/event-stream``).
+
+        ``Last-Event-ID`` (or ``?since=``) replays the events missed since that id (a ``resync`` event when they are
+        no longer kept: reload); ``?limit=`` ends the stream after that many events. 404: no such video.
+        """
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         last = integer(request.headers.get("last-event-id") or request.query_params.get("since") or 0, "since")

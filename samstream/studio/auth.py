@@ -52,6 +52,7 @@ class Caller:
 
     @property
     def solo(self) -> bool:
+        """Whether this is the one person of a studio without people (every route allowed)."""
         return self.role is None
 
 
@@ -60,6 +61,7 @@ SOLO = Caller(None, None)
 
 # ---------------------------------------------------------------------- tokens
 def hash_secret(secret: str, salt: bytes) -> bytes:
+    """The scrypt hash (32 bytes) of a token's ``secret`` part with the person's ``salt``."""
     return hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
 
 
@@ -70,7 +72,8 @@ def _new_token() -> tuple[str, str, bytes, bytes]:
 
 
 def add_person(store: Store, name: str, role: str) -> tuple[PersonRow, str]:
-    """A new person with a new token; returns them and the token, which is never stored or shown again."""
+    """A new person called ``name`` with ``role`` (both checked, :class:`InvalidInputError`) and a new token;
+    returns them and the token, which is never stored or shown again."""
     check_name(name)
     check_role(role)
     token, key, salt, digest = _new_token()
@@ -78,7 +81,8 @@ def add_person(store: Store, name: str, role: str) -> tuple[PersonRow, str]:
 
 
 def replace_token(store: Store, name: str) -> tuple[PersonRow, str]:
-    """A new token for ``name``; the old one stops working at once. Returns the person and the new token."""
+    """A new token for ``name`` in ``store``; the old one stops working at once. Returns the person and the new
+    token; :class:`NotFoundError` when there is no such person."""
     store.people.get(name)  # NotFoundError names it
     token, key, salt, digest = _new_token()
     return store.people.set_token(name, key, salt, digest), token
@@ -205,8 +209,9 @@ def _owns(caller: Caller, video: VideoRow) -> bool:
 def check_access(rule: Rule, caller: Caller, store: Store, what: str, video_id: int | None = None,
                  obj_id: int | None = None) -> None:
     """Refuse ``what`` (e.g. "POST /api/videos/3/prompts") when ``rule`` does not let ``caller`` do it:
-    :class:`ForbiddenError` (403) naming the roles that may, or :class:`ConflictError` (409) when the
-    video's state closes the route. A studio without people allows everything."""
+    :class:`ForbiddenError` (403) naming the roles that may, or :class:`ConflictError` (409) when the video's state
+    closes the route. ``video_id`` and ``obj_id``: the video and masklet in the address (None: none), read from
+    ``store`` (:class:`NotFoundError` 404 first when unknown). A studio without people allows everything."""
     if caller.solo:
         return
     cell = getattr(rule, caller.role)  # type: ignore[arg-type]
@@ -243,8 +248,9 @@ VIDEO_CONTROLS = {"edit": f"POST {V}/prompts", "method": f"PATCH {V}", "cancel":
 def refusal(route: str, caller: Caller, store: Store, video_id: int | None = None,
             obj_id: int | None = None) -> dict[str, object] | None:
     """What a request of ``route`` (a key of :data:`ACCESS`) by ``caller`` would be refused with now:
-    ``{"status": 403 or 409, "error": the reply's words}``; None when it would pass the role check.
-    Without ``video_id``, only the role is checked (would any video let them?)."""
+    ``{"status": 403 or 409, "error": the reply's words}``; None when it would pass the role check. Without
+    ``video_id``, only the role is checked (would any video let them?); ``obj_id``: the masklet in the address.
+    ``store`` tells the video's assignment and state."""
     method, path = route.split(" ", 1)
     what = f"{method} {path.replace('{video_id}', str(video_id)).replace('{obj_id}', str(obj_id))}"
     try:
@@ -257,16 +263,17 @@ def refusal(route: str, caller: Caller, store: Store, video_id: int | None = Non
 
 
 def page_permissions(caller: Caller, store: Store) -> dict[str, bool]:
-    """Which of the page's controls outside a video (:data:`PAGE_CONTROLS`) the caller may use."""
+    """Which of the page's controls outside a video (:data:`PAGE_CONTROLS`) ``caller`` may use (control name ->
+    bool), read from the role table."""
     return {name: refusal(route, caller, store) is None for name, route in PAGE_CONTROLS.items()}
 
 
 def video_permissions(caller: Caller, store: Store, video_id: int) -> dict[str, object]:
-    """What the caller may do on one video now, for the page to show only that: ``may`` (control ->
-    bool, :data:`VIDEO_CONTROLS`), ``refused`` (control -> ``{status, error}``, the words the server
-    would answer), and ``masklets`` (obj_id -> None when the caller may review that masklet, else the
-    refusal: a masklet they edited, a video not waiting for review). A work-flow step is refused, as
-    the server would (409), from a state it does not start from."""
+    """What ``caller`` may do on video ``video_id`` now, for the page to show only that: ``may`` (control -> bool,
+    :data:`VIDEO_CONTROLS`), ``refused`` (control -> ``{status, error}``, the words the server would answer), and
+    ``masklets`` (obj_id -> None when the caller may review that masklet, else the refusal: a masklet they edited, a
+    video not waiting for review), beside the video's ``status``, ``annotator`` and ``reviewer``. A work-flow step
+    is refused, as the server would (409), from a state it does not start from."""
     video = store.videos.get(video_id)
     refused: dict[str, object] = {}
     for name, route in VIDEO_CONTROLS.items():

@@ -33,7 +33,9 @@ AUTO_OPTIONS: dict[str, Any] = {"points_per_side": 16, "keyframe_interval": 8, "
 
 
 def check_auto_options(data: dict[str, Any]) -> dict[str, Any]:
-    """The generator options of a request body: :data:`AUTO_OPTIONS` keys only, each checked for type."""
+    """The generator options of a request body ``data``: :data:`AUTO_OPTIONS` keys only (``version`` is ignored),
+    each checked for type, ``points_per_side`` in 1..64 and the thresholds in [0, 1]; keys left out get the studio's
+    defaults. A bad key or value is an :class:`InvalidInputError` naming it."""
     unknown = sorted(set(data) - set(AUTO_OPTIONS) - {"version"})
     if unknown:
         raise InvalidInputError(f"{', '.join(unknown)}: not an option of automatic masklets; "
@@ -82,7 +84,10 @@ class AutoMasklets:
         self.running: dict[int, AutoRun] = {}
 
     def start(self, video_id: int, options: dict[str, Any]) -> dict[str, Any]:
-        """Start a run over the whole video (a running one on it is cancelled); replaces its proposals."""
+        """Start a run of the generator over the whole of video ``video_id`` with ``options`` (generator options, as
+        :func:`check_auto_options` returns them; a value the generator refuses raises before anything changes). A
+        running one on the video is cancelled, and the video's masklet proposals are replaced by the new run's.
+        Publishes ``auto_started``; returns ``run_id``, ``total`` (frames) and ``options``."""
         video = self.store.videos.get(video_id)
         generator = VideoMaskGenerator(self.a.model, **options)  # bad option values raise here, before any change
         self.cancel(video_id, "restarted")
@@ -96,6 +101,8 @@ class AutoMasklets:
         return {"run_id": run_id, "total": total, "options": options}
 
     def cancel(self, video_id: int, reason: str = "cancelled") -> bool:
+        """Stop the run of video ``video_id`` between two frames, for ``reason`` (the proposals it stored stay);
+        returns whether one was running."""
         run = self.running.pop(video_id, None)
         if run is None:
             return False
@@ -103,13 +110,17 @@ class AutoMasklets:
         return True
 
     def cancel_all(self, reason: str) -> None:
+        """Stop every run, for ``reason``."""
         for vid in list(self.running):
             self.cancel(vid, reason)
 
     def accept(self, video_id: int, proposal_id: int, name: str | None, category: str,
                person: str | None = None) -> dict[str, Any]:
-        """A new object with the proposal's masks; its first visible mask is its mask prompt. It stays an
-        automatic masklet (exported as ``masklet_type: "auto"``) until a person edits it."""
+        """A new object of video ``video_id`` made by ``person`` from masklet proposal ``proposal_id``, with exactly
+        its masks; its first visible mask is its mask prompt. ``name`` (None: ``masklet <id>``) and ``category`` as
+        the page shows them. It stays an automatic masklet (exported as ``masklet_type: "auto"``) until a person
+        edits it. The proposal is deleted. Returns ``video_version``, ``version`` (the object's), ``object``,
+        ``proposal_id`` and ``masks`` (how many)."""
         proposal = self.store.proposals.masklet_proposal(video_id, proposal_id)
         label = (name or f"masklet {proposal['masklet']}").replace("{", "{{").replace("}", "}}")
         reply = import_masklets(self.store, video_id, [(proposal["masklet"], proposal["masks"])], name=label,
@@ -145,14 +156,20 @@ class AutoRun:
         self._publish(f"auto_{status}", extra)
 
     def stop(self, reason: str) -> None:
+        """Stop the run between two frames (cancelled, with ``reason``; an ``auto_cancelled`` event). Only the first
+        call counts."""
         if self.stopped is None:
             self.stopped = reason
             self._end("cancelled", {"reason": reason})
 
     def fail(self, exc: BaseException) -> None:
+        """End the run after a step raised ``exc``: marked failed; an ``auto_failed`` event carries the error's
+        words."""
         self._end("failed", {"error": " ".join(str(exc).split()) or type(exc).__name__})
 
     def step(self) -> bool:
+        """One worker turn: the generator's next final frame, its visible masklets stored as proposals and announced
+        (``auto_frame``). Returns False when the run is over (done: ``auto_done``; or stopped)."""
         if self.stopped is not None:
             return False
         frame = next(self._frames, None)

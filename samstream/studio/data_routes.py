@@ -29,17 +29,23 @@ class DataRoutes:
         self.s = studio
 
     def person(self, request: Request) -> str | None:
+        """Who made the request (None: the one person of a studio without people)."""
         return caller(request).name
 
     @api
     async def video_effort(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/effort``: the video's effort per masklet and its totals (see
+        :func:`~samstream.studio.effort.effort_summary`). 404: no such video."""
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         return JSONResponse(effort_summary(self.s.store, [vid]))
 
     @api
     async def all_effort(self, request: Request) -> Response:
-        """``?by=person|video``: the team's table (``&format=csv`` as CSV); without ``by``: per masklet and video."""
+        """``GET /api/effort``: without ``by``, effort per masklet and video over every video (see
+        :func:`~samstream.studio.effort.effort_summary`); ``?by=person|video``: the team's table of the paper's
+        measures with its total and per person and day (``&format=csv``: the rows and total as a CSV download). 400:
+        an unknown ``by`` or ``format``, or CSV without ``by``."""
         by, fmt = request.query_params.get("by"), request.query_params.get("format", "json")
         if fmt not in ("json", "csv"):
             raise InvalidInputError(f"format: expected json or csv, got {fmt!r:.40}")
@@ -55,6 +61,13 @@ class DataRoutes:
 
     @api
     async def segment_everything(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/segment-everything``: "segment everything" proposals on one frame.
+
+        Body: ``frame``, ``points_per_side`` (1 to 64, default 16), ``pred_iou_thresh`` and
+        ``stability_score_thresh`` (optional, in [0, 1]). They replace the video's earlier proposals. Reply:
+        ``{"frame", "proposals": [{"proposal_id", "frame", "rle", "score", "bbox"}]}``, best predicted IoU first
+        (``bbox``: XYWH pixels). 400: a bad field.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         video = self.s.store.videos.get(vid)
         frame = self.s.store.videos.check_frame(vid, integer(data.get("frame"), "frame"))
@@ -78,7 +91,12 @@ class DataRoutes:
 
     @api
     async def accept_proposal(self, request: Request) -> Response:
-        """Make a proposal an object: a new object whose mask prompt is the proposal's mask."""
+        """``POST /api/videos/{video_id}/proposals/{proposal_id}/accept`` ``{"name", "category"}`` (both optional):
+        make a "segment everything" proposal an object, a new object whose mask prompt is the proposal's mask.
+
+        Reply 201: the reply of a prompt (see :meth:`~samstream.studio.annotate.Annotator.prompt`) with ``object``;
+        the proposal is deleted. 404: no such proposal.
+        """
         vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
         proposal = self.s.store.proposals.get(vid, pid)
         name = text(data.get("name"), "name", limit=200) or None
@@ -95,7 +113,13 @@ class DataRoutes:
     # ------------------------------------------------------------------ whole-video proposals (automatic masklets)
     @api
     async def start_auto(self, request: Request) -> Response:
-        """Run automatic masklets over the video in the background (``auto_*`` events); replaces its proposals."""
+        """``POST /api/videos/{video_id}/auto-masklets``: run automatic masklets over the video in the background;
+        its masklet proposals are replaced by the run's.
+
+        Body: options of :data:`~samstream.studio.auto.AUTO_OPTIONS` (any left out: the studio's defaults). Reply
+        202: ``{"run_id", "total", "options"}``; progress comes as ``auto_*`` events. 400: an unknown option or a
+        bad value.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         self.s.store.videos.get(vid)
         options = check_auto_options(data)
@@ -103,25 +127,38 @@ class DataRoutes:
 
     @api
     async def cancel_auto(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/auto-masklets/cancel``: stop the video's automatic-masklet run (the
+        proposals it stored stay). Reply: ``{"cancelled": true}``, or false when none was running."""
         vid = path_id(request, "video_id")
         self.s.store.videos.get(vid)
         return JSONResponse({"cancelled": await self.s.pool.call(vid, "auto_cancel", vid)})
 
     @api
     async def auto_masklets(self, request: Request) -> Response:
-        """The video's latest run and its masklet proposals (without masks: see one proposal for those)."""
+        """``GET /api/videos/{video_id}/auto-masklets``: ``{"proposals": [...], "run": ...}``, the video's masklet
+        proposals without their masks (see :meth:`masklet_proposal` for those) and its latest run (null: never).
+        404: no such video."""
         vid = path_id(request, "video_id")
         return JSONResponse({"proposals": self.s.store.proposals.masklet_proposals(vid),
                              "run": self.s.store.proposals.latest_auto_run(vid)})
 
     @api
     async def masklet_proposal(self, request: Request) -> Response:
+        """``GET /api/videos/{video_id}/masklet-proposals/{proposal_id}``: one masklet proposal with its masks
+        (``masks``: frame -> COCO RLE). 404: no such proposal."""
         vid, pid = path_id(request, "video_id"), path_id(request, "proposal_id")
         proposal = self.s.store.proposals.masklet_proposal(vid, pid)
         return JSONResponse({**proposal, "masks": {str(f): r for f, r in proposal["masks"].items()}})
 
     @api
     async def accept_masklet(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/masklet-proposals/{proposal_id}/accept`` ``{"name", "category"}`` (both
+        optional): make a masklet proposal an object with exactly its masks.
+
+        Reply 201 (and a ``masklet_accepted`` event):
+        ``{"video_version", "version", "object", "proposal_id", "masks"}`` (``masks``: how many). 404: no such
+        proposal.
+        """
         vid, pid, data = path_id(request, "video_id"), path_id(request, "proposal_id"), await body(request)
         name = text(data.get("name"), "name", limit=200) or None
         category = text(data.get("category"), "category", limit=200)
@@ -132,6 +169,8 @@ class DataRoutes:
 
     @api
     async def dismiss_masklet(self, request: Request) -> Response:
+        """``DELETE /api/videos/{video_id}/masklet-proposals/{proposal_id}``: delete a masklet proposal. Reply (and
+        a ``masklet_dismissed`` event): ``{"proposal_id", "dismissed": true}``. 404: no such proposal."""
         vid, pid = path_id(request, "video_id"), path_id(request, "proposal_id")
         self.s.store.proposals.drop_masklet_proposal(vid, pid)
         self.s.hub.publish(vid, "masklet_dismissed", {"proposal_id": pid})
@@ -140,12 +179,21 @@ class DataRoutes:
     # ------------------------------------------------------------------ export, import, downloads
     @api
     async def export_video(self, request: Request) -> Response:
+        """``POST /api/videos/{video_id}/export``: export one video's masklets under ``DATA_DIR/exports/``.
+
+        Body (every field optional): ``format`` (sav, davis, coco or mp4; default sav), ``stride`` (SA-V: video
+        frames per annotated frame, default 4), ``accepted_only``, ``with_media``, ``done_only`` (see
+        :func:`~samstream.studio.export.export_videos`). Progress comes as ``export_progress`` events. Reply 201:
+        ``{"format", "files", "urls", "downloads"}``. 400: a bad field.
+        """
         vid, data = path_id(request, "video_id"), await body(request)
         self.s.store.videos.get(vid)
         return await self._export(data, [vid], vid)
 
     @api
     async def export_all(self, request: Request) -> Response:
+        """``POST /api/export``: export every video; the body and reply are those of :meth:`export_video` (no
+        progress events)."""
         return await self._export(await body(request), [v.id for v in self.s.store.videos.all()], None)
 
     async def _export(self, data: dict[str, Any], vids: list[int], channel: int | None) -> Response:
@@ -170,7 +218,13 @@ class DataRoutes:
 
     @api
     async def import_sav(self, request: Request) -> Response:
-        """The body is an SA-V masklet file (``?stride=``: video frames per annotated frame, default 4)."""
+        """``POST /api/videos/{video_id}/import``: the body is an SA-V masklet file (JSON); each masklet becomes a
+        new object holding its masks, as one action.
+
+        ``?stride=``: video frames per annotated frame (default 4). Reply 201 (and an ``imported`` event):
+        ``{"objects": [new ids], "masks", "video_version"}``. 400: a bad file, a size other than the video's, or a
+        stride below 1.
+        """
         vid = path_id(request, "video_id")
         data = await body(request)
         stride = integer(request.query_params.get("stride", 4), "stride")
@@ -185,6 +239,8 @@ class DataRoutes:
 
     @api
     async def download(self, request: Request) -> Response:
+        """``GET /api/exports/{path}``: a file an export wrote (the ``urls`` of its reply), as a download. 404: no
+        such file, or a path outside ``exports/``."""
         root = (self.s.data_dir / "exports").resolve()
         target = (root / request.path_params["path"]).resolve()
         if root not in target.parents or not target.is_file():

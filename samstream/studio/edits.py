@@ -57,6 +57,16 @@ class PromptEdit:
 
     @staticmethod
     def parse(body: dict[str, Any], hw: tuple[int, int], num_frames: int) -> "PromptEdit":
+        """The prompt a request ``body`` asks for on a video of ``hw`` (height, width) pixels and ``num_frames``
+        frames.
+
+        ``body``: ``obj_id`` and ``frame`` (integers), ``version`` (optional, the object's version the client saw)
+        and one of: ``mask`` (a COCO RLE of the video's size, alone), ``box`` ([x0, y0, x1, y1] pixels, optionally
+        with ``points`` and ``labels``), or ``points`` ([[x, y], ...] pixels inside the frame) with ``labels`` (1
+        object, 0 background, one per point) and ``clear_old`` (true: the clicks replace the frame's earlier
+        prompts). A bad prompt is a :class:`PromptError`, a bad id or frame an :class:`InvalidInputError`, each
+        naming the field.
+        """
         obj_id, frame = _int(body.get("obj_id"), "obj_id"), _int(body.get("frame"), "frame")
         if not 0 <= frame < num_frames:
             raise InvalidInputError(f"frame: expected an integer in [0, {num_frames - 1}], got {frame}")
@@ -125,6 +135,8 @@ class ClearEdit:
 
     @staticmethod
     def parse(body: dict[str, Any], num_frames: int) -> "ClearEdit":
+        """The clear a request ``body`` asks for (``obj_id``, ``frame`` in [0, ``num_frames`` - 1], optional
+        ``version``); :class:`InvalidInputError` naming a bad field."""
         obj_id, frame = _int(body.get("obj_id"), "obj_id"), _int(body.get("frame"), "frame")
         if not 0 <= frame < num_frames:
             raise InvalidInputError(f"frame: expected an integer in [0, {num_frames - 1}], got {frame}")
@@ -148,6 +160,13 @@ class PropagateRequest:
 
     @staticmethod
     def parse(body: dict[str, Any], num_frames: int) -> "PropagateRequest":
+        """The run a request ``body`` asks for on a video of ``num_frames`` frames.
+
+        ``body`` (every field optional): ``obj_ids`` (a non-empty list; default: every object with prompts),
+        ``start`` (a frame; default: the objects' first prompted frame), ``direction`` (forward, backward or both),
+        ``until`` (next_prompt, end, or a frame in one direction; ``end`` is an older name for it) and ``versions``
+        ({obj_id: version} the client saw). :class:`InvalidInputError` naming a bad field.
+        """
         direction = body.get("direction", "forward")
         if direction not in DIRECTIONS:
             raise InvalidInputError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r:.40}")

@@ -27,7 +27,9 @@ KEYS = ("clicks", "prompted_frames", "edited_frames", "active_seconds")
 
 
 def effort_rows(store: Store, video_id: int) -> list[dict[str, Any]]:
-    """Per object of a video: its effort figures."""
+    """Per object of video ``video_id``: its effort figures,
+    ``{"obj_id", "clicks", "prompted_frames", "edited_frames", "active_seconds"}``; :class:`NotFoundError` for an
+    unknown video."""
     prompted = store.tracks.prompted_frames(video_id)
     edited = store.tracks.edited_frames(video_id)
     return [{"obj_id": o.obj_id, "clicks": o.clicks, "prompted_frames": len(prompted.get(o.obj_id, ())),
@@ -36,7 +38,9 @@ def effort_rows(store: Store, video_id: int) -> list[dict[str, Any]]:
 
 
 def effort_summary(store: Store, video_ids: list[int]) -> dict[str, Any]:
-    """Effort per masklet, per video and for all of ``video_ids``."""
+    """Effort per masklet, per video and for all of ``video_ids``:
+    ``{"videos": [{"video_id", "num_frames", "objects": effort_rows, "totals"}], "totals"}``, the totals of
+    :data:`KEYS` and, over all, ``seconds_per_frame`` (active seconds per video frame)."""
     videos = []
     for vid in video_ids:
         rows = effort_rows(store, vid)
@@ -80,6 +84,7 @@ class EffortRow:
     reviews: int  # review decisions made (per person: by them; per video: on it)
 
     def json(self) -> dict[str, Any]:
+        """The row as a JSON object (every field, None as null)."""
         return asdict(self)
 
 
@@ -103,6 +108,7 @@ class EffortTable:
     days: tuple[EffortDay, ...]  # per person and day, whatever ``by`` is
 
     def json(self) -> dict[str, Any]:
+        """The table as a JSON object: ``by``, ``rows``, ``total`` and ``days``."""
         return {"by": self.by, "rows": [r.json() for r in self.rows], "total": self.total.json(),
                 "days": [asdict(d) for d in self.days]}
 
@@ -160,9 +166,9 @@ def _row(t: _Tally, objects: dict[tuple[int, int], ObjectRow], sent_back: Counte
 
 
 def effort_table(store: Store, by: str) -> EffortTable:
-    """The paper's measures per person (every person of the studio, and whoever made actions or reviews)
-    or per video, their total, and per person and day, computed from the store's actions, masks in
-    force and reviews."""
+    """The paper's measures per person (every person of the studio, and whoever made actions or reviews) or per
+    video (``by``: ``"person"`` or ``"video"``, else :class:`InvalidInputError`), their total, and per person and
+    day, computed from the store's actions, masks in force and reviews."""
     if by not in BY:
         raise InvalidInputError(f"by: expected person or video, got {by!r:.40}")
     actions, frames, reviews = store.effort.actions(), store.effort.frames_in_force(), store.effort.reviews()

@@ -37,6 +37,7 @@ QUEUE_LIMIT = 10000  # events buffered per subscriber before it is dropped (a st
 
 
 def format_sse(event_id: int, kind: str, data: dict[str, Any]) -> bytes:
+    """One Server-Sent Event: its ``event_id``, ``kind`` (the event name) and ``data`` as one line of JSON."""
     return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
 
@@ -58,6 +59,9 @@ class EventHub:
         self._dropped: dict[int, int] = {}  # per video, the id of the newest event no longer kept
 
     def publish(self, video_id: int, kind: str, data: dict[str, Any]) -> int:
+        """Announce an event of ``kind`` (one of :data:`EVENT_KINDS`, else :class:`ValueError`) with ``data`` to the
+        subscribers of video ``video_id``, and keep it in the video's backlog; returns its id. Callable from any
+        thread; the data gains ``video_id``."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"event kind {kind!r} is not in EVENT_KINDS: the page would never hear it")
         payload = {"video_id": video_id, **data}
@@ -77,12 +81,12 @@ class EventHub:
         return event[0]
 
     def backlog(self, video_id: int) -> list[tuple[int, str, dict[str, Any]]]:
-        """The events of a video still kept for reconnecting clients: (id, kind, data), oldest first."""
+        """The events of video ``video_id`` still kept for reconnecting clients: (id, kind, data), oldest first."""
         with self._lock:
             return [e[:3] for e in self._backlog.get(video_id, ())]
 
     def last_id(self, video_id: int) -> int:
-        """Id of the video's latest event (0 if none): load a video's state, then stream from here."""
+        """Id of the latest event of video ``video_id`` (0 if none): load a video's state, then stream from here."""
         with self._lock:
             backlog = self._backlog.get(video_id)
             return backlog[-1][0] if backlog else 0
@@ -103,7 +107,12 @@ class EventHub:
 
     async def stream(self, video_id: int, last_id: int = 0, limit: int | None = None,
                      keepalive: float = 15.0) -> AsyncIterator[bytes]:
-        """SSE bytes for one client: missed events after ``last_id``, then live ones (``limit`` ends it)."""
+        """SSE bytes for one client of video ``video_id``: missed events after ``last_id``, then live ones.
+
+        A ``resync`` event comes first when events after ``last_id`` are no longer kept (the client reloads);
+        ``limit``: end after that many events (None: never); ``keepalive``: seconds of silence after which a comment
+        line is sent, so that proxies keep the connection open.
+        """
         sub = _Subscriber(asyncio.get_running_loop())
         with self._lock:
             backlog = self._backlog.get(video_id, ())

@@ -55,7 +55,7 @@ FORMATS = ("sav", "davis", "coco", "mp4")
 
 
 def video_key(store: Store, video: VideoRow) -> str:
-    """The name of a video's exports: its file name's stem, with its id when another video shares it."""
+    """The name of ``video``'s exports: its file name's stem, with its id when another video of ``store`` shares it."""
     stem = Path(video.name).stem
     same = [v for v in store.videos.all() if Path(v.name).stem == stem]
     return stem if len(same) == 1 else f"{stem}_{video.id}"
@@ -312,7 +312,7 @@ def _move_into(root: Path, tmp: Path, path: Path) -> Path:
 
 
 def clean_partial_exports(data_dir: Path) -> None:
-    """Remove what an export killed midway left (hidden temporary folders)."""
+    """Remove what an export killed midway left under ``exports/`` of ``data_dir`` (hidden temporary folders)."""
     exports = data_dir / "exports"
     for tmp in list(exports.glob(".*.tmp")) + list(exports.glob("**/.*.old")):
         shutil.rmtree(tmp, ignore_errors=True)

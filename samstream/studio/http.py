@@ -26,6 +26,13 @@ Handler = Callable[[Any, Request], Awaitable[Response]]
 
 
 def error_reply(exc: BaseException) -> JSONResponse:
+    """The JSON reply of a refused request: ``{"error": the exception's words}`` with its status.
+
+    ``exc``: :class:`ConflictError` 409 (the reply also holds ``version``, the object's current one, and
+    ``obj_id``), :class:`ForbiddenError` 403 (also ``needs``, the roles that may), :class:`UnauthorizedError` 401,
+    :class:`NotFoundError` or :class:`UnknownObjectError` 404, :class:`TooLargeError` 413, :class:`VideoReadError`
+    415; any other 400.
+    """
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, ConflictError):
         return JSONResponse({"error": text, "version": exc.current, "obj_id": exc.obj_id}, status_code=409)
@@ -44,7 +51,8 @@ def error_reply(exc: BaseException) -> JSONResponse:
 
 
 def api(fn: Handler) -> Handler:
-    """Turn samstream errors into 4xx JSON and anything else into a 500 JSON reply (logged, not sent)."""
+    """Wrap the handler ``fn``: samstream errors become 4xx JSON replies (:func:`error_reply`), anything else a 500
+    JSON reply (logged, not sent)."""
 
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Request) -> Response:
@@ -60,6 +68,8 @@ def api(fn: Handler) -> Handler:
 
 
 async def body(request: Request) -> dict[str, Any]:
+    """The JSON object of a request's body (an empty body: ``{}``); :class:`InvalidInputError` when it is not JSON
+    or not an object."""
     raw = await request.body()
     if not raw:
         return {}
@@ -73,6 +83,8 @@ async def body(request: Request) -> dict[str, Any]:
 
 
 def integer(value: Any, name: str, optional: bool = False) -> int | None:
+    """``value`` (from JSON, a query or a path) as an integer; a string of digits is read as one.
+    :class:`InvalidInputError` naming ``name`` otherwise; ``optional``: None passes as None."""
     if value is None and optional:
         return None
     if isinstance(value, str) and value.lstrip("-").isdigit():
@@ -83,6 +95,8 @@ def integer(value: Any, name: str, optional: bool = False) -> int | None:
 
 
 def text(value: Any, name: str, default: str = "", limit: int = 2000) -> str:
+    """``value`` as a string of at most ``limit`` characters (None: ``default``); :class:`InvalidInputError` naming
+    ``name`` otherwise."""
     if value is None:
         return default
     if not isinstance(value, str) or len(value) > limit:
@@ -91,6 +105,7 @@ def text(value: Any, name: str, default: str = "", limit: int = 2000) -> str:
 
 
 def path_id(request: Request, name: str) -> int:
+    """The integer path parameter ``name`` of the request (e.g. ``video_id``); :class:`InvalidInputError` otherwise."""
     return int(integer(request.path_params[name], name))  # type: ignore[arg-type]
 
 
@@ -103,8 +118,9 @@ def caller(request: Request) -> Caller:
 
 
 def guarded(method: str, path: str, handler: Callable[[Request], Awaitable[Response]], store: Store) -> Route:
-    """A route of ``handler`` behind the role table's rule for ``"METHOD path"`` (KeyError: a route with
-    no rule, found when the app is made). The rule is checked before the handler runs."""
+    """A route of ``handler`` for ``method`` at ``path``, behind the role table's rule for ``"METHOD path"``
+    (KeyError: a route with no rule, found when the app is made). The rule is checked against ``store`` (the video's
+    assignment and state, the masklet's editors) before the handler runs; a refusal is its :func:`error_reply`."""
     rule = ACCESS[f"{method} {path}"]
 
     async def endpoint(request: Request) -> Response:

@@ -55,7 +55,9 @@ def safe_name(name: Any) -> str:
 
 
 def probe(path: Path) -> dict[str, Any]:
-    """Frame count, size and rate of a video file or frame folder (decodes the first frame only)."""
+    """Frame count, size and rate of the video file, image or frame folder at ``path`` (decodes the first frame
+    only): ``{"num_frames", "height", "width", "fps"}`` (``fps`` None when unknown). :class:`VideoReadError` when it
+    cannot be read."""
     with open_raw_frames(path, cache_size=1) as frames:
         return {"num_frames": len(frames), "height": frames.height, "width": frames.width, "fps": frames.fps}
 
@@ -78,6 +80,8 @@ def fingerprint(source: Path) -> str:
 
 
 def check_kind(name: str) -> str:
+    """The media kind a file ``name`` has by its suffix: ``"file"`` (a video) or ``"image"``;
+    :class:`InvalidInputError` listing the suffixes otherwise."""
     suffix = Path(name).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return "file"
@@ -88,7 +92,7 @@ def check_kind(name: str) -> str:
 
 
 def clean_partial_media(data_dir: Path) -> None:
-    """Remove what an upload or an add killed midway left (hidden temporary names under ``media/``)."""
+    """Remove what an upload or an add killed midway left (hidden temporary names under ``media/`` of ``data_dir``)."""
     media = data_dir / "media"
     if media.is_dir():
         for tmp in media.glob(".*.tmp*"):
@@ -97,11 +101,13 @@ def clean_partial_media(data_dir: Path) -> None:
 
 def add_media(data_dir: Path, video_key: str, source: Path, move: bool,
               shown: str | None = None) -> tuple[str, str, dict[str, Any]]:
-    """Put ``source`` (a video file, an image or a frame folder) under ``media/``; returns (relative path, kind, info).
+    """Put ``source`` (a video file, an image or a frame folder) under ``media/`` of ``data_dir`` as ``video_key``
+    (plus the file's suffix); returns (path relative to ``data_dir``, kind: file, image or folder, :func:`probe`'s
+    info).
 
-    ``move`` renames a finished upload into place; otherwise the file or folder is copied. The copy is
-    made under a temporary name and renamed, and is probed before it becomes visible. ``shown``: the
-    name errors give (the user's, not a temporary one).
+    ``move`` renames a finished upload into place; otherwise the file or folder is copied. The copy is made under a
+    temporary name and renamed, and is probed before it becomes visible. ``shown``: the name errors give (the
+    user's, not a temporary one); an unreadable source is a :class:`VideoReadError`.
     """
     shown = shown or source.name
     media = data_dir / "media"
@@ -156,6 +162,7 @@ class FramePool:
         return source.raw(frame)
 
     def close(self) -> None:
+        """Close every open frame source."""
         with self._lock:
             for source in self._open.values():
                 source.close()
@@ -163,7 +170,8 @@ class FramePool:
 
 
 def render_frame(rgb: np.ndarray, max_side: int | None, fmt: str) -> bytes:
-    """A frame encoded as JPEG or PNG, scaled down so its longer side is at most ``max_side``."""
+    """The frame ``rgb`` ((H, W, 3) uint8) encoded as ``fmt`` (``"jpeg"``, quality 90, or ``"png"``), scaled down
+    (bilinear) so its longer side is at most ``max_side`` pixels (None: full size)."""
     img = Image.fromarray(np.ascontiguousarray(rgb))
     if max_side is not None and max(img.size) > max_side:
         scale = max_side / max(img.size)

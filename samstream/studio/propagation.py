@@ -26,7 +26,9 @@ __all__ = ["Propagation", "plan_legs", "result_masks"]
 
 
 def result_masks(result: FrameResult, obj_ids: list[int] | tuple[int, ...] | None = None) -> dict[str, Any]:
-    """A frame's masks as COCO RLEs and object scores (of ``obj_ids``, default all), keyed by id strings."""
+    """A frame's masks as COCO RLEs and object scores (of ``obj_ids``, default all) from the tracker's ``result``:
+    ``{"masks": {id: RLE}, "scores": {id: presence logit rounded to 4 places, or None}}``, keyed by id strings
+    (JSON's keys)."""
     ids = list(result.obj_ids if obj_ids is None else obj_ids)
     masks, scores = {}, {}
     for obj_id in ids:
@@ -59,7 +61,14 @@ def _frames_left(leg: dict[str, Any]) -> int:
 
 def plan_legs(session: VideoSession, ids: list[int], start: int, direction: str, until: str | int,
               num_frames: int) -> tuple[list[dict[str, Any]], int]:
-    """The legs of a run and its frame count (a frame done by both legs counts twice)."""
+    """The legs of a run and its frame count (a frame done by both legs counts twice).
+
+    ``session``: the video's session (read for each object's next prompted frame); ``ids``: the objects to track;
+    ``start``: the frame to start from; ``direction``: forward, backward or both; ``until``: ``"next_prompt"``,
+    ``"end"`` or a frame number (an :class:`InvalidInputError` when it lies behind ``start`` in the run's
+    direction); ``num_frames``: the video's length. Each leg is a dict with ``start``, ``reverse``, ``last``
+    (inclusive) and ``next`` (the frame to do next).
+    """
     legs = []
     next_prompt = until == "next_prompt"
     if direction in ("forward", "both"):
@@ -90,6 +99,9 @@ class Propagation:
 
     # ------------------------------------------------------------------ ending
     def stop(self, reason: str, status: str = "cancelled") -> None:
+        """Stop the run between two frames (what it stored stays, as its action): its row gets ``status``
+        (cancelled; interrupted: resumable) and a ``propagation_cancelled`` event says why (``reason``). Only the
+        first call counts."""
         if self.stopped is None:
             self.stopped = reason
             self._close()
@@ -112,6 +124,8 @@ class Propagation:
                                                                     "total": self.total, **extra})
 
     def fail(self, exc: BaseException) -> None:
+        """End the run after its step raised ``exc``: the video's session is dropped (rebuilt from the store at the
+        next request), the run is marked failed and a ``propagation_failed`` event carries the error's words."""
         self.a.drop(self.video_id)
         self._finish("failed", {"error": " ".join(str(exc).split()) or type(exc).__name__})
 
@@ -139,6 +153,8 @@ class Propagation:
         return None, None
 
     def step(self) -> bool:
+        """One worker turn: track one frame, save its changes and the run's progress in one transaction, and publish
+        a ``frame`` event. Returns False when the run is over (finished: ``propagation_done``; or stopped)."""
         if self.stopped is not None:
             return False
         leg, result = self._next_result()
@@ -166,6 +182,7 @@ class Propagation:
         return frame > leg["next"] if leg["reverse"] else frame < leg["next"]
 
     def label(self) -> str:
+        """What the run is doing, for clients waiting behind it (video, frames done of total, the next frame)."""
         leg = next((leg for leg in self.plan["legs"] if _frames_left(leg)), None)
         where = f", frame {leg['next']}" if leg is not None else ""
         return f"propagating video {self.video_id} ({self.done}/{self.total} frames{where})"

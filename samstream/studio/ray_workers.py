@@ -50,6 +50,7 @@ class StudioActor:
         self._thread.start()
 
     def pid(self) -> int:
+        """The actor's process id (also a cheap call that tells whether the actor is alive)."""
         return os.getpid()
 
 
@@ -123,6 +124,8 @@ class RayWorker(RemoteWorker):
         ray.kill(self.actor, no_restart=False)
 
     def close(self) -> None:
+        """Close the host (its runs stay resumable), waiting up to 2 minutes for it, then end the actor for good
+        (Ray does not restart it)."""
         self.closed = True
         try:
             self._send(("stop",))
@@ -134,7 +137,8 @@ class RayWorker(RemoteWorker):
 
 
 def start_ray_workers(studio: "Studio", count: int, address: str | None) -> list[RayWorker]:
-    """``count`` actors on the cluster at ``address`` (None: a local cluster started here)."""
+    """``count`` actors for ``studio`` on the cluster at ``address`` (None: a local cluster started here), each with
+    its own GPU when the cluster has one per actor, else on CPUs."""
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)

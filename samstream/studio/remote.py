@@ -37,9 +37,11 @@ class WorkerStopped(SamstreamError):
 
 
 class Channel(Protocol):
-    def send(self, message: Any) -> None: ...
+    def send(self, message: Any) -> None:
+        """Send ``message`` (a tuple of picklable values) to the other end."""
 
-    def recv(self) -> Any: ...
+    def recv(self) -> Any:
+        """The next message from the other end (waits for one); ``EOFError`` (or ``OSError``) when closed."""
 
 
 class QueueChannel:
@@ -49,9 +51,11 @@ class QueueChannel:
         self.inbox, self.outbox = inbox, outbox
 
     def send(self, message: Any) -> None:
+        """Put ``message`` in the outbox."""
         self.outbox.put(message)
 
     def recv(self) -> Any:
+        """The next message of the inbox (waits for one)."""
         return self.inbox.get()
 
 
@@ -68,10 +72,13 @@ class Link:
         self._waiting: dict[str, Future] = {}
 
     def send(self, message: tuple) -> None:
+        """Send ``message`` to the web process (one sender at a time: the reader and the worker thread both send)."""
         with self._lock:
             self.channel.send(message)
 
     def store_call(self, part: str, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Run ``method`` of the store's ``part`` (videos, tracks, proposals) with ``args`` and ``kwargs`` in the
+        web process and wait for its answer; returns its value or raises its exception."""
         future: Future = Future()
         rid = f"{self._life}:{next(self._ids)}"
         self._waiting[rid] = future
@@ -79,12 +86,17 @@ class Link:
         return future.result()
 
     def answered(self, rid: str, ok: bool, value: Any) -> None:
+        """The web process answered store call ``rid``: ``value`` is its result (``ok``) or its exception; the
+        waiting call gets it. An answer meant for an earlier life of the worker is ignored."""
         future = self._waiting.pop(rid, None)
         if future is None:  # an answer to an earlier life of this worker: nobody waits for it
             return
         future.set_result(value) if ok else future.set_exception(value)
 
     def reply(self, cid: int, future: Future) -> None:
+        """Send the outcome of call ``cid`` (its finished ``future``) to the web process:
+        ``("result", cid, value)``, or ``("error", cid, exception)`` (one that cannot be pickled goes as a
+        :class:`RuntimeError` with its words)."""
         exc = future.exception()
         if exc is None:
             self.send(("result", cid, future.result()))
@@ -122,6 +134,8 @@ class RemoteHub:
         self._link = link
 
     def publish(self, video_id: int, kind: str, data: dict[str, Any]) -> int:
+        """Send an event of ``kind`` with ``data`` for video ``video_id`` to the web process, which publishes it;
+        returns 0 (the event's id is given there)."""
         self._link.send(("event", video_id, kind, data))
         return 0
 

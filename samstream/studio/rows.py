@@ -15,7 +15,8 @@ __all__ = ["ActionRow", "HistoryRow", "MaskRow", "ObjectRow", "PersonRow", "Prop
 
 
 def from_row(cls: type, row: sqlite3.Row | dict[str, Any], **extra: Any) -> Any:
-    """A value of ``cls`` from a database row (columns it does not name are ignored)."""
+    """A value of ``cls`` (one of this module's dataclasses) from a database ``row`` or dict (columns it does not
+    name are ignored); ``extra`` gives or overrides fields (e.g. JSON columns decoded)."""
     keys = row.keys()
     values = {f.name: row[f.name] for f in fields(cls) if f.name in keys}
     return cls(**{**values, **extra})
@@ -50,6 +51,7 @@ class VideoRow(_Json):
 
     @property
     def hw(self) -> tuple[int, int]:
+        """(height, width) of the video in pixels."""
         return self.height, self.width
 
 
@@ -118,6 +120,7 @@ class ActionRow(_Json):
 
     @staticmethod
     def read(row: sqlite3.Row) -> "ActionRow":
+        """An action from a row of ``actions`` (its ``obj_ids`` and ``detail`` decoded from JSON)."""
         return from_row(ActionRow, row, obj_ids=json.loads(row["obj_ids"]), detail=json.loads(row["detail"]))
 
 
@@ -138,6 +141,7 @@ class PropagationRow(_Json):
 
     @staticmethod
     def read(row: sqlite3.Row) -> "PropagationRow":
+        """A propagation run from a row of ``propagations`` (its ``plan`` decoded from JSON)."""
         return from_row(PropagationRow, row, plan=json.loads(row["plan"] or "{}"))
 
 

@@ -78,8 +78,9 @@ def is_data_dir(path: Path) -> bool:
 
 
 def open_store(data_dir: Path, idle_gap: float = 60.0, create: bool = False) -> Store:
-    """The data dir's store. ``create``: make the data dir if ``data_dir`` does not exist or is an
-    empty folder; otherwise a folder that is not a data dir is refused (nothing is written to it)."""
+    """The store of ``data_dir``, with ``idle_gap`` (seconds between interactions above which a gap is not
+    annotation time). ``create``: make the data dir if ``data_dir`` does not exist or is an empty folder; otherwise
+    a folder that is not a data dir is refused (:class:`InvalidInputError`; nothing is written to it)."""
     if not is_data_dir(data_dir):
         if data_dir.exists() and not data_dir.is_dir():
             raise InvalidInputError(f"DATA_DIR: {str(data_dir)!r} is a file, not a studio data dir")
@@ -99,9 +100,11 @@ class DuplicateError(ConflictError):
 
 def add_video(store: Store, data_dir: Path, source: Path, name: str | None = None, move: bool = False,
               force: bool = False) -> VideoRow:
-    """Add a video file, an image or a frame folder to the data dir; returns the stored video.
+    """Add a video file, an image or a frame folder ``source`` to ``data_dir``; returns the stored video.
 
-    A source added before (same fingerprint) is refused with :class:`DuplicateError` unless ``force``.
+    ``name``: the name shown (default: the source's; made safe by :func:`safe_name`); ``move``: rename the source
+    into place (an upload's temporary file) instead of copying it. A source added before (same fingerprint) is
+    refused with :class:`DuplicateError` unless ``force``; an unreadable one is a :class:`VideoReadError`.
     """
     shown = safe_name(name if name is not None else source.name)
     mark = fingerprint(source)
@@ -141,6 +144,8 @@ class Studio:
             raise
 
     def host_spec(self, index: int = 0, count: int = 1) -> HostSpec:
+        """How to build the host of worker ``index`` of ``count``: the server's model and memory settings, one GPU
+        per worker on a machine with several, and the CPU threads shared out between worker processes."""
         s = self.settings
         device = s.device
         if device == "cuda" and torch.cuda.device_count() > 1:
@@ -184,7 +189,7 @@ class Studio:
             resume_runs(fresh, runs)
 
     def replace_worker(self, dead: Any) -> None:
-        """A Ray actor Ray gave up on: a new actor in its place; its runs resume there."""
+        """A Ray actor Ray gave up on (``dead``): a new actor in its place; its runs resume there."""
         from samstream.studio.ray_workers import RayWorker  # only with --engine ray (the ray extra)
 
         with self._restarting:
@@ -197,21 +202,25 @@ class Studio:
 
     @property
     def workers(self) -> list[Any]:
+        """The inference workers, by index."""
         return self.pool.workers
 
     def close(self) -> None:
+        """Stop the workers (their runs stay resumable), close the open frame sources and the store."""
         self.pool.close()
         self.frames.close()
         self.store.close()
 
 
 def clean_partial_files(data_dir: Path) -> None:
-    """Remove what an upload, an import, an export or an older server's spill files left when killed midway."""
+    """Remove what an upload, an import, an export or an older server's spill files left in ``data_dir`` when killed
+    midway."""
     clean_partial_exports(data_dir)
     clean_partial_media(data_dir)
     shutil.rmtree(data_dir / "cache", ignore_errors=True)  # spill folders of servers before tracker state was kept
 
 
 def load_named_model(name: str, device: str, image_size: int | None = None) -> Any:
-    """A registry name or checkpoint path loaded without downloading."""
+    """A registry name or checkpoint path ``name`` loaded on ``device`` without downloading; ``image_size``: the
+    model's input size (None: its own)."""
     return load_model(name, device=device, image_size=image_size, allow_download=False)

@@ -43,6 +43,8 @@ class StoredOutputs(OutputStore):
         self.reads = 0  # outputs read from the store (for tests and diagnostics)
 
     def get(self, frame: int) -> FrameOutput | None:
+        """The tracked output of frame ``frame`` (None: none): from memory, else read from the store and kept in
+        memory as the most recently used."""
         out = self._hot.get(frame)
         if out is not None:
             self._hot.move_to_end(frame)
@@ -58,6 +60,8 @@ class StoredOutputs(OutputStore):
         return out
 
     def put(self, frame: int, out: FrameOutput) -> None:
+        """Keep the tracker's new output ``out`` of frame ``frame`` in memory until it is saved (see
+        :meth:`mark_saved`)."""
         self._frames.add(frame)
         self._unsaved.add(frame)
         self._keep(frame, out)
@@ -76,11 +80,13 @@ class StoredOutputs(OutputStore):
         self._unsaved.clear()
 
     def drop(self, frame: int) -> None:
+        """Forget the output of frame ``frame`` (the tracker dropped it)."""
         self._frames.discard(frame)
         self._unsaved.discard(frame)
         self._hot.pop(frame, None)
 
     def frames(self) -> list[int]:
+        """The frames with a tracked output, in memory or in the store, in order."""
         return sorted(self._frames)
 
     def __contains__(self, frame: int) -> bool:
@@ -90,9 +96,11 @@ class StoredOutputs(OutputStore):
         return len(self._frames)
 
     def in_memory(self) -> list[FrameOutput]:
+        """The outputs held in memory now (what the session's memory figure counts)."""
         return list(self._hot.values())
 
-    def clear(self) -> None:  # forget (the store keeps what it has)
+    def clear(self) -> None:
+        """Forget every output, unsaved ones too (the store keeps what it has)."""
         self._frames.clear()
         self._unsaved.clear()
         self._hot.clear()
@@ -108,9 +116,11 @@ class WarmSession:
     unsettled: list[StoredFrame] = field(default_factory=list)  # prompted frames whose state is not stored yet
 
     def outputs(self) -> list[StoredOutputs]:
+        """The output stores of the session's objects that read from the studio's store."""
         return [t.outputs for t in self.session.state.tracks() if isinstance(t.outputs, StoredOutputs)]
 
     def mark_saved(self) -> None:
+        """Every object's outputs put so far are in the store now (they may leave memory)."""
         for store in self.outputs():
             store.mark_saved()
 
@@ -138,10 +148,12 @@ class SessionCache:
         return video_id in self._warm
 
     def peek(self, video_id: int) -> WarmSession | None:
+        """The warm session of video ``video_id``, or None when it is cold (never builds one)."""
         return self._warm.get(video_id)
 
     def get(self, video_id: int, model: Any, keep: Callable[[int], bool]) -> WarmSession:
-        """The video's warm session, built from the store when cold; ``keep(vid)``: never close that one."""
+        """The warm session of video ``video_id``, built from the store with ``model`` when cold; then the least
+        recently used others are closed to fit the budget, except those ``keep(vid)`` names (running ones)."""
         warm = self._warm.get(video_id)
         if warm is not None:
             self._warm.move_to_end(video_id)
@@ -152,7 +164,8 @@ class SessionCache:
         return warm
 
     def shrink(self, keep: Callable[[int], bool], current: int | None = None) -> None:
-        """Close the least recently used sessions until the warm ones fit the budget."""
+        """Close the least recently used sessions until the warm ones fit the budget; never ``current`` nor one
+        ``keep(vid)`` is True for (a video whose run goes on), and never the last one."""
         while len(self._warm) > 1 and sum(w.nbytes() for w in self._warm.values()) > self.budget:
             victim = next((v for v in self._warm if v != current and not keep(v)), None)
             if victim is None:
@@ -160,16 +173,20 @@ class SessionCache:
             self.drop(victim)
 
     def drop(self, video_id: int) -> None:
+        """Close the warm session of video ``video_id`` (nothing happens when it is cold); its model work is added
+        to :attr:`closed_counts`."""
         warm = self._warm.pop(video_id, None)
         if warm is not None:
             self.closed_counts = add_counts(self.closed_counts, warm.session.tracker.counts)
             warm.session.close()
 
     def drop_all(self) -> None:
+        """Close every warm session."""
         for vid in list(self._warm):
             self.drop(vid)
 
     def video_ids(self) -> list[int]:
+        """The videos with a warm session, least recently used first."""
         return list(self._warm)
 
     # ------------------------------------------------------------------ building
@@ -215,5 +232,6 @@ class SessionCache:
 
 
 def add_counts(a: EngineCounts, b: EngineCounts) -> EngineCounts:
+    """The model work of ``a`` and ``b`` added up, count by count."""
     return EngineCounts(a.images_encoded + b.images_encoded, a.frames_tracked + b.frames_tracked,
                         a.prompts_decoded + b.prompts_decoded, a.memories_encoded + b.memories_encoded)

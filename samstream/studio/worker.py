@@ -51,16 +51,20 @@ class Worker:
         self._thread.start()
 
     def submit(self, fn: Callable[[], Any], priority: int = INTERACTIVE, label: str = "a request") -> Future:
-        """Run ``fn()`` on the worker; the future holds its result or exception."""
+        """Run ``fn()`` on the worker at ``priority`` (:data:`INTERACTIVE`, :data:`BACKGROUND` or :data:`IDLE`),
+        shown to waiting clients as ``label``; the future holds its result or exception."""
         future: Future = Future()
         self._queue.put((priority, next(self._seq), (fn, future, label)))
         return future
 
     async def call(self, fn: Callable[[], Any], priority: int = INTERACTIVE, label: str = "a request") -> Any:
-        """Await ``fn()`` run on the worker (from the event loop)."""
+        """Await ``fn()`` run on the worker (from the event loop), at ``priority`` and shown as ``label`` as in
+        :meth:`submit`; returns its result or raises its exception."""
         return await asyncio.wrap_future(self.submit(fn, priority, label))
 
     def start_steps(self, job: Steps, priority: int = BACKGROUND) -> None:
+        """Queue a long ``job``: it takes one step per turn at ``priority`` and goes back into the queue while its
+        step returns True; a step that raises ends it through its ``on_error``."""
         job.priority = priority
         self._queue.put((priority, next(self._seq), job))
 
@@ -72,6 +76,7 @@ class Worker:
 
     @property
     def doing(self) -> str | None:
+        """What the worker runs now (a job's label; None: idle)."""
         return self._doing
 
     def _set_doing(self, doing: str | None) -> None:
@@ -80,6 +85,8 @@ class Worker:
             self._on_change(doing, self._queue.qsize(), self.tick)
 
     def stop(self) -> None:
+        """Stop the worker thread after the job under way (the stop goes ahead of every queued job: those are not
+        run); waits up to 30 s for the thread to end."""
         self._queue.put((-1, next(self._seq), None))
         self._thread.join(timeout=30)
 

@@ -45,25 +45,33 @@ class ThreadWorker:
         self.index = 0
 
     async def call(self, method: str, *args: Any, priority: int = INTERACTIVE, label: str = "a request") -> Any:
+        """Await host ``method`` called with ``args`` on the worker thread at ``priority``, shown to waiting clients
+        as ``label``; returns its result or raises its exception."""
         fn = getattr(self.host, method)
         return await self.worker.call(lambda: fn(*args), priority, label)
 
     def call_sync(self, method: str, *args: Any, timeout: float = 120) -> Any:
+        """Call host ``method`` with ``args`` on the worker thread (interactive priority) and wait up to ``timeout``
+        seconds for its result (:class:`TimeoutError` after that)."""
         fn = getattr(self.host, method)
         return self.worker.submit(lambda: fn(*args)).result(timeout=timeout)
 
     def ahead(self) -> int:
+        """Jobs a new interactive request would wait for: the running one and those queued before it."""
         return self.worker.ahead()
 
     @property
     def doing(self) -> str | None:
+        """What the worker runs now (a job's label; None: idle)."""
         return self.worker.doing
 
     @property
     def pid(self) -> int | None:
+        """None: the host runs in the web process itself."""
         return None
 
     def close(self) -> None:
+        """Close the host (runs stop, resumable), waiting up to 60 s, then stop the worker thread."""
         try:
             self.call_sync("close", timeout=60)
         finally:
@@ -106,6 +114,9 @@ class RemoteWorker:
             self._channel().send(message)
 
     def submit(self, method: str, *args: Any, priority: int = INTERACTIVE, label: str = "a request") -> Future:
+        """Send a call of host ``method`` with ``args`` at ``priority`` (shown to waiting clients as ``label``); the
+        future gets its result or exception. A host that cannot be reached fails the future at once with
+        :class:`WorkerStopped`, as does one that stops while it runs the call."""
         future: Future = Future()
         cid = next(self._ids)
         self._calls[cid] = future
@@ -117,15 +128,22 @@ class RemoteWorker:
         return future
 
     async def call(self, method: str, *args: Any, priority: int = INTERACTIVE, label: str = "a request") -> Any:
+        """Await host ``method`` called with ``args`` at ``priority`` (shown as ``label``); returns its result or
+        raises its exception (see :meth:`submit`)."""
         return await asyncio.wrap_future(self.submit(method, *args, priority=priority, label=label))
 
     def call_sync(self, method: str, *args: Any, timeout: float = 120) -> Any:
+        """Call host ``method`` with ``args`` (interactive priority) and wait up to ``timeout`` seconds for its
+        result (:class:`TimeoutError` after that)."""
         return self.submit(method, *args).result(timeout=timeout)
 
     def ahead(self) -> int:
+        """Jobs a new request would wait for, as the host last told: the queued ones and the running one (all
+        priorities)."""
         return self.queued + (1 if self.doing is not None else 0)
 
     def wait_started(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the host's first hello; returns whether it came."""
         return self._hello.wait(timeout)
 
     # ------------------------------------------------------------------ the reader
@@ -229,6 +247,8 @@ class ProcessWorker(RemoteWorker):
             self.on_exit(self)
 
     def close(self) -> None:
+        """Close the host (its runs stay resumable), waiting up to 2 minutes for it and 30 s for the process to end,
+        then kill the process if it still runs. A worker closed this way is not started again."""
         self.closed = True
         try:
             self._send(("stop",))
@@ -251,10 +271,13 @@ class WorkerPool:
         self._lock = threading.Lock()
 
     def add(self, worker: Any) -> None:
+        """Add ``worker`` as the next index."""
         worker.index = len(self.workers)
         self.workers.append(worker)
 
     def for_video(self, video_id: int) -> Any:
+        """The worker video ``video_id`` is pinned to; a video not pinned yet is pinned to the worker with the
+        fewest videos (the lowest index among equals)."""
         with self._lock:
             index = self._pins.get(video_id)
             if index is None:
@@ -265,23 +288,29 @@ class WorkerPool:
             return self.workers[index]
 
     def pinned_to(self, index: int) -> list[int]:
+        """The videos pinned to worker ``index``, by id."""
         with self._lock:
             return sorted(v for v, i in self._pins.items() if i == index)
 
     def pins(self) -> dict[int, int]:
+        """A copy of the pins: video id -> worker index."""
         with self._lock:
             return dict(self._pins)
 
     async def call(self, video_id: int, method: str, *args: Any, priority: int = INTERACTIVE,
                    label: str = "a request") -> Any:
+        """Await host ``method`` called with ``args`` on the worker of video ``video_id``, at ``priority`` and shown
+        as ``label``; returns its result or raises its exception."""
         return await self.for_video(video_id).call(method, *args, priority=priority, label=label)
 
     def replace(self, index: int, worker: Any) -> None:
+        """Put ``worker`` at ``index`` in place of a dead one; the videos pinned there stay pinned to it."""
         worker.index = index
         self.workers[index] = worker
 
     async def stats(self) -> dict[str, Any]:
-        """Counted model work of every worker, added up, and each worker's own figures."""
+        """Counted model work of every worker, added up, and each worker's own figures (the reply of
+        ``GET /api/stats``)."""
         per = [await w.call("stats") for w in self.workers]
         total = {k: sum(p[k] for p in per) for k in ("images_encoded", "frames_tracked", "prompts_decoded",
                                                      "memories_encoded", "sessions_built", "warm_bytes",
@@ -292,6 +321,7 @@ class WorkerPool:
         return {**total, "workers": workers}
 
     def close(self) -> None:
+        """Close every worker; one that fails to close is logged and the others still close."""
         for worker in self.workers:
             try:
                 worker.close()
@@ -300,8 +330,9 @@ class WorkerPool:
 
 
 def resume_runs(worker: Any, runs: list[tuple[int, str | None]], tries: int = 3) -> None:
-    """Resume on ``worker`` the runs a dead worker left. A resume the worker could not do (it stopped
-    again meanwhile) is tried again; a failure is logged (the run stays interrupted and resumable)."""
+    """Resume on ``worker`` the ``runs`` a dead worker left ((video id, person who started the run) each). A resume
+    the worker could not do (it stopped again meanwhile) is tried again, ``tries`` times in all; a failure is logged
+    (the run stays interrupted and resumable)."""
     for video_id, person in runs:
         future = worker.submit("resume", video_id, person, label=f"resuming the propagation of video {video_id}")
 

@@ -51,11 +51,14 @@ class Store:
 
     @property
     def path(self) -> Path:
+        """The database file (``DATA_DIR/studio.sqlite3``)."""
         return self.db.path
 
     @property
     def schema_version(self) -> int:
+        """The schema version of the open database (:data:`.schema.SCHEMA_VERSION` once migrated)."""
         return self.db.schema_version
 
     def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
         self.db.close()

@@ -52,6 +52,7 @@ class Database:
         self._migrate()
 
     def close(self) -> None:
+        """Close the connection (waits for a transaction under way on another thread)."""
         with self._lock:
             self._db.close()
 
@@ -73,6 +74,7 @@ class Database:
 
     @property
     def schema_version(self) -> int:
+        """The database's ``PRAGMA user_version``: the last migration applied."""
         with self._lock:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -89,13 +91,16 @@ class Database:
             self._db.execute("COMMIT")
 
     def rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        """Every row ``sql`` selects with the parameters ``args`` (rows readable by column name or index)."""
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
     def row(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
+        """The first row ``sql`` selects with the parameters ``args`` (None: no row)."""
         with self._lock:
             return self._db.execute(sql, args).fetchone()
 
     def value(self, sql: str, args: tuple = ()) -> Any:
+        """The first column of the first row ``sql`` selects with the parameters ``args`` (None: no row)."""
         row = self.row(sql, args)
         return None if row is None else row[0]

@@ -35,9 +35,11 @@ class EffortStore:
         self.db = db
 
     def actions(self) -> list[ActionRow]:
+        """Every action of every video (undone and dropped ones too), in the order they were made."""
         return [ActionRow.read(r) for r in self.db.rows("SELECT * FROM actions ORDER BY id")]
 
     def reviews(self) -> list[ReviewRow]:
+        """Every review decision of every video, in the order they were made."""
         return [from_row(ReviewRow, r) for r in self.db.rows("SELECT * FROM reviews ORDER BY id")]
 
     def frames_in_force(self) -> list[FramesInForce]:

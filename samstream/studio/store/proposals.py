@@ -25,6 +25,12 @@ class ProposalStore:
 
     # ------------------------------------------------------------------ proposals
     def add(self, video_id: int, frame: int, items: list[tuple[dict[str, Any], float, list[int]]]) -> list[int]:
+        """Keep the "segment everything" proposals of one frame; returns their ids, in the order of ``items``.
+
+        ``items``: (COCO RLE, predicted IoU, XYWH box in pixels) per proposal on frame ``frame`` of video
+        ``video_id``. The video's earlier proposals (of any frame) are deleted: a video has one frame's proposals at
+        a time.
+        """
         with self.db.transaction() as db:
             db.execute("DELETE FROM proposals WHERE video_id=?", (video_id,))  # one frame's proposals at a time
             ids = []
@@ -35,6 +41,8 @@ class ProposalStore:
         return ids
 
     def get(self, video_id: int, proposal_id: int) -> dict[str, Any]:
+        """Proposal ``proposal_id`` of video ``video_id`` as a dict (``rle`` and ``bbox`` decoded from JSON);
+        :class:`NotFoundError` when the video has no such proposal."""
         rows = self._rows("SELECT * FROM proposals WHERE video_id=? AND id=?", (video_id, proposal_id))
         if not rows:
             raise NotFoundError(f"proposal_id: video {video_id} has no proposal {proposal_id}")
@@ -43,12 +51,15 @@ class ProposalStore:
         return row
 
     def drop(self, proposal_id: int) -> None:
+        """Delete proposal ``proposal_id`` (accepted as an object); nothing happens when there is none."""
         with self.db.transaction() as db:
             db.execute("DELETE FROM proposals WHERE id=?", (proposal_id,))
 
     # ------------------------------------------------------------------ masklet proposals (whole video)
     def start_auto_run(self, video_id: int, total: int, options: dict[str, Any]) -> int:
-        """A new automatic-masklet run; the video's earlier masklet proposals are replaced by its own."""
+        """A new automatic-masklet run of video ``video_id`` over ``total`` frames with the generator ``options``;
+        returns its id. The video's earlier masklet proposals (and their masks) are deleted: the run's own replace
+        them."""
         with self.db.transaction() as db:
             db.execute("DELETE FROM masklet_proposals WHERE video_id=?", (video_id,))  # cascades to their masks
             cur = db.execute("INSERT INTO auto_runs (video_id, status, total, options, created) VALUES (?,?,?,?,?)",
@@ -57,7 +68,9 @@ class ProposalStore:
 
     def put_auto_frame(self, video_id: int, run_id: int, frame: int, items: list[tuple[int, float, dict[str, Any]]],
                        frames_done: int) -> None:
-        """One final frame of a run: (masklet id, score, RLE) of each masklet visible on it, and the progress."""
+        """One final frame ``frame`` of run ``run_id`` on video ``video_id``: ``items`` holds (masklet id, score,
+        RLE) of each masklet visible on it, each added to that masklet's proposal (made on its first frame); the
+        run's progress becomes ``frames_done``. One transaction."""
         with self.db.transaction() as db:
             for masklet, score, rle in items:
                 pid = db.execute("INSERT INTO masklet_proposals (video_id, run_id, masklet, first_frame, last_frame, "
@@ -69,21 +82,28 @@ class ProposalStore:
             db.execute("UPDATE auto_runs SET frames_done=? WHERE id=?", (frames_done, run_id))
 
     def finish_auto_run(self, run_id: int, status: str) -> None:
+        """End run ``run_id`` with ``status`` (done, cancelled, failed) and the time it ended; the proposals it
+        stored stay."""
         with self.db.transaction() as db:
             db.execute("UPDATE auto_runs SET status=?, finished=? WHERE id=?", (status, self.db.clock(), run_id))
 
     def latest_auto_run(self, video_id: int) -> dict[str, Any] | None:
+        """The latest automatic-masklet run of video ``video_id`` as a dict (``options`` decoded), or None when it
+        never had one."""
         rows = self._rows("SELECT * FROM auto_runs WHERE video_id=? ORDER BY id DESC LIMIT 1", (video_id,))
         if rows:
             rows[0]["options"] = json.loads(rows[0]["options"])
         return rows[0] if rows else None
 
     def masklet_proposals(self, video_id: int) -> list[dict[str, Any]]:
+        """The masklet proposals of video ``video_id``, without their masks (see :meth:`masklet_proposal`), in the
+        order they appeared; :class:`NotFoundError` for an unknown video."""
         self._check_video(video_id)
         return self._rows("SELECT * FROM masklet_proposals WHERE video_id=? ORDER BY id", (video_id,))
 
     def masklet_proposal(self, video_id: int, proposal_id: int) -> dict[str, Any]:
-        """One masklet proposal with its masks (``masks``: frame -> RLE)."""
+        """Masklet proposal ``proposal_id`` of video ``video_id`` with its masks (``masks``: frame -> RLE);
+        :class:`NotFoundError` when there is no such video or proposal."""
         rows = self._rows("SELECT * FROM masklet_proposals WHERE video_id=? AND id=?", (video_id, proposal_id))
         if not rows:
             self._check_video(video_id)
@@ -93,6 +113,8 @@ class ProposalStore:
         return {**rows[0], "masks": {r["frame"]: json.loads(r["rle"]) for r in masks}}
 
     def drop_masklet_proposal(self, video_id: int, proposal_id: int) -> None:
+        """Delete masklet proposal ``proposal_id`` of video ``video_id`` and its masks (dismissed, or accepted as an
+        object); :class:`NotFoundError`, before anything changes, when there is none."""
         self.masklet_proposal(video_id, proposal_id)  # NotFoundError before anything changes
         with self.db.transaction() as db:
             db.execute("DELETE FROM masklet_proposals WHERE id=?", (proposal_id,))

@@ -154,7 +154,11 @@ _SQL: list[str] = [
 
 
 def prompt_step(kind: str, payload: dict) -> dict:
-    """One prompt as ``records.prompts`` keeps it: points and labels (pixels), a box, or a mask RLE."""
+    """One prompt as ``records.prompts`` keeps it: points and labels (pixels), a box, or a mask RLE.
+
+    ``kind``: points, box or mask; ``payload``: the prompt's fields (``points``, ``labels``, ``box``, ``mask``). The
+    box is kept only for a ``box`` prompt and the mask only for a ``mask`` one; the others are None.
+    """
     return {"points": payload.get("points"), "labels": payload.get("labels"),
             "box": payload.get("box") if kind == "box" else None, "mask": payload.get("mask") if kind == "mask" else None}
 

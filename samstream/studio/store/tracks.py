@@ -79,8 +79,10 @@ class TrackStore:
     # ------------------------------------------------------------------ writing
     def put(self, db: sqlite3.Connection, video_id: int, changes: Iterable[FrameChange],
             action_id: int | None) -> list[int]:
-        """Inside a transaction: the new records, in force now, each listed under ``action_id`` (if any)
-        with the record it replaced. Returns the new record ids (0 where the object holds nothing)."""
+        """Inside a transaction (``db``): the ``changes`` of video ``video_id`` become the records in force, each
+        listed under ``action_id`` (None: under no action, see :meth:`settle`) with the record it replaced. A change
+        with no mask (``rle`` None) takes the object's record off its frame. Returns the new record ids, one per
+        change (0 where the object holds nothing now)."""
         now, ids = self.db.clock(), []
         for c in changes:
             old = db.execute("SELECT record_id FROM current WHERE video_id=? AND frame=? AND obj_id=?",
@@ -101,12 +103,19 @@ class TrackStore:
 
     def begin(self, db: sqlite3.Connection, video_id: int, person: str | None, kind: str, obj_ids: list[int],
               detail: dict[str, Any], clicks: int = 0, expect: dict[int, int | None] | None = None) -> tuple[int, dict[int, int]]:
-        """Inside a transaction: a new action of ``person`` on ``obj_ids`` (each checked against its
-        expected version and counted as changed). The person's undone actions on the video can no
-        longer be redone. An accepted or rejected object edited again is unreviewed again (its review
-        history stays); an automatic or imported masklet a person edits becomes a manual one. A video's first
-        action takes it from to_annotate to in_annotation.
-        Returns the action id and the objects' new versions."""
+        """Inside a transaction (``db``): a new action of ``person`` on ``obj_ids`` of video ``video_id``.
+
+        ``kind``: prompt, clear, propagate, import or accept; ``detail``: what the page and the history show of it
+        (its frame, its prompt step, a run's start and direction), kept as JSON; ``clicks``: what it cost (counted
+        for the object when it is the only one); ``expect``: obj_id -> the version the client saw (each is checked,
+        :class:`ConflictError` when stale, and counted as changed). The action counts the person's time since their
+        previous interaction with the video as active, unless that gap is over the store's idle gap (a pause). The
+        person's undone actions on the video can no longer be redone. An accepted or rejected object edited again is
+        unreviewed again (its review history stays); an automatic or imported masklet a person edits becomes a
+        manual one. A video's first action takes it from to_annotate to in_annotation.
+
+        Returns the action id and the objects' new versions (obj_id -> version).
+        """
         expect = expect or {}
         versions = {o: bump_object(db, video_id, o, expect.get(o)) for o in obj_ids}
         bump_video(db, video_id)
@@ -135,7 +144,9 @@ class TrackStore:
     def record_action(self, video_id: int, person: str | None, kind: str, obj_ids: list[int],
                       detail: dict[str, Any], changes: list[FrameChange], clicks: int = 0,
                       expect: dict[int, int | None] | None = None) -> tuple[int, dict[int, int]]:
-        """An action and all its changes in one transaction; returns its id and the objects' versions."""
+        """An action and all its changes in one transaction: :meth:`begin` with ``person``, ``kind``, ``obj_ids``,
+        ``detail``, ``clicks`` and ``expect``, then :meth:`put` of ``changes`` on video ``video_id``. Returns the
+        action id and the objects' new versions."""
         with self.db.transaction() as db:
             action_id, versions = self.begin(db, video_id, person, kind, obj_ids, detail, clicks, expect)
             self.put(db, video_id, changes, action_id)
@@ -143,14 +154,15 @@ class TrackStore:
         return action_id, versions
 
     def settle(self, video_id: int, changes: list[FrameChange]) -> None:
-        """States a session build made for prompted frames that had none stored (no action: the
-        masks are the same, only the tracker's state is kept now)."""
+        """Keep the states a session build made for the prompted frames of video ``video_id`` that had none stored
+        (``changes``: their masks, the same as before, with the states). No action: there is nothing to undo, only
+        the tracker's state is kept now."""
         with self.db.transaction() as db:
             self.put(db, video_id, changes, None)
 
     # ------------------------------------------------------------------ reading
     def masks(self, video_id: int, obj_id: int | None = None) -> list[MaskRow]:
-        """Every mask in force of a video (or one object), by frame then object."""
+        """Every mask in force of video ``video_id`` (or only of object ``obj_id``), by frame then object."""
         sql = ("SELECT c.obj_id, c.frame, r.rle, r.source, r.score, r.prompts, r.method FROM current c "
                "JOIN records r ON r.id=c.record_id WHERE c.video_id=?")
         if obj_id is None:
@@ -160,13 +172,15 @@ class TrackStore:
         return [MaskRow.read(r) for r in rows]
 
     def masks_on(self, video_id: int, frame: int) -> list[MaskRow]:
+        """Every object's mask in force on frame ``frame`` of video ``video_id``, by object id."""
         rows = self.db.rows("SELECT c.obj_id, c.frame, r.rle, r.source, r.score, r.prompts, r.method FROM current c "
                             "JOIN records r ON r.id=c.record_id WHERE c.video_id=? AND c.frame=? ORDER BY c.obj_id",
                             (video_id, frame))
         return [MaskRow.read(r) for r in rows]
 
     def frames_of(self, video_id: int) -> list[StoredFrame]:
-        """Per (object, frame) in force: the small parts of the tracker's state (what a rebuild reads)."""
+        """Per (object, frame) in force on video ``video_id``: the small parts of the tracker's state (what a
+        rebuild reads), by object then frame."""
         rows = self.db.rows("SELECT c.obj_id, c.frame, c.record_id, r.reverse, r.entry, r.tracked IS NOT NULL, "
                             "r.prompts FROM current c JOIN records r ON r.id=c.record_id WHERE c.video_id=? "
                             "ORDER BY c.obj_id, c.frame", (video_id,))
@@ -174,38 +188,44 @@ class TrackStore:
                             json.loads(r[6]) if r[6] else None) for r in rows]
 
     def tracked_state(self, video_id: int, obj_id: int, frame: int) -> bytes | None:
-        """The tracked output in force on a frame, as stored (None: none)."""
+        """The tracked output in force of object ``obj_id`` on frame ``frame`` of video ``video_id``, as stored
+        (None: none, e.g. a prompted frame or an imported mask)."""
         return self.db.value("SELECT r.tracked FROM current c JOIN records r ON r.id=c.record_id "
                              "WHERE c.video_id=? AND c.frame=? AND c.obj_id=?", (video_id, frame, obj_id))
 
     def record_state(self, record_id: int) -> EncodedFrameState:
+        """The tracker's state kept with record ``record_id`` (what undo and redo put back in a warm session);
+        :class:`NotFoundError` when there is no such record."""
         row = self.db.row("SELECT reverse, entry, tracked FROM records WHERE id=?", (record_id,))
         if row is None:
             raise NotFoundError(f"record: no record {record_id}")
         return EncodedFrameState(None if row[0] is None else bool(row[0]), row[1], row[2])
 
     def record_prompts(self, record_id: int) -> list[dict[str, Any]] | None:
-        """The prompt steps in force on a record's frame (None: none)."""
+        """The prompt steps in force on the frame of record ``record_id`` (None: none, or no such record)."""
         value = self.db.value("SELECT prompts FROM records WHERE id=?", (record_id,))
         return json.loads(value) if value else None
 
     def action(self, action_id: int) -> ActionRow:
+        """Action ``action_id``; :class:`NotFoundError` when there is none."""
         row = self.db.row("SELECT * FROM actions WHERE id=?", (action_id,))
         if row is None:
             raise NotFoundError(f"action: no action {action_id}")
         return ActionRow.read(row)
 
     def actions(self, video_id: int) -> list[ActionRow]:
+        """Every action on video ``video_id`` (undone and dropped ones too), oldest first."""
         return [ActionRow.read(r) for r in self.db.rows("SELECT * FROM actions WHERE video_id=? ORDER BY id",
                                                         (video_id,))]
 
     # ------------------------------------------------------------------ undo, redo
     def step_back(self, video_id: int, person: str | None, undo: bool) -> tuple[ActionRow | None, list[tuple[int, int, int | None]]]:
-        """Undo ``person``'s latest active action on the video (or redo their latest undone one).
+        """Undo ``person``'s latest active action on video ``video_id`` (``undo`` False: redo their latest undone
+        one).
 
-        Returns the action (None: nothing to undo or redo) and per changed frame (obj_id, frame, the
-        record now in force or None). Refused with :class:`ConflictError` when a frame it changed was
-        changed again since (by a later action): undo those first.
+        Returns the action (None: nothing to undo or redo) and per changed frame (obj_id, frame, the record now in
+        force or None). Refused with :class:`ConflictError` when a frame it changed was changed again since (by a
+        later action): undo those first.
         """
         with self.db.transaction() as db:
             # undo: the latest active action; redo: the most recently undone one (undone in the same
@@ -250,7 +270,10 @@ class TrackStore:
                           expect: dict[int, int | None], plan: dict[str, Any], total: int) -> tuple[int, dict[int, int], int]:
         """A propagation run's action and row, in one transaction; returns (action id, versions, run id).
 
-        ``detail``: start, direction and until of the run; ``plan``: its objects and legs."""
+        ``person`` runs it on ``obj_ids`` of video ``video_id``; ``expect``: obj_id -> the version the client saw
+        (None: not checked); ``detail``: start, direction and until of the run; ``plan``: its objects and legs;
+        ``total``: the frames it will track (a frame done by two legs counts twice).
+        """
         with self.db.transaction() as db:
             action_id, versions = self.begin(db, video_id, person, "propagate", obj_ids, detail, 0, expect)
             until = detail.get("until")
@@ -260,6 +283,13 @@ class TrackStore:
 
     def start_propagation(self, db: sqlite3.Connection, video_id: int, action_id: int, start: int, end: int,
                           direction: str, total: int, plan: dict[str, Any]) -> int:
+        """Inside a transaction (``db``): the row of a new run of video ``video_id`` under action ``action_id``,
+        status running; returns its id.
+
+        ``start`` and ``end`` (-1: to the end, or to each object's next prompt), ``direction``, ``total`` frames and
+        the ``plan`` (its objects and legs) as in :meth:`begin_propagation`. The video's interrupted runs become
+        superseded: only the latest can be resumed.
+        """
         db.execute("UPDATE propagations SET status='superseded' WHERE video_id=? AND status='interrupted'", (video_id,))
         cur = db.execute("INSERT INTO propagations (video_id, action_id, start, end_frame, direction, status, total, "
                          "plan, created) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -268,7 +298,9 @@ class TrackStore:
 
     def propagation_step(self, video_id: int, propagation_id: int, action_id: int, changes: list[FrameChange],
                          frames_done: int, plan: dict[str, Any]) -> None:
-        """One propagated frame's changes and the run's progress, in one transaction."""
+        """One propagated frame's ``changes`` of video ``video_id`` under the run's action ``action_id``, and the
+        progress of run ``propagation_id`` (``frames_done``, and the ``plan`` with each leg's next frame), in one
+        transaction."""
         with self.db.transaction() as db:
             self.put(db, video_id, changes, action_id)
             db.execute("UPDATE propagations SET frames_done=?, plan=? WHERE id=?",
@@ -276,12 +308,15 @@ class TrackStore:
             bump_video(db, video_id)
 
     def resume_propagation(self, propagation_id: int) -> None:
+        """Mark run ``propagation_id`` (and its action) running again, as an interrupted run resumes."""
         with self.db.transaction() as db:
             db.execute("UPDATE propagations SET status='running', finished=NULL WHERE id=?", (propagation_id,))
             db.execute("UPDATE actions SET finished=NULL WHERE id=(SELECT action_id FROM propagations WHERE id=?)",
                        (propagation_id,))
 
     def finish_propagation(self, propagation_id: int, status: str) -> None:
+        """End run ``propagation_id`` with ``status`` (done, cancelled, failed, interrupted), stamping it and its
+        action with the time; the frames it stored stay, as its action."""
         now = self.db.clock()
         with self.db.transaction() as db:
             db.execute("UPDATE propagations SET status=?, finished=? WHERE id=?", (status, now, propagation_id))
@@ -295,7 +330,8 @@ class TrackStore:
             db.execute("UPDATE auto_runs SET status='interrupted' WHERE status='running'")
 
     def interrupt_runs(self, video_ids: list[int]) -> list[tuple[int, str | None]]:
-        """Runs 'running' on these videos become 'interrupted' (their worker died); returns (video, person)."""
+        """Runs 'running' on videos ``video_ids`` become 'interrupted' (their worker died); returns (video, person
+        who started the run) of each, for resuming them."""
         if not video_ids:
             return []
         marks = ",".join("?" * len(video_ids))
@@ -307,17 +343,19 @@ class TrackStore:
         return [(r[0], r[1]) for r in rows]
 
     def propagation(self, propagation_id: int) -> PropagationRow:
+        """Run ``propagation_id``; :class:`NotFoundError` when there is none."""
         row = self.db.row("SELECT * FROM propagations WHERE id=?", (propagation_id,))
         if row is None:
             raise NotFoundError(f"propagation: no propagation {propagation_id}")
         return PropagationRow.read(row)
 
     def latest_propagation(self, video_id: int) -> PropagationRow | None:
+        """The latest propagation run of video ``video_id`` (None: it never had one)."""
         row = self.db.row("SELECT * FROM propagations WHERE video_id=? ORDER BY id DESC LIMIT 1", (video_id,))
         return None if row is None else PropagationRow.read(row)
 
     def prompted_frames(self, video_id: int) -> dict[int, list[int]]:
-        """obj_id -> frames with prompts in force."""
+        """obj_id -> frames with prompts in force on video ``video_id``, in frame order."""
         out: dict[int, list[int]] = {}
         for obj_id, frame in self.db.rows("SELECT c.obj_id, c.frame FROM current c JOIN records r ON r.id=c.record_id "
                                           "WHERE c.video_id=? AND r.prompts IS NOT NULL ORDER BY c.frame", (video_id,)):
@@ -325,7 +363,8 @@ class TrackStore:
         return out
 
     def edited_frames(self, video_id: int) -> dict[int, int]:
-        """obj_id -> number of distinct frames a prompt or clear was ever made on (undone ones included)."""
+        """obj_id -> number of distinct frames of video ``video_id`` a prompt or clear was ever made on (undone ones
+        included)."""
         counts: dict[int, set[int]] = {}
         for kind, obj_ids, detail in self.db.rows("SELECT kind, obj_ids, detail FROM actions WHERE video_id=? "
                                                   "AND kind IN ('prompt', 'clear')", (video_id,)):

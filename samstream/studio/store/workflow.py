@@ -33,7 +33,8 @@ class Step:
     target: str
 
     def refusal(self, video_id: int, status: str) -> str | None:
-        """Why this step cannot start from ``status`` (the words of its 409), or None when it can."""
+        """Why this step cannot start from ``status`` (the words of its 409, naming video ``video_id``), or None
+        when it can."""
         if status in self.sources:
             return None
         return (f"status: video {video_id} is {status}; {self.name.replace('_', ' ')} needs it "
@@ -55,8 +56,13 @@ class WorkflowStore:
 
     # ------------------------------------------------------------------ assignments and steps
     def assign(self, video_id: int, fields: dict[str, str | None], by: str | None) -> VideoRow:
-        """Set who annotates and who verifies a video (``fields``: ``annotator`` and/or ``reviewer``,
-        a person's name or None for nobody); written with who assigned it."""
+        """Set who annotates and who verifies video ``video_id``; returns the video.
+
+        ``fields``: ``annotator`` and/or ``reviewer``, a person's name or None for nobody; the person must be
+        enabled and of a role :data:`ASSIGNABLE` allows, and nobody verifies a video they annotate (else
+        :class:`InvalidInputError`; an unknown name is a :class:`NotFoundError`). Written to the history as assigned
+        ``by`` that person.
+        """
         video = self.videos.get(video_id)
         for key, name in fields.items():
             if key not in ASSIGNABLE:
@@ -79,8 +85,12 @@ class WorkflowStore:
         return self.videos.get(video_id)
 
     def step(self, video_id: int, name: str, by: str | None, note: str = "") -> VideoRow:
-        """Take a step of the work flow (submit, accept, send_back); :class:`ConflictError` (409) when
-        the video's state does not allow it."""
+        """Take the work-flow step ``name`` (submit, accept, send_back) on video ``video_id``, as ``by``, with
+        ``note`` (a sending back's reasons); returns the video.
+
+        :class:`ConflictError` (409) when the video's state does not allow it, when a submit finds a propagation
+        running, or when an accept finds masklets neither accepted nor rejected.
+        """
         step = STEPS[name]
         self.videos.get(video_id)  # NotFoundError (404) first
         with self.db.transaction() as db:
@@ -108,14 +118,16 @@ class WorkflowStore:
 
     # ------------------------------------------------------------------ queues
     def next_video(self, annotator: str) -> VideoRow | None:
-        """An annotator's next video: one in annotation (sent back, or begun) first, then one to annotate."""
+        """The next video of ``annotator``: one in annotation (sent back, or begun) first, then one to annotate, the
+        lowest id first; None when they have none."""
         row = self.db.row("SELECT id FROM videos WHERE annotator=? AND status IN ('in_annotation', 'to_annotate') "
                           "ORDER BY status='to_annotate', id LIMIT 1", (annotator,))
         return None if row is None else self.videos.get(row[0])
 
     def next_masklet(self, reviewer: str) -> ObjectRow | None:
-        """A reviewer's next masklet to verify: of a video to review (theirs, or one with no reviewer
-        assigned), not decided since the video was submitted, and never edited by them."""
+        """The next masklet ``reviewer`` should verify: of a video to review (theirs, or one with no reviewer
+        assigned), not decided since the video was submitted, and never edited by them; the longest waiting video
+        first. None when there is none."""
         row = self.db.row(
             "SELECT o.* FROM objects o JOIN videos v ON v.id=o.video_id WHERE v.status='to_review' "
             "AND (v.reviewer IS NULL OR v.reviewer=?) AND (o.review_status='unreviewed' OR "
@@ -124,12 +136,13 @@ class WorkflowStore:
         return None if row is None else from_row(ObjectRow, row)
 
     def edited_by(self, video_id: int, obj_id: int, person: str) -> bool:
-        """Whether ``person`` ever edited the masklet (an action on it, or created or renamed it)."""
+        """Whether ``person`` ever edited masklet ``obj_id`` of video ``video_id`` (an action on it, or created or
+        renamed it)."""
         return self.db.row(f"SELECT 1 FROM objects o WHERE o.video_id=? AND o.obj_id=? AND {_EDITED}",
                            (video_id, obj_id, person, person)) is not None
 
     def editors(self, video_id: int) -> dict[int, list[str]]:
-        """obj_id -> the people who edited it, in the order of their first action on it."""
+        """obj_id -> the people who edited it on video ``video_id``, in the order of their first action on it."""
         out: dict[int, list[str]] = {}
         for obj_id, person in self.db.rows(
                 "SELECT j.value, a.person FROM actions a, json_each(a.obj_ids) j WHERE a.video_id=? "
@@ -139,8 +152,9 @@ class WorkflowStore:
 
     # ------------------------------------------------------------------ history
     def history(self, video_id: int) -> list[HistoryRow]:
-        """Every change of the video with who and when, in time order: actions, reviews and history rows
-        (at the same instant: history rows, then actions, then reviews, each in the order written)."""
+        """Every change of video ``video_id`` with who and when, in time order: actions, reviews and history rows
+        (at the same instant: history rows, then actions, then reviews, each in the order written).
+        :class:`NotFoundError` for an unknown video."""
         self.videos.get(video_id)
         rows: list[tuple[float, int, int, HistoryRow]] = []
         for r in self.db.rows("SELECT * FROM history WHERE video_id=? ORDER BY id", (video_id,)):
@@ -158,7 +172,7 @@ class WorkflowStore:
         return [h for *_, h in sorted(rows, key=lambda t: t[:3])]
 
     def last_step(self, video_id: int, name: str) -> HistoryRow | None:
-        """The latest work-flow step ``name`` taken on the video (None: never)."""
+        """The latest work-flow step ``name`` taken on video ``video_id`` (None: never)."""
         r = self.db.row("SELECT * FROM history WHERE video_id=? AND kind='status' AND json_extract(detail, '$.step')=? "
                         "ORDER BY id DESC LIMIT 1", (video_id, name))
         return None if r is None else HistoryRow(r["created"], r["person"], r["kind"], [], json.loads(r["detail"]))
