@@ -155,8 +155,7 @@ class Routes:
         name = text(data.get("model"), "model")
         if not name:
             raise InvalidInputError("model: give a registry name or a checkpoint path")
-        for worker in self.s.pool.workers:  # each loads it (an unreadable file: a 4xx before any change)
-            await worker.call("switch_model", name, label=f"loading the model {name}")
+        await self.s.pool.switch_model(name, self.s.model_name)  # an unreadable file: a 4xx, no change
         self.s.model_name = name
         return JSONResponse({"model": name})
 

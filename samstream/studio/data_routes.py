@@ -106,7 +106,12 @@ class DataRoutes:
         self.s.hub.publish(vid, "object_created", {"version": obj.version, "video_version": version,
                                                    "object": obj.json()})
         edit = PromptEdit(obj.obj_id, proposal["frame"], "mask", mask=proposal["rle"])
-        reply = await self.s.pool.call(vid, "prompt", vid, edit, person, None, label="accepting a proposal")
+        try:
+            reply = await self.s.pool.call(vid, "prompt", vid, edit, person, None, label="accepting a proposal")
+        except BaseException:  # the object was made for this mask: without it, it goes (the proposal stays)
+            version = self.s.store.videos.delete_object(vid, obj.obj_id, None, person)
+            self.s.hub.publish(vid, "object_deleted", {"video_version": version, "obj_id": obj.obj_id})
+            raise
         self.s.store.proposals.drop(pid)
         return JSONResponse({**reply, "object": self.s.store.videos.object(vid, obj.obj_id).json()}, status_code=201)
 

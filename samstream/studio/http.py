@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from urllib.parse import parse_qsl, urlencode
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -87,7 +88,7 @@ def integer(value: Any, name: str, optional: bool = False) -> int | None:
     :class:`InvalidInputError` naming ``name`` otherwise; ``optional``: None passes as None."""
     if value is None and optional:
         return None
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):  # str.isdigit also takes "²" and "--5"
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInputError(f"{name}: expected an integer, got {value!r}")
@@ -168,7 +169,7 @@ class Gate:
             scope[CALLER] = self.auth.caller(given)
         except UnauthorizedError as exc:
             return await error_reply(exc)(scope, receive, send)
-        if from_query and scope["type"] == "http":
+        if from_query and from_query == given and scope["type"] == "http":  # only the token just checked
             send = _with_cookie(send, f"{self.COOKIE}={from_query}; Path=/; SameSite=Strict; HttpOnly")
         return await self.app(scope, receive, send)
 

@@ -98,7 +98,7 @@ def import_masklets(store: Store, video_id: int, masklets: list[tuple[int, dict[
     created: list[int] = []
     changes: list[FrameChange] = []
     for source_id, frames in masklets:
-        obj, _ = store.videos.create_object(video_id, None, name.format(source_id), category, "", origin)
+        obj, _ = store.videos.create_object(video_id, None, name.format(source_id), category, "", origin, person)
         created.append(obj.obj_id)
         kept = {f: rle for f, rle in sorted(frames.items()) if 0 <= f < video.num_frames}
         first = next((f for f, rle in kept.items() if decode_rle(rle).any()), None)

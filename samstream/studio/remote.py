@@ -25,15 +25,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from samstream.errors import SamstreamError
+from samstream.studio.worker import WorkerStopped
 
 __all__ = ["Channel", "QueueChannel", "RemoteHub", "RemoteStore", "STORE_PARTS", "WorkerStopped", "serve"]
 
 STORE_PARTS = ("videos", "tracks", "proposals")  # the store's parts a host may call
-
-
-class WorkerStopped(SamstreamError):
-    """The inference worker of a video stopped while a request was with it (it is restarted)."""
 
 
 class Channel(Protocol):

@@ -178,6 +178,9 @@ class Studio:
             if not dead.wait_started(0) or dead.restarts >= MAX_RESTARTS:  # it cannot start: no restart loop
                 log.error("studio: inference worker %d (pid %s) stopped %s; not starting it again", dead.index,
                           dead.pid, "before it started" if not dead.wait_started(0) else f"{dead.restarts + 1} times")
+                # its runs stop here: stored as interrupted (resumable after a server restart), never
+                # left "running", which would refuse every later propagation of those videos
+                self.store.tracks.interrupt_runs(self.pool.pinned_to(dead.index))
                 return
             log.warning("studio: inference worker %d (pid %s) stopped; starting it again", dead.index, dead.pid)
             videos = self.pool.pinned_to(dead.index)

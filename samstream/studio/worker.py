@@ -19,9 +19,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["BACKGROUND", "IDLE", "INTERACTIVE", "Steps", "Worker"]
+from samstream.errors import SamstreamError
+
+__all__ = ["BACKGROUND", "IDLE", "INTERACTIVE", "Steps", "Worker", "WorkerStopped"]
 
 INTERACTIVE, BACKGROUND, IDLE = 0, 1, 2
+
+
+class WorkerStopped(SamstreamError):
+    """The inference worker of a video stopped while a request was with it (it is restarted)."""
 
 
 class Steps:
@@ -89,6 +95,13 @@ class Worker:
         run); waits up to 30 s for the thread to end."""
         self._queue.put((-1, next(self._seq), None))
         self._thread.join(timeout=30)
+        while True:  # the jobs left behind: their callers are told, never left waiting
+            try:
+                _, _, item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, tuple) and item[1].set_running_or_notify_cancel():
+                item[1].set_exception(WorkerStopped(f"worker: stopped before it ran {item[2]}"))
 
     def _run(self) -> None:
         while True:

@@ -19,6 +19,7 @@ a request that was with the dead worker fails with :class:`~samstream.studio.rem
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import multiprocessing
@@ -43,6 +44,7 @@ class ThreadWorker:
         self.worker = Worker()
         self.host = self.worker.submit(lambda: InferenceHost(spec, store, hub, self.worker, model)).result()
         self.index = 0
+        self.spec = spec
 
     async def call(self, method: str, *args: Any, priority: int = INTERACTIVE, label: str = "a request") -> Any:
         """Await host ``method`` called with ``args`` on the worker thread at ``priority``, shown to waiting clients
@@ -302,6 +304,22 @@ class WorkerPool:
         """Await host ``method`` called with ``args`` on the worker of video ``video_id``, at ``priority`` and shown
         as ``label``; returns its result or raises its exception."""
         return await self.for_video(video_id).call(method, *args, priority=priority, label=label)
+
+    async def switch_model(self, name: str, old: str) -> None:
+        """Every worker loads model ``name`` and uses it from now on (their runs stop first, resumable); a worker
+        started later (a restart) loads it too. When one cannot load it (its error is raised: a 4xx), those
+        already switched go back to ``old``: all workers always run one model."""
+        switched = []
+        try:
+            for worker in self.workers:
+                await worker.call("switch_model", name, label=f"loading the model {name}")
+                switched.append(worker)
+        except BaseException:
+            for worker in switched:
+                await worker.call("switch_model", old, label=f"loading the model {old} again")
+            raise
+        for worker in self.workers:
+            worker.spec = dataclasses.replace(worker.spec, model=name)
 
     def replace(self, index: int, worker: Any) -> None:
         """Put ``worker`` at ``index`` in place of a dead one; the videos pinned there stay pinned to it."""

@@ -81,12 +81,15 @@ def test_clicks_and_propagation_equal_the_library(studio, media, nano):
         want = session.add_points(0, 1, [point], [1]).masks[0].numpy()
         want_prop = {r.frame_idx: r.masks[0].numpy() for r in session.propagate()}
     assert np.array_equal(decode_rle(reply.json()["masks"]["1"]), want)
+    since = studio.get("/api/videos/1").json()["last_event_id"]
     assert studio.post("/api/videos/1/propagate", json={}).status_code == 202
     assert wait_propagation(studio, 1)["status"] == "done"
     masks = stored_masks(studio, 1)
     for frame, mask in want_prop.items():
         assert np.array_equal(masks[(1, frame)], mask), frame
-    events = [e for e in parse_sse(studio.get("/api/videos/1/events?limit=12").text) if e[1] == "frame"]
+    run = parse_sse(studio.get(f"/api/videos/1/events?since={since}&limit=10").text)  # started, 8 frames, done
+    assert [e[1] for e in run] == ["propagation_started"] + ["frame"] * 8 + ["propagation_done"]
+    events = [e for e in run if e[1] == "frame"]
     assert [e[2]["frame"] for e in events] == list(range(8)) and events[-1][2]["done"] == 8
     assert np.array_equal(decode_rle(events[3][2]["masks"]["1"]), want_prop[3])
     rows = studio.get("/api/videos/1/masks/0").json()
@@ -252,9 +255,17 @@ def test_upload_keeps_the_name_and_refuses_the_same_file_twice(studio, media):
     assert forced.status_code == 201 and forced.json()["id"] == video["id"] + 1
 
 
-def test_switch_model(studio):
+def test_switch_model(studio, nano, tmp_path):
+    from samstream.checkpoints import save_checkpoint
+
+    pool = studio.app_state.studio.pool
     assert studio.post("/api/model", json={"model": "samstream-nano"}).json() == {"model": "samstream-nano"}
     assert studio.post("/api/model", json={"model": "/nonexistent/x.pt"}).status_code == 400
+    assert [w.spec.model for w in pool.workers] == ["samstream-nano"]  # a refused switch changes nothing
+    save_checkpoint(nano, tmp_path / "mine.pt")
+    assert studio.post("/api/model", json={"model": str(tmp_path / "mine.pt")}).status_code == 200
+    # a worker started later (a restart) loads the model in use, not the one the server started with
+    assert [w.spec.model for w in pool.workers] == [str(tmp_path / "mine.pt")]
 
 
 def test_a_video_s_tracking_method_is_a_setting_and_masks_name_the_method_that_made_them(studio, media, nano):

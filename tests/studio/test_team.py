@@ -86,6 +86,14 @@ def test_the_work_flow_from_assignment_to_done_with_a_round_of_fixes(team):
 
 
 
+def test_imported_masklets_are_recorded_as_made_by_who_imported_them(team):
+    reply = team.post("ann", V1 + "/import", json=sav_ground_truth(clip()))
+    assert reply.status_code == 201 and reply.json()["objects"] == [1, 2]
+    made = [(h["person"], h["kind"]) for h in team.get("adm", V1 + "/history").json()["history"]
+            if h["kind"] in ("object_created", "imported")]
+    assert made and {p for p, _ in made} == {"ann"}  # every object of the import, and the import itself
+
+
 def test_assignments_are_checked_and_recorded(team):
     assert team.post("adm", V1 + "/assign", json={"annotator": "rev"}).status_code == 400  # a reviewer
     assert team.post("adm", V1 + "/assign", json={"annotator": "off"}).status_code == 400  # disabled

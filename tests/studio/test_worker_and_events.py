@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,22 @@ def test_a_new_host_warms_the_model_up_on_the_idle_worker_without_counting_it(tm
     assert annotator.sessions.video_ids() == [] and annotator.counts().images_encoded == 0
     worker.stop()
     store.close()
+
+
+def test_a_stopped_worker_tells_the_callers_of_the_jobs_it_never_ran():
+    from samstream.studio.worker import WorkerStopped
+
+    worker = Worker()
+    gate, started = threading.Event(), threading.Event()
+    running = worker.submit(lambda: started.set() or (gate.wait(5) and "ran"))
+    assert started.wait(5)
+    left = [worker.submit(lambda: "never", label="a queued click") for _ in range(3)]
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    time.sleep(0.1)  # the stop is queued ahead of the three
+    gate.set()
+    stopper.join(10)
+    assert running.result(timeout=5) == "ran"  # the job under way ends
+    for future in left:  # the queued ones fail at once, saying so, instead of leaving their callers waiting
+        with pytest.raises(WorkerStopped, match="stopped before it ran a queued click"):
+            future.result(timeout=1)
