@@ -152,8 +152,11 @@ def main() -> None:
     write_video(root / "long.mp4", long, 24)
     data = root / "data"
     videos = [root / "clip.mp4"] * (1 + args.clients) + [root / "long.mp4"]
-    subprocess.run([sys.executable, "-m", "samstream.cli", "studio", "add", str(data), *map(str, videos), "-q"],
+    # the same clip for each client: the first `add` makes the data dir, the next ones must --force
+    subprocess.run([sys.executable, "-m", "samstream.cli", "studio", "add", str(data), str(videos[0]), "-q"],
                    check=True)
+    subprocess.run([sys.executable, "-m", "samstream.cli", "studio", "add", str(data), *map(str, videos[1:]), "-q",
+                    "--force"], check=True)
     points = clicks_for(clip.masks[0, 0], args.clicks)
 
     # the library on its own, in a fresh process like the server's

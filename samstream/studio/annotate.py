@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -123,26 +123,21 @@ class Annotator:
 
     # ------------------------------------------------------------------ warming up
     def warm_up(self) -> None:
-        """Run the model once, when the worker is idle, before any annotator waits on it.
+        """Run the model once on a blank clip, before the host serves (at its start, after a model switch).
 
-        A fresh process pays once for what the first click would otherwise wait for: importing the
-        video reader (PyAV, ~30 ms) and the first run of each kernel at the model's input size (CPU
-        kernels are prepared per shape on first use). With ``samstream-nano`` that was most of the
-        first click after a restart (90 ms against 45 for the next video's first click). The work
-        runs on a blank two-frame clip in a session of its own: not a video's, and not counted in
-        the stats; one step per worker turn, so a click waits for one model call at most."""
-        steps = self._warm_up_steps()
-        self.worker.start_steps(Steps(lambda: next(steps, None) is not None, lambda exc: None,
-                                      lambda: "warming up the model"), IDLE)
-
-    def _warm_up_steps(self) -> Iterator[bool]:
+        A fresh process pays once for what its first click would otherwise wait for: importing the video
+        reader (PyAV, ~30 ms) and the first run of each kernel at the model's input size (CPU kernels are
+        prepared per shape on first use). With ``samstream-nano`` that was most of the first click after
+        a restart (90 ms against 45 for the next video's first click). It runs before the host answers
+        anything, not on the idle worker: a click that came while it ran would wait for one of its model
+        calls, over a second at 1024 on a CPU. The session is its own (blank frames: a click, then one
+        tracked frame for the memory encoder and memory attention), not a video's, and not counted in
+        the stats."""
         import_av()
-        yield True
         size = int(self.model.image_size)
         with VideoPredictor(self.model).open(np.zeros((2, size, size, 3), np.uint8), warm_up=False) as session:
-            session.add_points(0, 1, [[size / 2, size / 2]], [1])  # encoder, prompt encoder, decoder
-            yield True
-            for _ in session.propagate(1, 1):  # memory encoder and memory attention
+            session.add_points(0, 1, [[size / 2, size / 2]], [1])
+            for _ in session.propagate(1, 1):
                 pass
 
     # ------------------------------------------------------------------ saving what changed

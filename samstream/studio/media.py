@@ -99,6 +99,16 @@ def clean_partial_media(data_dir: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
 
+
+def _probe_copy(tmp: Path, shown: str, what: str, as_what: str) -> dict[str, Any]:
+    """``probe`` of the copy ``tmp`` being added; an error names the user's ``shown`` name, never the
+    temporary one."""
+    try:
+        return probe(tmp)
+    except (VideoReadError, InvalidInputError) as exc:
+        reason = str(exc).replace(str(tmp), shown).replace(tmp.name, shown)
+        raise VideoReadError(f"{what}: {shown!r} cannot be read as {as_what} ({reason})") from None
+
 def add_media(data_dir: Path, video_key: str, source: Path, move: bool,
               shown: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """Put ``source`` (a video file, an image or a frame folder) under ``media/`` of ``data_dir`` as ``video_key``
@@ -117,11 +127,7 @@ def add_media(data_dir: Path, video_key: str, source: Path, move: bool,
         tmp = media / f".{video_key}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             shutil.copytree(source, tmp)
-            try:
-                info = probe(tmp)
-            except (VideoReadError, InvalidInputError) as exc:
-                reason = str(exc).replace(str(tmp), shown).replace(tmp.name, shown)
-                raise VideoReadError(f"folder: {shown!r} cannot be read as frames ({reason})") from None
+            info = _probe_copy(tmp, shown, "folder", "frames")
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -133,11 +139,7 @@ def add_media(data_dir: Path, video_key: str, source: Path, move: bool,
             source.replace(tmp)
         else:
             shutil.copyfile(source, tmp)
-        try:
-            info = probe(tmp)
-        except (VideoReadError, InvalidInputError) as exc:
-            reason = str(exc).replace(str(tmp), shown).replace(tmp.name, shown)
-            raise VideoReadError(f"file: {shown!r} cannot be read as a video or image ({reason})") from None
+        info = _probe_copy(tmp, shown, "file", "a video or image")
     return str(target.relative_to(data_dir)), "file" if kind == "file" else "image", info
 
 

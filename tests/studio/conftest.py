@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import warnings
-from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -76,19 +74,8 @@ def studio(tmp_path, nano, media):
         from samstream.studio.service import add_video
 
         add_video(store, tmp_path / "data", media["frames"], "clip.png")
-        wait_idle(app.app.state.studio)
         yield client
 
-
-def wait_idle(studio: Any, timeout: float = 60) -> None:
-    """Wait until each worker has warmed its model up (and is idle): a test that counts a video's events
-    would otherwise see a "busy" event for a first request that waited on the warm-up."""
-    from samstream.studio.worker import IDLE
-
-    deadline = time.monotonic() + timeout
-    for w in studio.pool.workers:
-        while w.worker.ahead(IDLE) and time.monotonic() < deadline:
-            time.sleep(0.01)
 
 
 # the people of the `team` fixture: (name, role); "off" is disabled

@@ -120,9 +120,8 @@ def test_the_page_listens_for_every_kind_of_event_the_server_sends():
         EventHub().publish(1, "video_changed", {})
 
 
-def test_a_new_host_warms_the_model_up_on_the_idle_worker_without_counting_it(tmp_path):
-    """The warm-up (a blank clip: a click and a tracked frame) runs one step per idle turn, leaves no
-    session behind and is not counted as a video's work; a click that comes meanwhile goes first."""
+def test_the_warm_up_leaves_no_session_and_is_not_counted(tmp_path):
+    """The warm-up (a blank clip: a click and a tracked frame, before a host serves) is nobody's work."""
     import samstream
     from samstream.studio.annotate import Annotator
     from samstream.studio.sessions import SessionCache
@@ -132,16 +131,9 @@ def test_a_new_host_warms_the_model_up_on_the_idle_worker_without_counting_it(tm
     store = Store(tmp_path / "studio.sqlite3")
     model = samstream.load_model("samstream-nano", device="cpu")
     annotator = Annotator(store, EventHub(), worker, SessionCache(store, tmp_path, 1 << 30, {}), model)
-    gate = threading.Event()
-    worker.submit(gate.wait)  # the worker is busy: the warm-up waits for an idle turn
     annotator.warm_up()
-    order: list[str] = []
-    worker.submit(lambda: order.append("click"))
-    gate.set()
-    worker.submit(lambda: order.append("after the warm-up"), priority=IDLE).result(timeout=60)
-    assert order == ["click", "after the warm-up"]
-    assert worker.tick >= 5  # the gate, the click, three warm-up steps, then the last job
-    assert annotator.sessions.video_ids() == [] and annotator.counts().images_encoded == 0
+    assert annotator.sessions.video_ids() == [] and annotator.counts() == type(annotator.counts())()
+    assert worker.tick == 0  # it did not queue anything either
     worker.stop()
     store.close()
 
