@@ -295,3 +295,24 @@ def test_a_video_s_tracking_method_is_a_setting_and_masks_name_the_method_that_m
         assert all(np.array_equal(stored[(1, f)], want[f]) for f in want), method
     rows = studio.get("/api/videos/1/masks").json()["masks"]
     assert {r["method"] for r in rows if r["frame"] > 0} == {"sam2long"}
+
+
+def test_a_worker_given_up_on_leaves_its_runs_interrupted_not_running(studio):
+    """A worker process that keeps dying is not started again; its videos' runs must not stay "running"
+    (that refuses every later propagation of those videos until the server restarts)."""
+    from samstream.studio import service
+
+    s = studio.app_state.studio
+    studio.post("/api/videos/1/objects", json={})
+    assert s.pool.for_video(1).index == 0
+    _, _, run = s.store.tracks.begin_propagation(1, None, [1], {"start": 0, "direction": "forward", "until": "end"},
+                                                 {}, {"obj_ids": [1], "legs": []}, 8)
+
+    class LastDeath:  # worker 0 as the server sees it when it dies for the last time allowed
+        index, pid, restarts = 0, 12345, service.MAX_RESTARTS
+
+        def wait_started(self, timeout: float) -> bool:
+            return True
+
+    s._worker_exited(LastDeath())
+    assert s.store.tracks.propagation(run).status == "interrupted"
