@@ -108,7 +108,7 @@ class DataRoutes:
         edit = PromptEdit(obj.obj_id, proposal["frame"], "mask", mask=proposal["rle"])
         try:
             reply = await self.s.pool.call(vid, "prompt", vid, edit, person, None, label="accepting a proposal")
-        except BaseException:  # the object was made for this mask: without it, it goes (the proposal stays)
+        except Exception:  # the object was made for this mask: without it, it goes (the proposal stays)
             version = self.s.store.videos.delete_object(vid, obj.obj_id, None, person)
             self.s.hub.publish(vid, "object_deleted", {"video_version": version, "obj_id": obj.obj_id})
             raise

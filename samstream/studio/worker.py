@@ -92,7 +92,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop the worker thread after the job under way (the stop goes ahead of every queued job: those are not
-        run); waits up to 30 s for the thread to end."""
+        run, and their futures fail with :class:`WorkerStopped`); waits up to 30 s for the thread to end."""
         self._queue.put((-1, next(self._seq), None))
         self._thread.join(timeout=30)
         while True:  # the jobs left behind: their callers are told, never left waiting

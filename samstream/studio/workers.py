@@ -13,7 +13,7 @@ A click on one video never waits behind a propagation of another video pinned to
 worker process that dies is started again; the runs it had going are marked interrupted and resumed
 from the frame after the last one stored; its videos' sessions are rebuilt from the store on their
 next request (no re-tracking). What was acknowledged is in the store, so nothing acknowledged is lost;
-a request that was with the dead worker fails with :class:`~samstream.studio.remote.WorkerStopped`.
+a request that was with the dead worker fails with :class:`~samstream.studio.worker.WorkerStopped`.
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ class WorkerPool:
             for worker in self.workers:
                 await worker.call("switch_model", name, label=f"loading the model {name}")
                 switched.append(worker)
-        except BaseException:
+        except Exception:
             for worker in switched:
                 await worker.call("switch_model", old, label=f"loading the model {old} again")
             raise
