@@ -215,7 +215,7 @@ class Annotator:
             action_id, versions = self.store.tracks.record_action(
                 video_id, person, "prompt", [edit.obj_id], detail, changes, edit.clicks, {edit.obj_id: edit.expect})
             warm.mark_saved()
-            out = result_masks(result, [edit.obj_id])
+            out = result_masks(result, [edit.obj_id], changes)
             empty = not result.mask(edit.obj_id).any()
             return {"version": versions[edit.obj_id], "frame": edit.frame, "obj_id": edit.obj_id, "action_id": action_id,
                     "tick": self.worker.tick, "model_ms": round(model_ms, 3), "empty": bool(empty),

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from samstream.errors import InvalidInputError
 from samstream.io.rle import encode_rle
+from samstream.studio.store import FrameChange
 from samstream.video.predictor import FrameResult, VideoSession
 
 if TYPE_CHECKING:  # the annotator starts runs; a run calls back into it
@@ -25,15 +27,19 @@ if TYPE_CHECKING:  # the annotator starts runs; a run calls back into it
 __all__ = ["Propagation", "plan_legs", "result_masks"]
 
 
-def result_masks(result: FrameResult, obj_ids: list[int] | tuple[int, ...] | None = None) -> dict[str, Any]:
+def result_masks(result: FrameResult, obj_ids: list[int] | tuple[int, ...] | None = None,
+                 changes: Sequence[FrameChange] = ()) -> dict[str, Any]:
     """A frame's masks as COCO RLEs and object scores (of ``obj_ids``, default all) from the tracker's ``result``:
     ``{"masks": {id: RLE}, "scores": {id: presence logit rounded to 4 places, or None}}``, keyed by id strings
-    (JSON's keys)."""
+    (JSON's keys). ``changes``: those just saved from this ``result`` (:meth:`Annotator.changes`); their RLEs of
+    the frame are the same masks, reused rather than encoded again (a whole-frame RLE per object per frame)."""
     ids = list(result.obj_ids if obj_ids is None else obj_ids)
+    saved = {c.obj_id: c.rle for c in changes if c.frame == result.frame_idx and c.rle is not None}
     masks, scores = {}, {}
     for obj_id in ids:
         i = result.obj_ids.index(obj_id)
-        masks[str(obj_id)] = encode_rle(result.masks[i].numpy())
+        rle = saved.get(obj_id)
+        masks[str(obj_id)] = rle if rle is not None else encode_rle(result.masks[i].numpy())
         s = float(result.object_scores[i])
         scores[str(obj_id)] = None if math.isnan(s) else round(s, 4)
     return {"masks": masks, "scores": scores}
@@ -169,7 +175,7 @@ class Propagation:
             self.done += 1
         self.a.store.tracks.propagation_step(self.video_id, self.pid, self.action_id, changes, self.done, self.plan)
         warm.mark_saved()
-        shown = result_masks(result, result.propagated)  # every object this step tracked, as it is now
+        shown = result_masks(result, result.propagated, changes)  # every object this step tracked, as it is now
         self.a.hub.publish(self.video_id, "frame", {"propagation_id": self.pid, "frame": result.frame_idx,
                                                     "done": self.done, "total": self.total, "fps": self._fps(),
                                                     "tick": self.a.worker.tick, "revised": revised,
